@@ -1,0 +1,23 @@
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// Marks a static method as an implicitly grouped ILGPU kernel (first parameter <c>Index1D</c>).
+/// The PTX compile test finds every kernel through this attribute, so a kernel without it is not
+/// proven to build for GPUs.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class GpuKernelAttribute : Attribute
+{
+}
+
+/// <summary>
+/// Marks a SIMD helper that runs as plain .NET code on the CPU accelerator and is redirected to
+/// the scalar method named by <see cref="ScalarFallback"/> (same declaring type, same signature)
+/// when a GPU backend compiles it. <see cref="SimdRedirects"/> registers every marked helper.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class SimdHelperAttribute(string scalarFallback) : Attribute
+{
+    /// <summary>Name of the scalar method GPU backends compile instead.</summary>
+    public string ScalarFallback { get; } = scalarFallback;
+}

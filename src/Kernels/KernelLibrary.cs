@@ -1,0 +1,23 @@
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// Every kernel family, loaded once for one accelerator. Create one per accelerator and keep it:
+/// loading compiles kernels, which must never happen inside a training step.
+/// </summary>
+public sealed class KernelLibrary
+{
+    /// <summary>Loads every kernel family for <paramref name="accelerator"/>.</summary>
+    public KernelLibrary(Accelerator accelerator)
+    {
+        Launch = new KernelLaunch(accelerator);
+        Activation = new ActivationKernels(Launch);
+    }
+
+    /// <summary>Launch-size policy of this accelerator.</summary>
+    public KernelLaunch Launch { get; }
+
+    /// <summary>ReLU, residual add, bias, axpy.</summary>
+    public ActivationKernels Activation { get; }
+}
