@@ -13,6 +13,7 @@ public sealed class KernelLibrary
     {
         Launch = new KernelLaunch(accelerator);
         Activation = new ActivationKernels(Launch);
+        Pool = new PoolKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -20,4 +21,7 @@ public sealed class KernelLibrary
 
     /// <summary>ReLU, residual add, bias, axpy.</summary>
     public ActivationKernels Activation { get; }
+
+    /// <summary>2x2 max-pool and global average pool, forward and backward.</summary>
+    public PoolKernels Pool { get; }
 }
