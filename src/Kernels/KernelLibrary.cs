@@ -14,6 +14,7 @@ public sealed class KernelLibrary
         Launch = new KernelLaunch(accelerator);
         Activation = new ActivationKernels(Launch);
         Pool = new PoolKernels(Launch);
+        BatchNorm = new BatchNormKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -24,4 +25,7 @@ public sealed class KernelLibrary
 
     /// <summary>2x2 max-pool and global average pool, forward and backward.</summary>
     public PoolKernels Pool { get; }
+
+    /// <summary>2-D batch normalisation: training and inference forward, backward.</summary>
+    public BatchNormKernels BatchNorm { get; }
 }
