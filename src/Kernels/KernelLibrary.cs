@@ -15,6 +15,7 @@ public sealed class KernelLibrary
         Activation = new ActivationKernels(Launch);
         Pool = new PoolKernels(Launch);
         BatchNorm = new BatchNormKernels(Launch);
+        SoftmaxCrossEntropy = new SoftmaxCrossEntropyKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -28,4 +29,7 @@ public sealed class KernelLibrary
 
     /// <summary>2-D batch normalisation: training and inference forward, backward.</summary>
     public BatchNormKernels BatchNorm { get; }
+
+    /// <summary>Softmax cross-entropy loss and gradient, argmax prediction, correct count.</summary>
+    public SoftmaxCrossEntropyKernels SoftmaxCrossEntropy { get; }
 }
