@@ -16,6 +16,7 @@ public sealed class KernelLibrary
         Pool = new PoolKernels(Launch);
         BatchNorm = new BatchNormKernels(Launch);
         SoftmaxCrossEntropy = new SoftmaxCrossEntropyKernels(Launch);
+        Sgd = new SgdKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -32,4 +33,7 @@ public sealed class KernelLibrary
 
     /// <summary>Softmax cross-entropy loss and gradient, argmax prediction, correct count.</summary>
     public SoftmaxCrossEntropyKernels SoftmaxCrossEntropy { get; }
+
+    /// <summary>SGD step with momentum and weight decay over a flat parameter block.</summary>
+    public SgdKernels Sgd { get; }
 }
