@@ -36,12 +36,7 @@ public static class IdxReader
     private const int FirstChunk = 1 << 20;
 
     /// <summary>Reads a labels file (magic 0x00000801) and returns one byte per sample.</summary>
-    public static byte[] ReadLabels(string path)
-    {
-        var (dims, data) = Read(path, LabelsMagic, "unsigned-byte labels");
-        _ = dims;
-        return data;
-    }
+    public static byte[] ReadLabels(string path) => Read(path, LabelsMagic, "unsigned-byte labels").Data;
 
     /// <summary>Reads an images file (magic 0x00000803) of <c>[count, rows, cols]</c> unsigned bytes.</summary>
     public static IdxImages ReadImages(string path)
