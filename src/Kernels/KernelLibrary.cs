@@ -13,6 +13,8 @@ public sealed class KernelLibrary
     {
         Launch = new KernelLaunch(accelerator);
         Activation = new ActivationKernels(Launch);
+        Gemm = new GemmKernels(Launch);
+        Conv = new Conv2dKernels(Launch, Gemm);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -20,4 +22,10 @@ public sealed class KernelLibrary
 
     /// <summary>ReLU, residual add, bias, axpy.</summary>
     public ActivationKernels Activation { get; }
+
+    /// <summary>Dense row-major GEMM (packed SIMD on the CPU accelerator, shared-memory tiles on GPUs).</summary>
+    public GemmKernels Gemm { get; }
+
+    /// <summary>NCHW 2-D convolution forward and backward, as implicit GEMMs on <see cref="Gemm"/>.</summary>
+    public Conv2dKernels Conv { get; }
 }
