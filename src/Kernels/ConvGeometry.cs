@@ -37,6 +37,14 @@ public readonly record struct ConvGeometry(
     /// <summary>Multiply-adds of the forward pass times two (dense FLOPs); each backward costs the same.</summary>
     public double ForwardFlops => 2.0 * GemmM * GemmK * GemmN;
 
+    /// <summary>
+    /// The constructor values only: the record's default ToString would also print the derived
+    /// sizes, which divide by <see cref="Stride"/> and throw on the invalid geometries that
+    /// <see cref="Validate"/> reports.
+    /// </summary>
+    public override string ToString() =>
+        $"ConvGeometry(batch {Batch}, input {InChannels}x{InHeight}x{InWidth}, output channels {OutChannels}, kernel {KernelHeight}x{KernelWidth}, stride {Stride}, padding {Padding})";
+
     /// <summary>Throws with a clear message unless every dimension is valid.</summary>
     public void Validate()
     {

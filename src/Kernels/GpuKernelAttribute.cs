@@ -1,7 +1,9 @@
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// Marks a static method as an implicitly grouped ILGPU kernel (first parameter <c>Index1D</c>).
+/// Marks a static method as an ILGPU kernel: implicitly grouped (first parameter <c>Index1D</c>),
+/// or, for the few GPU-only kernels that need shared memory (which ILGPU allows only there),
+/// explicitly grouped (no index parameter, launched with a <c>KernelConfig</c>).
 /// The PTX compile test finds every kernel through this attribute, so a kernel without it is not
 /// proven to build for GPUs.
 /// </summary>

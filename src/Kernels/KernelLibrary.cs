@@ -17,6 +17,8 @@ public sealed class KernelLibrary
         BatchNorm = new BatchNormKernels(Launch);
         SoftmaxCrossEntropy = new SoftmaxCrossEntropyKernels(Launch);
         Sgd = new SgdKernels(Launch);
+        Gemm = new GemmKernels(Launch);
+        Conv = new Conv2dKernels(Launch, Gemm);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -36,4 +38,10 @@ public sealed class KernelLibrary
 
     /// <summary>SGD step with momentum and weight decay over a flat parameter block.</summary>
     public SgdKernels Sgd { get; }
+
+    /// <summary>Dense row-major GEMM (packed SIMD on the CPU accelerator, shared-memory tiles on GPUs).</summary>
+    public GemmKernels Gemm { get; }
+
+    /// <summary>NCHW 2-D convolution forward and backward, as implicit GEMMs on <see cref="Gemm"/>.</summary>
+    public Conv2dKernels Conv { get; }
 }

@@ -30,7 +30,10 @@ public sealed class PtxCompileTests
     {
         using var context = ComputeDevice.CreateContext();
         var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
-        var compiled = backend.Compile(EntryPointDescription.FromImplicitlyGroupedKernel(kernel), new KernelSpecialization());
+        var entry = kernel.GetParameters().FirstOrDefault()?.ParameterType == typeof(ILGPU.Index1D)
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel)
+            : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        var compiled = backend.Compile(entry, new KernelSpecialization());
         Assert.That(((PTXCompiledKernel)compiled).PTXAssembly, Does.Contain(".entry"));
     }
 

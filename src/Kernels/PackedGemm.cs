@@ -1,0 +1,527 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ILGPU;
+using ILGPU.IR.Intrinsics;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// The CPU-accelerator GEMM: a GotoBLAS/BLIS-style blocked product run inside a SIMD helper.
+/// Each launched thread (one per core) takes a rectangle of C, and for it
+/// <list type="bullet">
+/// <item>packs a KC x NC panel of B into 16-column micro-panels (im2col happens here, read straight
+/// from the image with padding checks),</item>
+/// <item>packs an MC x KC block of A into 6-row micro-panels (kept in L2),</item>
+/// <item>runs a 6x16 register-blocked micro-kernel (12 Vector256 FMA accumulators) over them, the
+/// 16-column B micro-panel staying in L1.</item>
+/// </list>
+/// Scratch lives in thread-local pinned arrays (at most MC*KC + KC*NC floats, about 4.2 MB, per
+/// thread). GPU backends compile <see cref="RunSliceScalar"/> instead (see <see cref="SimdRedirects"/>).
+/// </summary>
+internal static unsafe class PackedGemm
+{
+    /// <summary>Micro-tile rows.</summary>
+    public const int MR = 6;
+
+    /// <summary>Micro-tile columns (two Vector256).</summary>
+    public const int NR = 16;
+
+    private const int KcMax = 256;
+    private const int McMax = 144;
+    private const int NcMax = 4096;
+
+    /// <summary>Flop-equivalent cost of packing one element, used to pick how threads split C.</summary>
+    private const double PackCost = 24;
+
+    [ThreadStatic]
+    private static Scratch? scratch;
+
+    /// <summary>
+    /// Thread <paramref name="thread"/> of <paramref name="threads"/> computes its share of C.
+    /// Runs as .NET code on the CPU accelerator: <c>[IntrinsicImplementation]</c> keeps ILGPU's
+    /// frontend from decompiling the body (it uses unsafe code, thread-statics and Vector256).
+    /// </summary>
+    [SimdHelper(nameof(RunSliceScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunSlice(int thread, int threads, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmProblem p)
+    {
+        ChooseGrid(threads, p, out int tm, out int tn);
+        int ti = thread / tn;
+        int tj = thread % tn;
+        if (ti >= tm)
+        {
+            return;
+        }
+        int mPanels = (p.M + MR - 1) / MR;
+        int nPanels = (p.N + NR - 1) / NR;
+        int m0 = (int)((long)ti * mPanels / tm) * MR;
+        int m1 = Math.Min(p.M, (int)((long)(ti + 1) * mPanels / tm) * MR);
+        int n0 = (int)((long)tj * nPanels / tn) * NR;
+        int n1 = Math.Min(p.N, (int)((long)(tj + 1) * nPanels / tn) * NR);
+        if (m0 >= m1 || n0 >= n1)
+        {
+            return;
+        }
+        var s = scratch ??= new Scratch();
+        Compute(s, m0, m1, n0, n1,
+            (float*)a.LoadEffectiveAddressAsPtr(),
+            (float*)b.LoadEffectiveAddressAsPtr(),
+            (float*)c.LoadEffectiveAddressAsPtr(),
+            p);
+    }
+
+    /// <summary>
+    /// Scalar version with the same signature, compiled by GPU backends: thread t computes the
+    /// elements t, t + threads, ... of C with a plain dot product.
+    /// </summary>
+    public static void RunSliceScalar(int thread, int threads, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmProblem p)
+    {
+        long total = (long)p.M * p.N;
+        for (long e = thread; e < total; e += threads)
+        {
+            int i = (int)(e / p.N);
+            int j = (int)(e % p.N);
+            float sum = 0f;
+            for (int k = 0; k < p.K; k++)
+            {
+                sum += p.A.Load(a, i, k) * p.B.Load(b, k, j);
+            }
+            int offset = p.C.OffsetOf(i, j);
+            float value = p.Alpha * sum;
+            c[offset] = p.Beta == 0f ? value : value + p.Beta * c[offset];
+        }
+    }
+
+    /// <summary>
+    /// Splits C into tm x tn thread rectangles (tm * tn = threads), minimising the slowest
+    /// thread's multiply-adds plus what it packs (every thread packs its own A rows and B columns).
+    /// </summary>
+    internal static void ChooseGrid(int threads, GemmProblem p, out int tm, out int tn)
+    {
+        int mPanels = (p.M + MR - 1) / MR;
+        int nPanels = (p.N + NR - 1) / NR;
+        tm = 1;
+        tn = threads;
+        double best = double.MaxValue;
+        for (int rows = 1; rows <= threads; rows++)
+        {
+            if (threads % rows != 0)
+            {
+                continue;
+            }
+            int cols = threads / rows;
+            double mt = Math.Min(p.M, (double)((mPanels + rows - 1) / rows) * MR);
+            double nt = Math.Min(p.N, (double)((nPanels + cols - 1) / cols) * NR);
+            double aPacks = Math.Ceiling(nt / NcMax);
+            double cost = 2.0 * mt * nt * p.K + PackCost * p.K * (mt * aPacks + nt);
+            if (cost < best - 1e-9 * best)
+            {
+                best = cost;
+                tm = rows;
+                tn = cols;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Compute(Scratch s, int m0, int m1, int n0, int n1, float* a, float* b, float* c, GemmProblem p)
+    {
+        int mt = m1 - m0;
+        int nt = n1 - n0;
+        int k = p.K;
+        s.Prepare(mt, nt, k);
+
+        fixed (int* aRowOff = s.ARowOff, aRowH = s.ARowH, aRowW = s.ARowW, cRowOff = s.CRowOff,
+               aColOff = s.AColOff, aColH = s.AColH, aColW = s.AColW,
+               bRowOff = s.BRowOff, bRowH = s.BRowH, bRowW = s.BRowW,
+               bColOff = s.BColOff, bColH = s.BColH, bColW = s.BColW, cColOff = s.CColOff)
+        fixed (byte* bPanelKind = s.BPanelKind, cPanelDense = s.CPanelDense)
+        fixed (float* packA = s.PackA, packB = s.PackB)
+        {
+            Tabulate(p.A.Rows, m0, mt, aRowOff, aRowH, aRowW);
+            Tabulate(p.C.Rows, m0, mt, cRowOff, null, null);
+            Tabulate(p.A.Cols, 0, k, aColOff, aColH, aColW);
+            Tabulate(p.B.Rows, 0, k, bRowOff, bRowH, bRowW);
+            Tabulate(p.B.Cols, n0, nt, bColOff, bColH, bColW);
+            Tabulate(p.C.Cols, n0, nt, cColOff, null, null);
+            ClassifyPanels(nt, bColOff, bColH, bColW, cColOff, p.B.Checked, bPanelKind, cPanelDense);
+
+            int kBlocks = (k + KcMax - 1) / KcMax;
+            int kcStep = (k + kBlocks - 1) / kBlocks;
+            int mPanels = (mt + MR - 1) / MR;
+            int mBlocks = (mPanels * MR + McMax - 1) / McMax;
+            int mcStep = (mPanels + mBlocks - 1) / mBlocks * MR;
+            float* tile = stackalloc float[MR * NR];
+
+            for (int jc = 0; jc < nt; jc += NcMax)
+            {
+                int nc = Math.Min(NcMax, nt - jc);
+                for (int pc = 0; pc < k; pc += kcStep)
+                {
+                    int kc = Math.Min(kcStep, k - pc);
+                    float beta = pc == 0 ? p.Beta : 1f;
+                    PackB(p.B, b, packB, kc, nc, bRowOff + pc, bRowH + pc, bRowW + pc,
+                        bColOff + jc, bColH + jc, bColW + jc, bPanelKind + jc / NR);
+                    for (int ic = 0; ic < mt; ic += mcStep)
+                    {
+                        int mc = Math.Min(mcStep, mt - ic);
+                        PackA(p.A, a, packA, kc, mc, aRowOff + ic, aRowH + ic, aRowW + ic,
+                            aColOff + pc, aColH + pc, aColW + pc);
+                        for (int jr = 0; jr < nc; jr += NR)
+                        {
+                            int nr = Math.Min(NR, nc - jr);
+                            int jAbs = jc + jr;
+                            bool denseCols = nr == NR && cPanelDense[jAbs / NR] != 0;
+                            float* pb = packB + (long)jr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int mr = Math.Min(MR, mc - ir);
+                                float* pa = packA + (long)ir * kc;
+                                int* rows = cRowOff + ic + ir;
+                                if (mr == MR && denseCols)
+                                {
+                                    float* c0 = c + cColOff[jAbs];
+                                    Micro6x16(kc, pa, pb, c0 + rows[0], c0 + rows[1], c0 + rows[2], c0 + rows[3], c0 + rows[4], c0 + rows[5], p.Alpha, beta);
+                                }
+                                else
+                                {
+                                    Micro6x16(kc, pa, pb, tile, tile + NR, tile + 2 * NR, tile + 3 * NR, tile + 4 * NR, tile + 5 * NR, 1f, 0f);
+                                    for (int r = 0; r < mr; r++)
+                                    {
+                                        for (int t = 0; t < nr; t++)
+                                        {
+                                            float* dst = c + rows[r] + cColOff[jAbs + t];
+                                            float value = p.Alpha * tile[r * NR + t];
+                                            *dst = beta == 0f ? value : value + beta * *dst;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Offsets (and image coordinates) of <paramref name="count"/> axis elements from <paramref name="start"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tabulate(AxisMap map, int start, int count, int* offsets, int* hs, int* ws)
+    {
+        for (int e = 0; e < count; e++)
+        {
+            var point = map.Decode(start + e);
+            offsets[e] = point.Offset;
+            if (hs != null)
+            {
+                hs[e] = point.H;
+                ws[e] = point.W;
+            }
+        }
+    }
+
+    /// <summary>B panel kinds: 0 = general gather, 1 = 16 consecutive addresses (and, if checked, one image row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ClassifyPanels(int nt, int* bOff, int* bH, int* bW, int* cOff, bool bChecked, byte* bKind, byte* cDense)
+    {
+        for (int j = 0, panel = 0; j < nt; j += NR, panel++)
+        {
+            bool full = j + NR <= nt;
+            bool bRun = full;
+            bool cRun = full;
+            for (int t = 1; t < NR && full; t++)
+            {
+                bRun &= bOff[j + t] == bOff[j] + t && (!bChecked || (bH[j + t] == bH[j] && bW[j + t] == bW[j] + t));
+                cRun &= cOff[j + t] == cOff[j] + t;
+            }
+            bKind[panel] = (byte)(bRun ? 1 : 0);
+            cDense[panel] = (byte)(cRun ? 1 : 0);
+        }
+    }
+
+    /// <summary>Packs B[kc, nc] into 16-wide column micro-panels, zero-padding the last one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB(GatherMatrix g, float* src, float* dst, int kc, int nc,
+        int* rowOff, int* rowH, int* rowW, int* colOff, int* colH, int* colW, byte* panelKind)
+    {
+        int height = g.Height;
+        int width = g.Width;
+        bool isChecked = g.Checked;
+        for (int j = 0, panel = 0; j < nc; j += NR, panel++)
+        {
+            float* d = dst + (long)j * kc;
+            int w = Math.Min(NR, nc - j);
+            int* co = colOff + j;
+            if (panelKind[panel] == 1)
+            {
+                int c0 = co[0];
+                if (!isChecked)
+                {
+                    for (int kk = 0; kk < kc; kk++, d += NR)
+                    {
+                        float* s = src + rowOff[kk] + c0;
+                        Vector256.Store(Vector256.Load(s), d);
+                        Vector256.Store(Vector256.Load(s + 8), d + 8);
+                    }
+                }
+                else
+                {
+                    int h0 = colH[j];
+                    int w0 = colW[j];
+                    for (int kk = 0; kk < kc; kk++, d += NR)
+                    {
+                        int h = rowH[kk] + h0;
+                        int wl = rowW[kk] + w0;
+                        if ((uint)h >= (uint)height || wl >= width || wl + NR <= 0)
+                        {
+                            Vector256.Store(Vector256<float>.Zero, d);
+                            Vector256.Store(Vector256<float>.Zero, d + 8);
+                        }
+                        else if (wl >= 0 && wl + NR <= width)
+                        {
+                            float* s = src + rowOff[kk] + c0;
+                            Vector256.Store(Vector256.Load(s), d);
+                            Vector256.Store(Vector256.Load(s + 8), d + 8);
+                        }
+                        else
+                        {
+                            float* s = src + rowOff[kk] + c0;
+                            for (int t = 0; t < NR; t++)
+                            {
+                                d[t] = (uint)(wl + t) < (uint)width ? s[t] : 0f;
+                            }
+                        }
+                    }
+                }
+            }
+            else if (!isChecked)
+            {
+                for (int kk = 0; kk < kc; kk++, d += NR)
+                {
+                    float* s = src + rowOff[kk];
+                    int t = 0;
+                    for (; t < w; t++)
+                    {
+                        d[t] = s[co[t]];
+                    }
+                    for (; t < NR; t++)
+                    {
+                        d[t] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                int* ch = colH + j;
+                int* cw = colW + j;
+                for (int kk = 0; kk < kc; kk++, d += NR)
+                {
+                    float* s = src + rowOff[kk];
+                    int rh = rowH[kk];
+                    int rw = rowW[kk];
+                    int t = 0;
+                    for (; t < w; t++)
+                    {
+                        int h = rh + ch[t];
+                        int x = rw + cw[t];
+                        d[t] = (uint)h < (uint)height && (uint)x < (uint)width ? s[co[t]] : 0f;
+                    }
+                    for (; t < NR; t++)
+                    {
+                        d[t] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs A[mc, kc] into 6-row micro-panels, zero-padding the last one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA(GatherMatrix g, float* src, float* dst, int kc, int mc,
+        int* rowOff, int* rowH, int* rowW, int* colOff, int* colH, int* colW)
+    {
+        int height = g.Height;
+        int width = g.Width;
+        bool isChecked = g.Checked;
+        for (int i = 0; i < mc; i += MR)
+        {
+            float* d = dst + (long)i * kc;
+            int rows = Math.Min(MR, mc - i);
+            if (rows == MR && !isChecked)
+            {
+                float* s0 = src + rowOff[i];
+                float* s1 = src + rowOff[i + 1];
+                float* s2 = src + rowOff[i + 2];
+                float* s3 = src + rowOff[i + 3];
+                float* s4 = src + rowOff[i + 4];
+                float* s5 = src + rowOff[i + 5];
+                for (int kk = 0; kk < kc; kk++, d += MR)
+                {
+                    int o = colOff[kk];
+                    d[0] = s0[o];
+                    d[1] = s1[o];
+                    d[2] = s2[o];
+                    d[3] = s3[o];
+                    d[4] = s4[o];
+                    d[5] = s5[o];
+                }
+                continue;
+            }
+            for (int kk = 0; kk < kc; kk++, d += MR)
+            {
+                for (int r = 0; r < MR; r++)
+                {
+                    float value = 0f;
+                    if (r < rows)
+                    {
+                        if (!isChecked)
+                        {
+                            value = src[rowOff[i + r] + colOff[kk]];
+                        }
+                        else
+                        {
+                            int h = rowH[i + r] + colH[kk];
+                            int x = rowW[i + r] + colW[kk];
+                            if ((uint)h < (uint)height && (uint)x < (uint)width)
+                            {
+                                value = src[rowOff[i + r] + colOff[kk]];
+                            }
+                        }
+                    }
+                    d[r] = value;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Madd(Vector256<float> a, Vector256<float> b, Vector256<float> c)
+        => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
+    /// <summary>
+    /// C[6, 16] (rows at c0..c5, 16 consecutive floats each) = alpha * A-panel * B-panel + beta * C;
+    /// beta = 0 writes without reading. The 12 accumulators stay in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro6x16(int kc, float* a, float* b,
+        float* c0, float* c1, float* c2, float* c3, float* c4, float* c5, float alpha, float beta)
+    {
+        var acc00 = Vector256<float>.Zero;
+        var acc01 = Vector256<float>.Zero;
+        var acc10 = Vector256<float>.Zero;
+        var acc11 = Vector256<float>.Zero;
+        var acc20 = Vector256<float>.Zero;
+        var acc21 = Vector256<float>.Zero;
+        var acc30 = Vector256<float>.Zero;
+        var acc31 = Vector256<float>.Zero;
+        var acc40 = Vector256<float>.Zero;
+        var acc41 = Vector256<float>.Zero;
+        var acc50 = Vector256<float>.Zero;
+        var acc51 = Vector256<float>.Zero;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var av = Vector256.Create(a[0]);
+            acc00 = Madd(av, b0, acc00);
+            acc01 = Madd(av, b1, acc01);
+            av = Vector256.Create(a[1]);
+            acc10 = Madd(av, b0, acc10);
+            acc11 = Madd(av, b1, acc11);
+            av = Vector256.Create(a[2]);
+            acc20 = Madd(av, b0, acc20);
+            acc21 = Madd(av, b1, acc21);
+            av = Vector256.Create(a[3]);
+            acc30 = Madd(av, b0, acc30);
+            acc31 = Madd(av, b1, acc31);
+            av = Vector256.Create(a[4]);
+            acc40 = Madd(av, b0, acc40);
+            acc41 = Madd(av, b1, acc41);
+            av = Vector256.Create(a[5]);
+            acc50 = Madd(av, b0, acc50);
+            acc51 = Madd(av, b1, acc51);
+            a += MR;
+            b += NR;
+        }
+        Store(c0, acc00, acc01, alpha, beta);
+        Store(c1, acc10, acc11, alpha, beta);
+        Store(c2, acc20, acc21, alpha, beta);
+        Store(c3, acc30, acc31, alpha, beta);
+        Store(c4, acc40, acc41, alpha, beta);
+        Store(c5, acc50, acc51, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, Vector256<float> lo, Vector256<float> hi, float alpha, float beta)
+    {
+        var va = Vector256.Create(alpha);
+        lo *= va;
+        hi *= va;
+        if (beta != 0f)
+        {
+            var vb = Vector256.Create(beta);
+            lo = Madd(vb, Vector256.Load(c), lo);
+            hi = Madd(vb, Vector256.Load(c + 8), hi);
+        }
+        Vector256.Store(lo, c);
+        Vector256.Store(hi, c + 8);
+    }
+
+    /// <summary>Per-thread buffers, grown on demand and kept for the thread's lifetime.</summary>
+    private sealed class Scratch
+    {
+        public float[] PackA { get; } = GC.AllocateUninitializedArray<float>(McMax * KcMax, pinned: true);
+
+        public float[] PackB { get; } = GC.AllocateUninitializedArray<float>(KcMax * NcMax, pinned: true);
+
+        public int[] ARowOff { get; private set; } = [];
+        public int[] ARowH { get; private set; } = [];
+        public int[] ARowW { get; private set; } = [];
+        public int[] CRowOff { get; private set; } = [];
+        public int[] AColOff { get; private set; } = [];
+        public int[] AColH { get; private set; } = [];
+        public int[] AColW { get; private set; } = [];
+        public int[] BRowOff { get; private set; } = [];
+        public int[] BRowH { get; private set; } = [];
+        public int[] BRowW { get; private set; } = [];
+        public int[] BColOff { get; private set; } = [];
+        public int[] BColH { get; private set; } = [];
+        public int[] BColW { get; private set; } = [];
+        public int[] CColOff { get; private set; } = [];
+        public byte[] BPanelKind { get; private set; } = [];
+        public byte[] CPanelDense { get; private set; } = [];
+
+        public void Prepare(int m, int n, int k)
+        {
+            if (ARowOff.Length < m)
+            {
+                ARowOff = new int[m];
+                ARowH = new int[m];
+                ARowW = new int[m];
+                CRowOff = new int[m];
+            }
+            if (AColOff.Length < k)
+            {
+                AColOff = new int[k];
+                AColH = new int[k];
+                AColW = new int[k];
+                BRowOff = new int[k];
+                BRowH = new int[k];
+                BRowW = new int[k];
+            }
+            if (BColOff.Length < n)
+            {
+                BColOff = new int[n];
+                BColH = new int[n];
+                BColW = new int[n];
+                CColOff = new int[n];
+                BPanelKind = new byte[(n + NR - 1) / NR];
+                CPanelDense = new byte[(n + NR - 1) / NR];
+            }
+        }
+    }
+}
