@@ -1,1 +1,90 @@
-﻿Console.WriteLine("Hello, World!");
+using CommandLine;
+using CommandLine.Text;
+using ZeroFL.Cli.Commands;
+
+namespace ZeroFL.Cli;
+
+/// <summary>
+/// Entry point of <c>zerofl</c>. Exit codes: 0 success, 1 runtime failure (one line on stderr),
+/// 2 bad command line (one line on stderr; <c>--help</c> shows every option).
+/// </summary>
+public static class Program
+{
+    /// <summary>Exit code for a bad command line.</summary>
+    public const int UsageError = 2;
+
+    /// <summary>Exit code for a failure while running.</summary>
+    public const int RuntimeError = 1;
+
+    /// <summary>Parses <paramref name="args"/> and runs the verb.</summary>
+    public static int Main(string[] args)
+    {
+        using var parser = new Parser(settings =>
+        {
+            settings.HelpWriter = null;
+            settings.CaseInsensitiveEnumValues = true;
+            settings.AutoVersion = false;
+        });
+        var result = parser.ParseArguments<DevicesOptions, TrainOptions>(args);
+        return result.MapResult(
+            (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
+            (TrainOptions o) => Run(() => TrainCommand.Run(o)),
+            errors => ReportParseErrors(result, errors));
+    }
+
+    /// <summary>Runs a verb, turning any exception into one line on stderr.</summary>
+    public static int Run(Func<int> verb)
+    {
+        try
+        {
+            return verb();
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"zerofl: {e.Message}");
+            return UsageError;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"zerofl: {OneLine(e)}");
+            return RuntimeError;
+        }
+    }
+
+    private static int ReportParseErrors<T>(ParserResult<T> result, IEnumerable<Error> errors)
+    {
+        var list = errors.ToList();
+        if (list.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError))
+        {
+            Console.Out.WriteLine(HelpText.AutoBuild(result, h =>
+            {
+                h.Heading = "zerofl - sparse, communication-efficient federated learning (ZeroFL)";
+                h.Copyright = string.Empty;
+                h.AddDashesToOption = true;
+                h.MaximumDisplayWidth = 110;
+                return h;
+            }, e => e));
+            return 0;
+        }
+        if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
+        {
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: devices, train)");
+            return UsageError;
+        }
+        var sentence = SentenceBuilder.Create();
+        Console.Error.WriteLine($"zerofl: {sentence.FormatError(list[0])} (see 'zerofl {VerbOf(result)}--help')");
+        return UsageError;
+    }
+
+    private static string VerbOf<T>(ParserResult<T> result) =>
+        result.TypeInfo.Current.GetCustomAttributes(typeof(VerbAttribute), false).FirstOrDefault() is VerbAttribute verb ? verb.Name + " " : string.Empty;
+
+    private static string OneLine(Exception e)
+    {
+        var message = e is AggregateException { InnerException: not null } a ? a.InnerException!.Message : e.Message;
+        return message.ReplaceLineEndings(" ");
+    }
+}
+
+/// <summary>A bad option value found after parsing (exit code 2).</summary>
+public sealed class UsageException(string message) : Exception(message);

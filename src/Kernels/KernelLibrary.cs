@@ -19,6 +19,7 @@ public sealed class KernelLibrary
         Sgd = new SgdKernels(Launch);
         Gemm = new GemmKernels(Launch);
         Conv = new Conv2dKernels(Launch, Gemm);
+        Gather = new GatherKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -44,4 +45,7 @@ public sealed class KernelLibrary
 
     /// <summary>NCHW 2-D convolution forward and backward, as implicit GEMMs on <see cref="Gemm"/>.</summary>
     public Conv2dKernels Conv { get; }
+
+    /// <summary>Mini-batch gathering from device-resident datasets.</summary>
+    public GatherKernels Gather { get; }
 }

@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CommandLine;
+using ZeroFL.Data;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Training;
+
+namespace ZeroFL.Cli.Commands;
+
+/// <summary>Options of <c>zerofl train</c>: central (non-federated) training to prove the engine.</summary>
+[Verb("train", HelpText = "Train one model centrally on a dataset and evaluate it on the test set.")]
+public sealed class TrainOptions
+{
+    /// <summary>Dataset name.</summary>
+    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist or mnist (IDX files).")]
+    public string Dataset { get; set; } = "fashion-mnist";
+
+    /// <summary>Where the dataset files are.</summary>
+    [Option("data-dir", HelpText = "Directory with the dataset files (default: the Debian package's directory).")]
+    public string? DataDir { get; set; }
+
+    /// <summary>Model name.</summary>
+    [Option("model", Default = "cnn", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
+    public string Model { get; set; } = "cnn";
+
+    /// <summary>Epochs.</summary>
+    [Option("epochs", Default = 1, HelpText = "Training epochs.")]
+    public int Epochs { get; set; } = 1;
+
+    /// <summary>Batch size.</summary>
+    [Option("batch-size", Default = 64, HelpText = "Mini-batch size.")]
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Learning rate.</summary>
+    [Option("lr", Default = 0.05f, HelpText = "SGD learning rate.")]
+    public float LearningRate { get; set; } = 0.05f;
+
+    /// <summary>Momentum.</summary>
+    [Option("momentum", Default = 0.9f, HelpText = "SGD momentum.")]
+    public float Momentum { get; set; } = 0.9f;
+
+    /// <summary>Weight decay.</summary>
+    [Option("weight-decay", Default = 5e-4f, HelpText = "L2 weight decay.")]
+    public float WeightDecay { get; set; } = 5e-4f;
+
+    /// <summary>Seed.</summary>
+    [Option("seed", Default = 1, HelpText = "Seed for initialisation and shuffling.")]
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Device.</summary>
+    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index (e.g. cuda:1).")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Limit of training batches per epoch (0 = all).</summary>
+    [Option("max-batches", Default = 0, HelpText = "Stop each epoch after this many batches (0 = the whole epoch).")]
+    public int MaxBatches { get; set; }
+
+    /// <summary>Output directory.</summary>
+    [Option("out", HelpText = "Output directory for summary.json (default: runs/train-<timestamp>).")]
+    public string? Out { get; set; }
+
+    /// <summary>Suppress progress lines.</summary>
+    [Option("quiet", Default = false, HelpText = "Print only the final result.")]
+    public bool Quiet { get; set; }
+}
+
+/// <summary>Central training.</summary>
+public static class TrainCommand
+{
+    /// <summary>Trains, evaluates, writes <c>summary.json</c>.</summary>
+    public static int Run(TrainOptions o)
+    {
+        Validate(o);
+        var spec = ParseDevice(o.Device);
+        var split = IdxDataset.Load(o.Dataset, o.DataDir);
+        string outDir = o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(outDir);
+
+        using var device = ComputeDevice.Open(spec);
+        var train = split.Train;
+        using var model = ModelCatalog.Create(device, o.Model, train.Channels, train.Height, train.ClassCount, o.Seed);
+        using var trainData = new DeviceDataset(device, train.Features, train.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
+        using var testData = new DeviceDataset(device, split.Test.Features, split.Test.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
+        using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay));
+        var progress = new ProgressPrinter(o.Quiet);
+        progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters); {train.Name}: {train.Count} train, {split.Test.Count} test");
+
+        var sampler = new BatchSampler(train.Count, o.BatchSize, o.Seed);
+        int batchesPerEpoch = o.MaxBatches > 0 ? Math.Min(o.MaxBatches, sampler.BatchCount) : sampler.BatchCount;
+        long totalBatches = (long)batchesPerEpoch * o.Epochs;
+        long samples = 0, done = 0;
+        double lastLoss = double.NaN;
+        var clock = Stopwatch.StartNew();
+        for (int epoch = 0; epoch < o.Epochs; epoch++)
+        {
+            sampler.StartEpoch(epoch);
+            double epochLoss = 0;
+            for (int b = 0; b < batchesPerEpoch; b++)
+            {
+                var batch = sampler.Batch(b);
+                float loss = trainer.Step(trainData, batch);
+                if (!float.IsFinite(loss))
+                {
+                    throw new InvalidOperationException($"training diverged: loss is {loss} at epoch {epoch + 1}, batch {b + 1} (try a smaller --lr)");
+                }
+                epochLoss += loss;
+                lastLoss = epochLoss / (b + 1);
+                samples += batch.Length;
+                done++;
+                double seconds = clock.Elapsed.TotalSeconds;
+                double eta = seconds / done * (totalBatches - done);
+                progress.Tick(done == totalBatches,
+                    $"epoch {epoch + 1}/{o.Epochs} batch {b + 1}/{batchesPerEpoch} loss {lastLoss:F4} {samples / seconds:F0} samples/s ETA {FormatDuration(eta)}");
+            }
+        }
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        var evaluation = trainer.Evaluate(testData);
+        double wall = clock.Elapsed.TotalSeconds;
+        var summary = new Dictionary<string, object>
+        {
+            ["test_accuracy"] = evaluation.Accuracy,
+            ["test_loss"] = evaluation.Loss,
+            ["train_loss"] = lastLoss,
+            ["epochs"] = o.Epochs,
+            ["batches"] = done,
+            ["train_samples"] = samples,
+            ["train_samples_per_second"] = samples / trainSeconds,
+            ["train_seconds"] = trainSeconds,
+            ["wall_seconds"] = wall,
+            ["device"] = device.Description,
+            ["model"] = o.Model,
+            ["dataset"] = train.Name,
+            ["batch_size"] = o.BatchSize,
+            ["lr"] = o.LearningRate,
+            ["momentum"] = o.Momentum,
+            ["weight_decay"] = o.WeightDecay,
+            ["seed"] = o.Seed,
+            ["parameters"] = model.Store.TrainableLength,
+            ["workspace_peak_bytes"] = trainer.Workspace.PeakBytes,
+        };
+        RunFiles.WriteJsonAtomically(Path.Combine(outDir, "summary.json"), summary);
+        Console.WriteLine($"test accuracy {evaluation.Accuracy:F4} (loss {evaluation.Loss:F4}) after {o.Epochs} epoch(s), {samples / trainSeconds:F0} samples/s, {wall:F1} s; summary in {Path.Combine(outDir, "summary.json")}");
+        return 0;
+    }
+
+    private static void Validate(TrainOptions o)
+    {
+        if (o.Epochs <= 0)
+        {
+            throw new UsageException($"--epochs must be positive, got {o.Epochs}");
+        }
+        if (o.BatchSize <= 0)
+        {
+            throw new UsageException($"--batch-size must be positive, got {o.BatchSize}");
+        }
+        if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate))
+        {
+            throw new UsageException($"--lr must be a positive number, got {o.LearningRate}");
+        }
+        if (!(o.Momentum >= 0 && o.Momentum < 1))
+        {
+            throw new UsageException($"--momentum must be in [0, 1), got {o.Momentum}");
+        }
+        if (!(o.WeightDecay >= 0) || !float.IsFinite(o.WeightDecay))
+        {
+            throw new UsageException($"--weight-decay must be a non-negative number, got {o.WeightDecay}");
+        }
+        if (o.MaxBatches < 0)
+        {
+            throw new UsageException($"--max-batches must not be negative, got {o.MaxBatches}");
+        }
+        if (!ModelCatalog.Names.Contains(o.Model))
+        {
+            throw new UsageException($"unknown --model '{o.Model}' (expected one of: {string.Join(", ", ModelCatalog.Names)})");
+        }
+    }
+
+    /// <summary>Parses --device, turning a format error into a usage error.</summary>
+    public static DeviceSpec ParseDevice(string text)
+    {
+        try
+        {
+            return DeviceSpec.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--device: {e.Message}");
+        }
+    }
+
+    /// <summary>h:mm:ss.</summary>
+    public static string FormatDuration(double seconds)
+    {
+        if (!double.IsFinite(seconds) || seconds < 0)
+        {
+            return "?";
+        }
+        var t = TimeSpan.FromSeconds(Math.Round(seconds));
+        return $"{(int)t.TotalHours}:{t.Minutes:D2}:{t.Seconds:D2}";
+    }
+}

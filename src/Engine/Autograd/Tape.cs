@@ -1,0 +1,91 @@
+using ILGPU;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Memory;
+using ZeroFL.Kernels;
+
+namespace ZeroFL.Engine.Autograd;
+
+/// <summary>
+/// Records each op's backward as its forward runs, then replays them in reverse. Every op takes the
+/// tape, launches its forward kernels, and records a closure that accumulates (+=) into the
+/// gradients of its inputs. Temporaries come from the tape's <see cref="Workspace"/>; call
+/// <see cref="Reset"/> once per step. With <see cref="Training"/> false nothing is recorded.
+/// </summary>
+public sealed class Tape
+{
+    private readonly List<Action> backwards = new();
+    private readonly List<Tensor> gradientOwners = new();
+
+    /// <summary>Creates a tape drawing temporaries from <paramref name="workspace"/>.</summary>
+    public Tape(Workspace workspace)
+    {
+        Workspace = workspace;
+    }
+
+    /// <summary>Where activations and their gradients live.</summary>
+    public Workspace Workspace { get; }
+
+    /// <summary>The device.</summary>
+    public ComputeDevice Device => Workspace.Device;
+
+    /// <summary>The kernels of the device.</summary>
+    public KernelLibrary Kernels => Workspace.Device.Kernels;
+
+    /// <summary>True while training: ops record backwards and batch-norm uses batch statistics.</summary>
+    public bool Training { get; set; } = true;
+
+    /// <summary>Number of recorded backward closures.</summary>
+    public int Count => backwards.Count;
+
+    /// <summary>A new activation tensor from the workspace (not zeroed).</summary>
+    public Tensor NewTensor(int[] shape, bool requiresGrad)
+    {
+        var view = Workspace.Floats.Allocate(Tensor.ShapeLength(shape));
+        return new Tensor(view, shape, requiresGrad && Training);
+    }
+
+    /// <summary>Records the backward of the op that just ran.</summary>
+    public void Record(Action backward)
+    {
+        if (Training)
+        {
+            backwards.Add(backward);
+        }
+    }
+
+    /// <summary>
+    /// The gradient of <paramref name="tensor"/>, allocated zeroed from the workspace the first time
+    /// it is asked for (parameters already carry theirs).
+    /// </summary>
+    public ArrayView<float> GradOf(Tensor tensor)
+    {
+        if (!tensor.HasGrad)
+        {
+            tensor.AttachGrad(Workspace.Floats.AllocateZeroed(tensor.Length));
+            gradientOwners.Add(tensor.Root ?? tensor);
+        }
+        return tensor.Grad;
+    }
+
+    /// <summary>Runs every recorded backward in reverse order.</summary>
+    public void Backward()
+    {
+        for (int i = backwards.Count - 1; i >= 0; i--)
+        {
+            backwards[i]();
+        }
+        backwards.Clear();
+    }
+
+    /// <summary>Forgets the records and takes back every temporary of the step.</summary>
+    public void Reset()
+    {
+        backwards.Clear();
+        foreach (var tensor in gradientOwners)
+        {
+            tensor.DetachGrad();
+        }
+        gradientOwners.Clear();
+        Workspace.Reset();
+    }
+}

@@ -1,0 +1,67 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Engine.Devices;
+
+namespace ZeroFL.Engine.Memory;
+
+/// <summary>
+/// Per-step device temporaries: one float arena (activations, gradients, scratch) and one int
+/// arena (labels, max-pool indices). Reset once per step.
+/// </summary>
+public sealed class Workspace : IDisposable
+{
+    private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
+
+    /// <summary>Creates a workspace with initial capacities in elements.</summary>
+    public Workspace(ComputeDevice device, long initialFloats = 1 << 20, long initialInts = 1 << 16)
+    {
+        Device = device;
+        Floats = new DeviceArena<float>(device, initialFloats);
+        Ints = new DeviceArena<int>(device, initialInts);
+    }
+
+    /// <summary>The device the memory lives on.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>Float temporaries.</summary>
+    public DeviceArena<float> Floats { get; }
+
+    /// <summary>Int temporaries.</summary>
+    public DeviceArena<int> Ints { get; }
+
+    /// <summary>
+    /// A scratch view of at least <paramref name="length"/> floats that stays valid only until the
+    /// next call (ops use it inside one kernel sequence, e.g. for im2col). Grows when asked for more.
+    /// </summary>
+    public ArrayView<float> Scratch(long length)
+    {
+        if (scratch is null || scratch.Length < length)
+        {
+            Device.Synchronize();
+            scratch?.Dispose();
+            scratch = Device.Accelerator.Allocate1D<float>(Math.Max(length, 1));
+        }
+        return scratch.View.SubView(0, length);
+    }
+
+    /// <summary>Peak bytes used between two resets.</summary>
+    public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
+
+    /// <summary>Bytes of device memory held.</summary>
+    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + Ints.Capacity * sizeof(int);
+
+    /// <summary>Takes back every temporary.</summary>
+    public void Reset()
+    {
+        Floats.Reset();
+        Ints.Reset();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        scratch?.Dispose();
+        Ints.Dispose();
+        Floats.Dispose();
+    }
+}

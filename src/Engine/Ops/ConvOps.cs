@@ -1,0 +1,63 @@
+using ZeroFL.Engine.Autograd;
+using ZeroFL.Kernels;
+
+namespace ZeroFL.Engine.Ops;
+
+/// <summary>Differentiable ops: each forward launches kernels and records its backward right here.</summary>
+public static partial class Ops
+{
+    /// <summary>
+    /// 2-D convolution. x: [batch, inChannels, height, width]; w: [outChannels, inChannels, kh, kw];
+    /// bias: [outChannels] or null. Returns [batch, outChannels, outHeight, outWidth].
+    /// </summary>
+    public static Tensor Conv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding)
+    {
+        if (x.Shape.Length != 4 || w.Shape.Length != 4)
+        {
+            throw new ArgumentException($"conv2d expects 4-D input and weight, got {x} and {w}");
+        }
+        if (x.Dim(1) != w.Dim(1))
+        {
+            throw new ArgumentException($"conv2d: input has {x.Dim(1)} channels, weight expects {w.Dim(1)} ({x}, {w})");
+        }
+        if (bias is not null && bias.Length != w.Dim(0))
+        {
+            throw new ArgumentException($"conv2d: bias has {bias.Length} elements, weight has {w.Dim(0)} output channels");
+        }
+        var g = new ConvGeometry(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), w.Dim(0), w.Dim(2), w.Dim(3), stride, padding);
+        g.Validate();
+        var k = tape.Kernels;
+        bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
+        var y = tape.NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], needsGrad);
+        k.Conv.Forward(g, x.Data, w.Data, y.Data, tape.Workspace.Scratch(k.Conv.WorkspaceLength(g)));
+        if (bias is not null)
+        {
+            k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+        }
+        if (!needsGrad)
+        {
+            return y;
+        }
+        tape.Record(() =>
+        {
+            if (!y.HasGrad)
+            {
+                return;
+            }
+            var scratch = tape.Workspace.Scratch(k.Conv.WorkspaceLength(g));
+            if (w.RequiresGrad)
+            {
+                k.Conv.BackwardWeight(g, y.Grad, x.Data, tape.GradOf(w), scratch);
+            }
+            if (bias is not null && bias.RequiresGrad)
+            {
+                k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
+            if (x.RequiresGrad)
+            {
+                k.Conv.BackwardInput(g, y.Grad, w.Data, tape.GradOf(x), scratch);
+            }
+        });
+        return y;
+    }
+}

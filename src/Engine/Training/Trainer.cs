@@ -1,0 +1,142 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Memory;
+using ZeroFL.Engine.Models;
+using Op = ZeroFL.Engine.Ops.Ops;
+
+namespace ZeroFL.Engine.Training;
+
+/// <summary>Accuracy and mean loss of a model over a dataset.</summary>
+public readonly record struct Evaluation(double Accuracy, double Loss, int Samples);
+
+/// <summary>
+/// Runs training steps and evaluation of one model on its device. Each step: gather the batch on
+/// the device, forward, fused loss, backward, SGD; all temporaries come from one reusable
+/// <see cref="Workspace"/>, so after the first step nothing is allocated on the device.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly Tape tape;
+    private readonly bool ownsWorkspace;
+    private float[] lossHost = [];
+    private int[] predictionHost = [];
+
+    /// <summary>Creates a trainer; it owns a new workspace unless one is given.</summary>
+    public Trainer(Model model, Sgd optimizer, Workspace? workspace = null)
+    {
+        Model = model;
+        Optimizer = optimizer;
+        ownsWorkspace = workspace is null;
+        tape = new Tape(workspace ?? new Workspace(model.Device));
+    }
+
+    /// <summary>The model trained.</summary>
+    public Model Model { get; }
+
+    /// <summary>The optimizer.</summary>
+    public Sgd Optimizer { get; }
+
+    /// <summary>The step workspace (its peak is the step's temporary device memory).</summary>
+    public Workspace Workspace => tape.Workspace;
+
+    /// <summary>One SGD step on the samples <paramref name="batch"/> of <paramref name="data"/>; returns the mean loss.</summary>
+    public float Step(DeviceDataset data, ReadOnlySpan<int> batch)
+    {
+        if (batch.Length == 0)
+        {
+            throw new ArgumentException("a training batch needs at least one sample");
+        }
+        tape.Reset();
+        tape.Training = true;
+        Model.Store.ZeroGradients();
+        var (input, labels) = data.Batch(tape, batch);
+        var logits = Model.Forward(tape, input);
+        var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
+        tape.Backward();
+        Optimizer.Step(Model.Store, Model.Device);
+        return Mean(loss, batch.Length);
+    }
+
+    /// <summary>Accuracy and mean loss over every sample of <paramref name="data"/>, in evaluation mode.</summary>
+    public Evaluation Evaluate(DeviceDataset data, int batchSize = 256)
+    {
+        if (batchSize <= 0)
+        {
+            throw new ArgumentException($"evaluation batch size must be positive, got {batchSize}");
+        }
+        tape.Training = false;
+        var order = new int[Math.Min(batchSize, data.Count)];
+        long correct = 0;
+        double lossSum = 0;
+        try
+        {
+            for (int start = 0; start < data.Count; start += batchSize)
+            {
+                int count = Math.Min(batchSize, data.Count - start);
+                var indices = order.AsSpan(0, count);
+                for (int i = 0; i < count; i++)
+                {
+                    indices[i] = start + i;
+                }
+                tape.Reset();
+                var (input, labels) = data.Batch(tape, indices);
+                var logits = Model.Forward(tape, input);
+                var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
+                var predictions = tape.Workspace.Ints.Allocate(count);
+                Model.Device.Kernels.SoftmaxCrossEntropy.Predict(logits.Data, predictions, count, Model.Classes);
+                lossSum += Mean(loss, count) * (double)count;
+                var predicted = Download(predictions, count);
+                for (int i = 0; i < count; i++)
+                {
+                    if (predicted[i] == data.HostLabels[start + i])
+                    {
+                        correct++;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            tape.Reset();
+            tape.Training = true;
+        }
+        return new Evaluation(data.Count == 0 ? 0 : (double)correct / data.Count, data.Count == 0 ? 0 : lossSum / data.Count, data.Count);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (ownsWorkspace)
+        {
+            tape.Workspace.Dispose();
+        }
+    }
+
+    private float Mean(ArrayView<float> loss, int count)
+    {
+        if (lossHost.Length < count)
+        {
+            lossHost = new float[count];
+        }
+        Model.Device.Synchronize();
+        loss.CopyToCPU(ref lossHost[0], count);
+        double sum = 0;
+        for (int i = 0; i < count; i++)
+        {
+            sum += lossHost[i];
+        }
+        return (float)(sum / count);
+    }
+
+    private int[] Download(ArrayView<int> view, int count)
+    {
+        if (predictionHost.Length < count)
+        {
+            predictionHost = new int[count];
+        }
+        Model.Device.Synchronize();
+        view.CopyToCPU(ref predictionHost[0], count);
+        return predictionHost;
+    }
+}

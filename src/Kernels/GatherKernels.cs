@@ -1,0 +1,86 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// Builds a mini-batch from a dataset that lives on the device: copies the rows named by an index
+/// list. Datasets are uploaded once; clients and batches are index lists into them.
+/// CPU reference: <see cref="Reference.GatherReference"/>.
+/// </summary>
+public sealed class GatherKernels
+{
+    private readonly KernelLaunch launch;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> rows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int> labels;
+
+    /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
+    public GatherKernels(KernelLaunch launch)
+    {
+        this.launch = launch;
+        var a = launch.Accelerator;
+        rows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
+        labels = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
+    }
+
+    /// <summary>
+    /// destination[i, :] = source[indices[i], :] for rows of <paramref name="rowLength"/> floats.
+    /// <paramref name="hostIndices"/> is the same index list on the host, validated here against the
+    /// source's row count before the launch (a bad index must never reach the kernel).
+    /// </summary>
+    public void GatherRows(ArrayView<float> source, int rowLength, ReadOnlySpan<int> hostIndices, ArrayView<int> indices, ArrayView<float> destination)
+    {
+        HostCheck.Positive(rowLength, "gather row length");
+        long sourceRows = source.Length / rowLength;
+        ValidateIndices(hostIndices, indices, sourceRows, "gather rows");
+        HostCheck.Length(destination, (long)hostIndices.Length * rowLength, "gather rows destination");
+        int n = HostCheck.Count((long)hostIndices.Length * rowLength, "gather rows");
+        int t = launch.Threads(n);
+        rows(t, source, indices, destination, rowLength, n, t);
+    }
+
+    /// <summary>destination[i] = source[indices[i]], indices validated on the host as for <see cref="GatherRows"/>.</summary>
+    public void GatherInts(ArrayView<int> source, ReadOnlySpan<int> hostIndices, ArrayView<int> indices, ArrayView<int> destination)
+    {
+        ValidateIndices(hostIndices, indices, source.Length, "gather ints");
+        HostCheck.Length(destination, hostIndices.Length, "gather ints destination");
+        int n = hostIndices.Length;
+        int t = launch.Threads(n);
+        labels(t, source, indices, destination, n, t);
+    }
+
+    private static void ValidateIndices(ReadOnlySpan<int> hostIndices, ArrayView<int> indices, long rowsAvailable, string what)
+    {
+        if (indices.Length != hostIndices.Length)
+        {
+            throw new ArgumentException($"{what}: device index list has {indices.Length} entries, host list {hostIndices.Length}");
+        }
+        foreach (int index in hostIndices)
+        {
+            if ((uint)index >= rowsAvailable)
+            {
+                throw new ArgumentOutOfRangeException(nameof(hostIndices), index, $"{what}: index outside [0, {rowsAvailable})");
+            }
+        }
+    }
+
+    [GpuKernel]
+    internal static void GatherRowsKernel(Index1D index, ArrayView<float> source, ArrayView<int> indices, ArrayView<float> destination, int rowLength, int n, int stride)
+    {
+        for (int i = index; i < n; i += stride)
+        {
+            int row = i / rowLength;
+            int column = i - row * rowLength;
+            destination[i] = source[(long)indices[row] * rowLength + column];
+        }
+    }
+
+    [GpuKernel]
+    internal static void GatherIntsKernel(Index1D index, ArrayView<int> source, ArrayView<int> indices, ArrayView<int> destination, int n, int stride)
+    {
+        for (int i = index; i < n; i += stride)
+        {
+            destination[i] = source[indices[i]];
+        }
+    }
+}
