@@ -20,6 +20,8 @@ public sealed class KernelLibrary
         Gemm = new GemmKernels(Launch);
         Conv = new Conv2dKernels(Launch, Gemm);
         Gather = new GatherKernels(Launch);
+        Csr = new CsrKernels(Launch);
+        SparseConv = new SparseConvKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -48,4 +50,10 @@ public sealed class KernelLibrary
 
     /// <summary>Mini-batch gathering from device-resident datasets.</summary>
     public GatherKernels Gather { get; }
+
+    /// <summary>CSR encode, decode and scatter-add of weight matrices (uploads, FedAvg).</summary>
+    public CsrKernels Csr { get; }
+
+    /// <summary>SWAT sparse convolutions (and linear layers): CSR weights, kept activations; cost scales with the kept entries.</summary>
+    public SparseConvKernels SparseConv { get; }
 }
