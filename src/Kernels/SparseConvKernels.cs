@@ -39,6 +39,7 @@ public sealed class SparseConvKernels
 {
     private readonly KernelLaunch launch;
     private readonly bool packed;
+    private readonly int batchInner;
     private readonly Dictionary<ConvGeometry, Plans> plans = [];
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> pack;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> packTransposed;
@@ -48,18 +49,24 @@ public sealed class SparseConvKernels
 
     /// <summary>Loads the kernels suited to the accelerator of <paramref name="launch"/>.</summary>
     public SparseConvKernels(KernelLaunch launch)
-        : this(launch, forceDirect: false)
+        : this(launch, forceDirect: false, batchInner: 0)
     {
     }
 
     /// <summary>
-    /// Test hook: <paramref name="forceDirect"/> runs the GPU (direct, atomic) kernels even on the
-    /// CPU accelerator, so that CI checks the algorithm GPUs run.
+    /// Test hooks: <paramref name="forceDirect"/> runs the GPU (direct, atomic) kernels even on the
+    /// CPU accelerator, so that CI checks the algorithm GPUs run; <paramref name="batchInner"/>
+    /// (1 or 8; 0 = by estimated cost) fixes the batch blocking of the packed layout.
     /// </summary>
-    internal SparseConvKernels(KernelLaunch launch, bool forceDirect)
+    internal SparseConvKernels(KernelLaunch launch, bool forceDirect, int batchInner)
     {
         ArgumentNullException.ThrowIfNull(launch);
+        if (batchInner is not (0 or 1 or 8))
+        {
+            throw new ArgumentException($"batch blocking must be 0 (by cost), 1 or 8, got {batchInner}");
+        }
         this.launch = launch;
+        this.batchInner = batchInner;
         packed = launch.IsCpu && !forceDirect;
         var a = launch.Accelerator;
         pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
@@ -198,7 +205,9 @@ public sealed class SparseConvKernels
         {
             return found;
         }
-        var result = packed
+        var result = packed && batchInner > 0
+            ? new Plans(SparseConvPlan.Forward(g, batchInner), SparseConvPlan.BackwardInput(g, batchInner), SparseConvPlan.BackwardWeight(g))
+            : packed
             ? new Plans(
                 Cheapest(SparseConvPlan.Forward(g, 1), SparseConvPlan.Forward(g, 8), g.OutChannels, 0.1 * g.GemmK),
                 Cheapest(SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardInput(g, 8), g.InChannels, 0.1 * g.OutChannels * g.KernelHeight * g.KernelWidth),

@@ -14,7 +14,10 @@ namespace ZeroFL.Tests.Kernels;
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
 public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 {
-    private static readonly Dictionary<string, SparseConvKernels> DirectKernels = [];
+    private static readonly Dictionary<(string, string), SparseConvKernels> Variants = [];
+
+    /// <summary>The device's own kernels; the packed CPU engine with runs along rows or across batches; the direct (GPU) algorithm.</summary>
+    private static readonly string[] VariantNames = ["auto", "rows", "batches", "direct"];
 
     /// <summary>
     /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
@@ -48,19 +51,19 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         {
             foreach (double density in densities)
             {
-                foreach (bool direct in new[] { false, true })
+                foreach (string variant in VariantNames)
                 {
-                    yield return new TestCaseData(g, density, direct).SetArgDisplayNames(
-                        $"b{g.Batch} c{g.InChannels}x{g.InHeight}x{g.InWidth} o{g.OutChannels} k{g.KernelHeight}x{g.KernelWidth} s{g.Stride} p{g.Padding} d{density}{(direct ? " direct" : "")}");
+                    yield return new TestCaseData(g, density, variant).SetArgDisplayNames(
+                        $"b{g.Batch} c{g.InChannels}x{g.InHeight}x{g.InWidth} o{g.OutChannels} k{g.KernelHeight}x{g.KernelWidth} s{g.Stride} p{g.Padding} d{density} {variant}");
                 }
             }
         }
     }
 
     [TestCaseSource(nameof(Geometries))]
-    public void MatchesDenseReferenceOnMaskedTensors(ConvGeometry g, double density, bool direct)
+    public void MatchesDenseReferenceOnMaskedTensors(ConvGeometry g, double density, string variant)
     {
-        var sparse = Kernels(direct);
+        var sparse = Kernels(variant);
         var x = Numerics.Random((int)g.InputLength, 41);
         var w = Mask(Numerics.Random((int)g.WeightLength, 42), density, 43);
         var dy = Numerics.Random((int)g.OutputLength, 44);
@@ -108,10 +111,10 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>Forward and both backward passes agree with finite differences of the sparse forward.</summary>
     [Test]
-    public void GradientsMatchFiniteDifferences([Values(false, true)] bool direct)
+    public void GradientsMatchFiniteDifferences([ValueSource(nameof(VariantNames))] string variant)
     {
         var g = new ConvGeometry(2, 3, 5, 4, 2, 3, 3, 2, 1);
-        var sparse = Kernels(direct);
+        var sparse = Kernels(variant);
         var x = Numerics.Random((int)g.InputLength, 51);
         var w = Mask(Numerics.Random((int)g.WeightLength, 52), 0.5, 53);
         var r = Numerics.Random((int)g.OutputLength, 54);
@@ -143,10 +146,10 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>Rows past the capacity, backwards rows, wild columns and activation indices out of range are skipped.</summary>
     [Test]
-    public void MalformedSparseDataIsSkippedNotFollowed([Values(false, true)] bool direct)
+    public void MalformedSparseDataIsSkippedNotFollowed([ValueSource(nameof(VariantNames))] string variant)
     {
         var g = new ConvGeometry(2, 2, 5, 5, 3, 3, 3, 1, 1);
-        var sparse = Kernels(direct);
+        var sparse = Kernels(variant);
         int k = g.GemmK;
         int[] rowPointers = [-5, 3, 2, 1000];
         int[] columns = [0, k, 4, -1, 17, 9];
@@ -211,19 +214,24 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         }
     }
 
-    /// <summary>The kernels under test: the device's own, or the direct (GPU) algorithm loaded for this device.</summary>
-    private SparseConvKernels Kernels(bool direct)
+    /// <summary>The kernels under test (see <see cref="VariantNames"/>), loaded once per device.</summary>
+    private SparseConvKernels Kernels(string variant)
     {
-        if (!direct)
+        if (variant == "auto")
         {
             return Device.Kernels.SparseConv;
         }
-        lock (DirectKernels)
+        lock (Variants)
         {
-            if (!DirectKernels.TryGetValue(DeviceSpecText, out var kernels))
+            if (!Variants.TryGetValue((DeviceSpecText, variant), out var kernels))
             {
-                kernels = new SparseConvKernels(Device.Kernels.Launch, forceDirect: true);
-                DirectKernels[DeviceSpecText] = kernels;
+                kernels = new SparseConvKernels(Device.Kernels.Launch, forceDirect: variant == "direct", batchInner: variant switch
+                {
+                    "rows" => 1,
+                    "batches" => 8,
+                    _ => 0,
+                });
+                Variants[(DeviceSpecText, variant)] = kernels;
             }
             return kernels;
         }
