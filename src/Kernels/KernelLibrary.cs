@@ -17,6 +17,7 @@ public sealed class KernelLibrary
         BatchNorm = new BatchNormKernels(Launch);
         SoftmaxCrossEntropy = new SoftmaxCrossEntropyKernels(Launch);
         Sgd = new SgdKernels(Launch);
+        TopK = new TopKKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -36,4 +37,7 @@ public sealed class KernelLibrary
 
     /// <summary>SGD step with momentum and weight decay over a flat parameter block.</summary>
     public SgdKernels Sgd { get; }
+
+    /// <summary>Exact magnitude top-K: select the threshold, mask, compress to (value, index) lists.</summary>
+    public TopKKernels TopK { get; }
 }
