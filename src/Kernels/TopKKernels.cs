@@ -75,9 +75,9 @@ public sealed class TopKKernels
     private readonly bool atomicHistograms;
     private readonly int histogramReplicas;
     private readonly int minChunkLength;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, uint, int, int, int> privateHistogram;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, uint, int, int, int, int> atomicHistogram;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, uint, int, int> mask;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int> privateHistogram;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int> atomicHistogram;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> scatter;
@@ -99,9 +99,9 @@ public sealed class TopKKernels
         this.minChunkLength = Math.Max(1, minChunkLength);
         histogramReplicas = atomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
         var a = launch.Accelerator;
-        privateHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, uint, int, int, int>(PrivateHistogramKernel);
-        atomicHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, uint, int, int, int, int>(AtomicHistogramKernel);
-        mask = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, uint, int, int>(MaskKernel);
+        privateHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        atomicHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
+        mask = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
         chunkCount = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
         scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ScatterKernel);
@@ -218,7 +218,7 @@ public sealed class TopKKernels
         bool keepEqual = selection.TiesToKeep > 0;
         var equalCount = scratch.SubView(0, 1);
         equalCount.MemSetToZero();
-        mask(t, x, output, equalCount, n, selection.ThresholdBits, keepEqual ? 1 : 0, t);
+        mask(t, x, output, equalCount, ThreadRanges.For(n, t, launch.IsCpu), selection.ThresholdBits, keepEqual ? 1 : 0);
         if (!keepEqual)
         {
             return;
@@ -356,12 +356,12 @@ public sealed class TopKKernels
         {
             replicas = histogramReplicas;
             scratch.SubView(0, (long)replicas * buckets).MemSetToZero();
-            atomicHistogram(t, x, scratch, n, matchShift, match, shift, buckets - 1, replicas, t);
+            atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, launch.IsCpu), matchShift, match, shift, buckets - 1, replicas);
         }
         else
         {
             replicas = t;
-            privateHistogram(t, x, scratch, n, matchShift, match, shift, buckets - 1, t);
+            privateHistogram(t, x, scratch, ThreadRanges.For(n, t, launch.IsCpu), matchShift, match, shift, buckets - 1);
         }
         var all = host.AsSpan(0, replicas * buckets);
         scratch.SubView(0, (long)replicas * buckets).CopyToCPU(all);
@@ -381,31 +381,21 @@ public sealed class TopKKernels
     [GpuKernel]
     internal static void PrivateHistogramKernel(
         Index1D index, ArrayView<float> x, ArrayView<int> histograms,
-        int n, int matchShift, uint match, int shift, int digitMask, int stride)
+        ThreadRanges ranges, int matchShift, uint match, int shift, int digitMask)
     {
-        int offset = index * (digitMask + 1);
-        for (int b = 0; b <= digitMask; b++)
-        {
-            histograms[offset + b] = 0;
-        }
-        for (int i = index; i < n; i += stride)
-        {
-            uint key = Interop.FloatAsInt(x[i]) & MagnitudeMask;
-            if (key >> matchShift == match)
-            {
-                histograms[offset + (int)((key >> shift) & (uint)digitMask)] += 1;
-            }
-        }
+        var own = histograms.SubView((long)index.X * (digitMask + 1), digitMask + 1);
+        TopKRanges.Histogram(x, own, ranges.Begin(index), ranges.End(index), ranges.Step, matchShift, match, shift, digitMask);
     }
 
     /// <summary>Atomic adds into replica (i mod replicas) of a zeroed histogram block (GPU).</summary>
     [GpuKernel]
     internal static void AtomicHistogramKernel(
         Index1D index, ArrayView<float> x, ArrayView<int> histograms,
-        int n, int matchShift, uint match, int shift, int digitMask, int replicas, int stride)
+        ThreadRanges ranges, int matchShift, uint match, int shift, int digitMask, int replicas)
     {
         int offset = index % replicas * (digitMask + 1);
-        for (int i = index; i < n; i += stride)
+        long end = ranges.End(index);
+        for (long i = ranges.Begin(index); i < end; i += ranges.Step)
         {
             uint key = Interop.FloatAsInt(x[i]) & MagnitudeMask;
             if (key >> matchShift == match)
@@ -422,17 +412,9 @@ public sealed class TopKKernels
     [GpuKernel]
     internal static void MaskKernel(
         Index1D index, ArrayView<float> x, ArrayView<float> output, ArrayView<int> equalCount,
-        int n, uint threshold, int keepEqual, int stride)
+        ThreadRanges ranges, uint threshold, int keepEqual)
     {
-        int equal = 0;
-        for (int i = index; i < n; i += stride)
-        {
-            float v = x[i];
-            uint key = Interop.FloatAsInt(v) & MagnitudeMask;
-            bool isEqual = key == threshold;
-            equal += isEqual ? 1 : 0;
-            output[i] = key > threshold || (isEqual && keepEqual != 0) ? v : 0f;
-        }
+        int equal = TopKRanges.Mask(x, output, ranges.Begin(index), ranges.End(index), ranges.Step, threshold, keepEqual);
         if (equal > 0)
         {
             Atomic.Add(ref equalCount[0], equal);
@@ -448,17 +430,9 @@ public sealed class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
-            int greater = 0;
-            int equal = 0;
-            for (long i = begin; i < end; i++)
-            {
-                uint key = Interop.FloatAsInt(x[i]) & MagnitudeMask;
-                greater += key > threshold ? 1 : 0;
-                equal += key == threshold ? 1 : 0;
-            }
-            counts[2 * c] = greater;
-            counts[2 * c + 1] = equal;
+            long both = TopKRanges.Count(x, begin, Math.Min(n, begin + length), threshold);
+            counts[2 * c] = (int)(both >> 32);
+            counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
         }
     }
 
@@ -502,26 +476,7 @@ public sealed class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
-            int position = plan[2 * c];
-            int ties = plan[2 * c + 1];
-            for (long i = begin; i < end; i++)
-            {
-                float v = x[i];
-                uint key = Interop.FloatAsInt(v) & MagnitudeMask;
-                bool keep = key > threshold;
-                if (key == threshold && ties > 0)
-                {
-                    ties--;
-                    keep = true;
-                }
-                if (keep)
-                {
-                    values[position] = v;
-                    indices[position] = (int)i;
-                    position++;
-                }
-            }
+            TopKRanges.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], plan[2 * c + 1]);
         }
     }
 }
