@@ -69,12 +69,10 @@ public sealed class TopKKernels
 
     private const int MaxBuckets = 1 << 11;
     private const int GpuHistogramReplicas = 32;
-    private const int GpuMinChunkLength = 256;
 
     private readonly KernelLaunch launch;
-    private readonly bool atomicHistograms;
+    private readonly TopKStrategy strategy;
     private readonly int histogramReplicas;
-    private readonly int minChunkLength;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int> privateHistogram;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int> atomicHistogram;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
@@ -84,20 +82,19 @@ public sealed class TopKKernels
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
-        : this(launch, atomicHistograms: !launch.IsCpu, minChunkLength: launch.IsCpu ? 1 : GpuMinChunkLength)
+        : this(launch, TopKStrategy.For(launch))
     {
     }
 
     /// <summary>
     /// Loads the kernels with an explicit strategy, so tests can run the GPU strategy (atomic
-    /// histograms, many short chunks) on the CPU accelerator.
+    /// histograms, grid-stride loops, many short chunks) on the CPU accelerator.
     /// </summary>
-    internal TopKKernels(KernelLaunch launch, bool atomicHistograms, int minChunkLength)
+    internal TopKKernels(KernelLaunch launch, TopKStrategy strategy)
     {
         this.launch = launch;
-        this.atomicHistograms = atomicHistograms;
-        this.minChunkLength = Math.Max(1, minChunkLength);
-        histogramReplicas = atomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
+        this.strategy = strategy;
+        histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
         var a = launch.Accelerator;
         privateHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
         atomicHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
@@ -218,7 +215,7 @@ public sealed class TopKKernels
         bool keepEqual = selection.TiesToKeep > 0;
         var equalCount = scratch.SubView(0, 1);
         equalCount.MemSetToZero();
-        mask(t, x, output, equalCount, ThreadRanges.For(n, t, launch.IsCpu), selection.ThresholdBits, keepEqual ? 1 : 0);
+        mask(t, x, output, equalCount, ThreadRanges.For(n, t, strategy.ContiguousRanges), selection.ThresholdBits, keepEqual ? 1 : 0);
         if (!keepEqual)
         {
             return;
@@ -305,7 +302,8 @@ public sealed class TopKKernels
         {
             return (0, 1);
         }
-        long length = Math.Max(minChunkLength, (n + (long)launch.MaxThreads - 1) / launch.MaxThreads);
+        long most = Math.Max(1, strategy.MaxChunks);
+        long length = Math.Max(Math.Max(1, strategy.MinChunkLength), (n + most - 1) / most);
         return ((int)((n + length - 1) / length), (int)length);
     }
 
@@ -352,16 +350,16 @@ public sealed class TopKKernels
     {
         int t = launch.Threads(n);
         int replicas;
-        if (atomicHistograms)
+        if (strategy.AtomicHistograms)
         {
             replicas = histogramReplicas;
             scratch.SubView(0, (long)replicas * buckets).MemSetToZero();
-            atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, launch.IsCpu), matchShift, match, shift, buckets - 1, replicas);
+            atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1, replicas);
         }
         else
         {
             replicas = t;
-            privateHistogram(t, x, scratch, ThreadRanges.For(n, t, launch.IsCpu), matchShift, match, shift, buckets - 1);
+            privateHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
         }
         var all = host.AsSpan(0, replicas * buckets);
         scratch.SubView(0, (long)replicas * buckets).CopyToCPU(all);
@@ -479,4 +477,21 @@ public sealed class TopKKernels
             TopKRanges.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], plan[2 * c + 1]);
         }
     }
+}
+
+/// <summary>
+/// How <see cref="TopKKernels"/> lays work out. The CPU accelerator: private histograms per thread,
+/// one contiguous range per thread, one chunk per thread. GPUs: atomic histograms, grid-stride
+/// loops, chunks of at least 256 elements (one per thread, at most the threads the device runs).
+/// </summary>
+/// <param name="AtomicHistograms">Atomic adds into replicated histograms instead of private ones.</param>
+/// <param name="ContiguousRanges">One contiguous block per thread instead of a grid stride.</param>
+/// <param name="MinChunkLength">Shortest index-ordered chunk (Compress, tie trimming).</param>
+/// <param name="MaxChunks">Most chunks.</param>
+internal readonly record struct TopKStrategy(bool AtomicHistograms, bool ContiguousRanges, int MinChunkLength, int MaxChunks)
+{
+    /// <summary>The strategy for the accelerator of <paramref name="launch"/>.</summary>
+    public static TopKStrategy For(KernelLaunch launch) => launch.IsCpu
+        ? new TopKStrategy(AtomicHistograms: false, ContiguousRanges: true, MinChunkLength: 1, MaxChunks: launch.MaxThreads)
+        : new TopKStrategy(AtomicHistograms: true, ContiguousRanges: false, MinChunkLength: 256, MaxChunks: launch.MaxThreads);
 }

@@ -14,7 +14,7 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     private static readonly float[] Fractions = [0f, 1e-6f, 0.05f, 0.1f, 0.3f, 0.5f, 0.9f, 1f];
     private static readonly Dictionary<string, TopKKernels> GpuStrategy = new();
 
-    /// <summary>The device's own strategy, or the GPU one (atomic histograms, 3-element chunks) on any device.</summary>
+    /// <summary>The device's own strategy, or the GPU one (atomic histograms, grid stride, 3-element chunks) on any device.</summary>
     private TopKKernels Kernels(bool gpuStrategy)
     {
         if (!gpuStrategy)
@@ -25,7 +25,8 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         {
             if (!GpuStrategy.TryGetValue(DeviceSpecText, out var kernels))
             {
-                kernels = new TopKKernels(Device.Kernels.Launch, atomicHistograms: true, minChunkLength: 3);
+                var strategy = new TopKStrategy(AtomicHistograms: true, ContiguousRanges: false, MinChunkLength: 3, MaxChunks: int.MaxValue);
+                kernels = new TopKKernels(Device.Kernels.Launch, strategy);
                 GpuStrategy[DeviceSpecText] = kernels;
             }
             return kernels;
