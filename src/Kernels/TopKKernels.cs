@@ -78,7 +78,7 @@ public sealed class TopKKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> scatter;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int> scatter;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
@@ -101,7 +101,7 @@ public sealed class TopKKernels
         mask = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
         chunkCount = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
-        scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ScatterKernel);
+        scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
     }
 
     /// <summary>
@@ -282,7 +282,7 @@ public sealed class TopKKernels
         if (kept > 0)
         {
             int t = launch.Threads(chunks);
-            scatter(t, x, scratch, values, indices, n, chunks, length, selection.ThresholdBits, t);
+            scatter(t, x, scratch, values, indices, n, kept, chunks, length, selection.ThresholdBits, t);
         }
         return kept;
     }
@@ -463,18 +463,20 @@ public sealed class TopKKernels
     }
 
     /// <summary>
-    /// Per chunk c: writes kept (value, index) pairs in index order from position plan[2c]; of the
-    /// elements equal to the threshold the first plan[2c + 1] are kept.
+    /// Per chunk c: writes kept (value, index) pairs in index order to positions
+    /// [plan[2c], plan[2c + 2]) (the last chunk up to total); of the elements equal to the threshold
+    /// the first plan[2c + 1] are kept.
     /// </summary>
     [GpuKernel]
     internal static void ScatterKernel(
         Index1D index, ArrayView<float> x, ArrayView<int> plan, ArrayView<float> values, ArrayView<int> indices,
-        int n, int chunks, int length, uint threshold, int stride)
+        int n, int total, int chunks, int length, uint threshold, int stride)
     {
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            TopKRanges.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], plan[2 * c + 1]);
+            int limit = c + 1 < chunks ? plan[2 * c + 2] : total;
+            TopKRanges.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], limit, plan[2 * c + 1]);
         }
     }
 }

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ILGPU;
 using ILGPU.IR.Intrinsics;
 using ILGPU.Runtime;
@@ -74,7 +76,7 @@ internal static unsafe class TopKRanges
             {
                 int lane = BitOperations.TrailingZeroCount(hits);
                 hits &= hits - 1;
-                counts[(int)((key.GetElement(lane) >> shift) & (uint)digitMask)]++;
+                counts[(int)(((keys[i + lane] & Magnitude) >> shift) & (uint)digitMask)]++;
             }
         }
         for (; i < end; i++)
@@ -206,45 +208,57 @@ internal static unsafe class TopKRanges
     }
 
     /// <summary>
-    /// Writes the kept (value, index) pairs of [begin, end) in index order from
-    /// <paramref name="position"/>: every key &gt; threshold and the first <paramref name="ties"/>
-    /// keys == threshold.
+    /// Writes the kept (value, index) pairs of [begin, end) in index order to positions
+    /// [<paramref name="position"/>, <paramref name="limit"/>): every key &gt; threshold and the first
+    /// <paramref name="ties"/> keys == threshold. The CPU version left-packs eight lanes at a time
+    /// with full-width stores while they end inside the range (lanes past the kept ones are
+    /// overwritten by later entries of the same range), then finishes lane by lane.
     /// </summary>
     [SimdHelper(nameof(ScatterScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scatter(
         ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
-        long begin, long end, uint threshold, int position, int ties)
+        long begin, long end, uint threshold, int position, int limit, int ties)
     {
-        if (!Vector256.IsHardwareAccelerated)
+        if (!Avx2.IsSupported)
         {
-            ScatterScalar(x, values, indices, begin, end, threshold, position, ties);
+            ScatterScalar(x, values, indices, begin, end, threshold, position, limit, ties);
             return;
         }
         uint* source = (uint*)x.LoadEffectiveAddressAsPtr();
         uint* valueOut = (uint*)values.LoadEffectiveAddressAsPtr();
         int* indexOut = (int*)indices.LoadEffectiveAddressAsPtr();
         var magnitude = Vector256.Create(Magnitude);
-        var limit = Vector256.Create(threshold);
+        var limitKey = Vector256.Create(threshold);
+        var laneOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        int* packs = LeftPack.Table;
         long i = begin;
         for (; i + 8 <= end; i += 8)
         {
             var bits = Vector256.Load(source + i);
             var key = bits & magnitude;
-            uint keep = Vector256.GreaterThan(key, limit).ExtractMostSignificantBits();
-            uint equal = Vector256.Equals(key, limit).ExtractMostSignificantBits();
+            uint keep = Vector256.GreaterThan(key, limitKey).ExtractMostSignificantBits();
+            uint equal = Vector256.Equals(key, limitKey).ExtractMostSignificantBits();
             while (equal != 0 && ties > 0)
             {
                 keep |= equal & (0u - equal);
                 equal &= equal - 1;
                 ties--;
             }
+            if (position + 8 <= limit)
+            {
+                var order = Vector256.Load(packs + 8 * keep);
+                Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
+                Avx2.PermuteVar8x32(Vector256.Create((int)i) + laneOffsets, order).Store(indexOut + position);
+                position += BitOperations.PopCount(keep);
+                continue;
+            }
             while (keep != 0)
             {
                 int lane = BitOperations.TrailingZeroCount(keep);
                 keep &= keep - 1;
-                valueOut[position] = bits.GetElement(lane);
+                valueOut[position] = source[i + lane];
                 indexOut[position] = (int)(i + lane);
                 position++;
             }
@@ -271,7 +285,7 @@ internal static unsafe class TopKRanges
     /// <summary>Scalar <see cref="Scatter"/>.</summary>
     public static void ScatterScalar(
         ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
-        long begin, long end, uint threshold, int position, int ties)
+        long begin, long end, uint threshold, int position, int limit, int ties)
     {
         for (long i = begin; i < end; i++)
         {
@@ -289,6 +303,34 @@ internal static unsafe class TopKRanges
                 indices[position] = (int)i;
                 position++;
             }
+        }
+    }
+
+    /// <summary>For each 8-bit lane mask, the indices of its set lanes in increasing order, padded with 0.</summary>
+    private static class LeftPack
+    {
+        /// <summary>256 rows of 8 ints, pinned for the life of the process.</summary>
+        public static readonly int* Table = Build();
+
+        private static int* Build()
+        {
+            var table = (int*)NativeMemory.AlignedAlloc(256 * 8 * sizeof(int), 32);
+            for (int mask = 0; mask < 256; mask++)
+            {
+                int count = 0;
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    if ((mask & (1 << lane)) != 0)
+                    {
+                        table[8 * mask + count++] = lane;
+                    }
+                }
+                while (count < 8)
+                {
+                    table[8 * mask + count++] = 0;
+                }
+            }
+            return table;
         }
     }
 }

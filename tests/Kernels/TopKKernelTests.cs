@@ -12,22 +12,36 @@ namespace ZeroFL.Tests.Kernels;
 public sealed class TopKKernelTests(string device) : DeviceTest(device)
 {
     private static readonly float[] Fractions = [0f, 1e-6f, 0.05f, 0.1f, 0.3f, 0.5f, 0.9f, 1f];
-    private static readonly Dictionary<string, TopKKernels> GpuStrategy = new();
+    private static readonly Dictionary<(string, Layout), TopKKernels> Strategies = new();
 
-    /// <summary>The device's own strategy, or the GPU one (atomic histograms, grid stride, 3-element chunks) on any device.</summary>
-    private TopKKernels Kernels(bool gpuStrategy)
+    /// <summary>Which <see cref="TopKStrategy"/> a test runs: every one runs on every device.</summary>
+    public enum Layout
     {
-        if (!gpuStrategy)
+        /// <summary>The device's own strategy.</summary>
+        Device,
+
+        /// <summary>The GPU strategy: atomic histograms, grid stride, 3-element chunks (many chunks, scalar loops).</summary>
+        Gpu,
+
+        /// <summary>The CPU strategy with 100-element chunks: many chunk boundaries inside the SIMD loops.</summary>
+        ShortChunks,
+    }
+
+    private TopKKernels Kernels(Layout layout)
+    {
+        if (layout == Layout.Device)
         {
             return Device.Kernels.TopK;
         }
-        lock (GpuStrategy)
+        lock (Strategies)
         {
-            if (!GpuStrategy.TryGetValue(DeviceSpecText, out var kernels))
+            if (!Strategies.TryGetValue((DeviceSpecText, layout), out var kernels))
             {
-                var strategy = new TopKStrategy(AtomicHistograms: true, ContiguousRanges: false, MinChunkLength: 3, MaxChunks: int.MaxValue);
+                var strategy = layout == Layout.Gpu
+                    ? new TopKStrategy(AtomicHistograms: true, ContiguousRanges: false, MinChunkLength: 3, MaxChunks: int.MaxValue)
+                    : new TopKStrategy(AtomicHistograms: false, ContiguousRanges: true, MinChunkLength: 100, MaxChunks: int.MaxValue);
                 kernels = new TopKKernels(Device.Kernels.Launch, strategy);
-                GpuStrategy[DeviceSpecText] = kernels;
+                Strategies[(DeviceSpecText, layout)] = kernels;
             }
             return kernels;
         }
@@ -35,14 +49,14 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
 
     [Test]
     public void RandomInputsMatchTheSortReference(
-        [Values(1, 2, 7, 1000, 65537, 1_000_000)] int n, [Values(false, true)] bool gpuStrategy)
+        [Values(1, 2, 7, 1000, 65537, 1_000_000)] int n, [Values] Layout layout)
     {
         var x = Numerics.Random(n, 100 + n);
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void WideExponentRangeMatchesTheSortReference([Values(1000, 65537)] int n, [Values(false, true)] bool gpuStrategy)
+    public void WideExponentRangeMatchesTheSortReference([Values(1000, 65537)] int n, [Values] Layout layout)
     {
         var random = new Random(7);
         var x = new float[n];
@@ -51,11 +65,11 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             float sign = random.Next(2) == 0 ? -1f : 1f;
             x[i] = sign * (float)Math.Pow(2, random.NextDouble() * 120 - 60);
         }
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void HeavyTiesKeepExactlyKLowestIndexFirst([Values(7, 1000, 65537)] int n, [Values(false, true)] bool gpuStrategy)
+    public void HeavyTiesKeepExactlyKLowestIndexFirst([Values(7, 1000, 65537)] int n, [Values] Layout layout)
     {
         var random = new Random(n);
         var x = new float[n];
@@ -63,35 +77,35 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         {
             x[i] = random.Next(-2, 3);
         }
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void AllEqualMagnitudesKeepTheFirstK([Values(false, true)] bool gpuStrategy)
+    public void AllEqualMagnitudesKeepTheFirstK([Values] Layout layout)
     {
         var x = Enumerable.Range(0, 1001).Select(i => i % 2 == 0 ? 3.5f : -3.5f).ToArray();
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void AllZerosOfBothSignsKeepTheFirstK([Values(false, true)] bool gpuStrategy)
+    public void AllZerosOfBothSignsKeepTheFirstK([Values] Layout layout)
     {
         var x = Enumerable.Range(0, 999).Select(i => i % 3 == 0 ? -0f : 0f).ToArray();
-        CheckEveryFraction(Kernels(gpuStrategy), x);
-        var topK = Kernels(gpuStrategy);
+        CheckEveryFraction(Kernels(layout), x);
+        var topK = Kernels(layout);
         var s = topK.Select(Upload(x), 10, Scratch(topK, x.Length));
         Assert.That((s.ThresholdBits, s.TiesToKeep, s.Tied), Is.EqualTo((0u, 10, 999)));
     }
 
     [Test]
-    public void NegativeOnlyInputsMatchTheSortReference([Values(false, true)] bool gpuStrategy)
+    public void NegativeOnlyInputsMatchTheSortReference([Values] Layout layout)
     {
         var x = Numerics.Random(5000, 3).Select(v => -MathF.Abs(v)).ToArray();
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void TinyAndDenormalMagnitudesMatchTheSortReference([Values(false, true)] bool gpuStrategy)
+    public void TinyAndDenormalMagnitudesMatchTheSortReference([Values] Layout layout)
     {
         var random = new Random(11);
         var x = new float[4000];
@@ -107,25 +121,25 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             };
         }
         Assert.That(x.Count(v => v != 0f && float.IsSubnormal(v)), Is.GreaterThan(2000), "the input is mostly denormal");
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
     }
 
     [Test]
-    public void HugeMagnitudesAndInfinitiesMatchTheSortReference([Values(false, true)] bool gpuStrategy)
+    public void HugeMagnitudesAndInfinitiesMatchTheSortReference([Values] Layout layout)
     {
         var x = Numerics.Random(3000, 5, float.MaxValue);
         x[10] = float.PositiveInfinity;
         x[2000] = float.NegativeInfinity;
         x[20] = float.MaxValue;
         x[21] = -float.MaxValue;
-        CheckEveryFraction(Kernels(gpuStrategy), x);
-        var topK = Kernels(gpuStrategy);
+        CheckEveryFraction(Kernels(layout), x);
+        var topK = Kernels(layout);
         var s = topK.Select(Upload(x), 2, Scratch(topK, x.Length));
         Assert.That((s.Threshold, s.TiesToKeep, s.Tied), Is.EqualTo((float.PositiveInfinity, 2, 2)));
     }
 
     [Test]
-    public void NaNRanksAboveEveryMagnitude([Values(false, true)] bool gpuStrategy)
+    public void NaNRanksAboveEveryMagnitude([Values] Layout layout)
     {
         var x = Numerics.Random(1000, 9);
         // Bit patterns written as ints: a float round trip on the host may quiet a signalling NaN.
@@ -137,9 +151,9 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         bits[600] = unchecked((int)0xFFC00000); // negative quiet NaN: the same magnitude key
         bits[700] = 0x7F800001; // signalling NaN, smallest payload: below the quiet ones, above infinity
         bits[800] = 0x7F800000; // +infinity
-        CheckEveryFraction(Kernels(gpuStrategy), x);
+        CheckEveryFraction(Kernels(layout), x);
 
-        var topK = Kernels(gpuStrategy);
+        var topK = Kernels(layout);
         var xView = Upload(x);
         var scratch = Scratch(topK, x.Length);
         var s = topK.Select(xView, 3, scratch);
@@ -151,9 +165,9 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
-    public void ThresholdReuseOnAPerturbedTensorFollowsTheRule([Values(false, true)] bool gpuStrategy)
+    public void ThresholdReuseOnAPerturbedTensorFollowsTheRule([Values] Layout layout)
     {
-        var topK = Kernels(gpuStrategy);
+        var topK = Kernels(layout);
         const int n = 50_000;
         var x = Numerics.Random(n, 21);
         var scratch = Scratch(topK, n);
@@ -167,9 +181,9 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
-    public void ThresholdReuseAppliesTiesToKeepToTheNewTensor([Values(false, true)] bool gpuStrategy)
+    public void ThresholdReuseAppliesTiesToKeepToTheNewTensor([Values] Layout layout)
     {
-        var topK = Kernels(gpuStrategy);
+        var topK = Kernels(layout);
         const int n = 9000;
         var random = new Random(31);
         var x = Enumerable.Range(0, n).Select(_ => (float)random.Next(-2, 3)).ToArray();
