@@ -281,31 +281,37 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     /// <summary>
-    /// Prints Select, Mask and Compress times for 1M uniform floats (run with
-    /// <c>--filter "FullyQualifiedName~TopKKernelTests.Timing"</c>; explicit so CI never times anything).
+    /// Prints Select, Mask and Compress times for 1M floats, uniform at fractions 0.1 and 0.5 and
+    /// ReLU-like (half exact zeros) at 0.7, where the threshold is 0 and ties are trimmed (run with
+    /// <c>--filter "Name=Timing"</c>; explicit so CI never times anything).
     /// </summary>
     [Test, Explicit("prints timings")]
     public void Timing()
     {
         const int n = 1_000_000, repeats = 40;
         var topK = Device.Kernels.TopK;
-        var x = Upload(Numerics.Random(n, 1));
+        var uniform = Numerics.Random(n, 1);
+        var relu = uniform.Select(v => v > 0f ? v : 0f).ToArray();
         var output = Zeros(n);
         var values = Zeros(n);
         var indices = Upload(new int[n]);
         var scratch = Scratch(topK, n);
-        int k = TopKKernels.CountFor(n, 0.1f);
-        var s = topK.Select(x, k, scratch);
-        topK.Mask(x, s, output, scratch);
-        topK.Compress(x, s, values, indices, scratch);
+        foreach (var (name, data, fraction) in new[] { ("uniform", uniform, 0.1f), ("uniform", uniform, 0.5f), ("relu", relu, 0.7f) })
+        {
+            var x = Upload(data);
+            int k = TopKKernels.CountFor(n, fraction);
+            var s = topK.Select(x, k, scratch);
+            topK.Mask(x, s, output, scratch);
+            topK.Compress(x, s, values, indices, scratch);
 
-        var select = Time(() => s = topK.Select(x, k, scratch));
-        var mask = Time(() => topK.Mask(x, s, output, scratch));
-        var compress = Time(() => topK.Compress(x, s, values, indices, scratch));
-        TestContext.Out.WriteLine(
-            $"{Device.Description}, n = {n}, k = {k}, ms best / median of {repeats}: select {select.Best:F2} / {select.Median:F2}, " +
-            $"mask {mask.Best:F2} / {mask.Median:F2}, compress {compress.Best:F2} / {compress.Median:F2}, " +
-            $"select + mask {select.Best + mask.Best:F2} / {select.Median + mask.Median:F2}");
+            var select = Time(() => s = topK.Select(x, k, scratch));
+            var mask = Time(() => topK.Mask(x, s, output, scratch));
+            var compress = Time(() => topK.Compress(x, s, values, indices, scratch));
+            TestContext.Out.WriteLine(
+                $"{Device.Description}, {name} n = {n}, k = {k}, ms best / median of {repeats}: select {select.Best:F2} / {select.Median:F2}, " +
+                $"mask {mask.Best:F2} / {mask.Median:F2}, compress {compress.Best:F2} / {compress.Median:F2}, " +
+                $"select + mask {select.Best + mask.Best:F2} / {select.Median + mask.Median:F2}");
+        }
 
         (double Best, double Median) Time(Action action)
         {
