@@ -51,7 +51,10 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// threads add atomically into a few replicated histograms. Applying a selection is one compare
 /// pass; only when more elements equal T than r may be kept does an index-ordered pass run
 /// (contiguous chunks, per-chunk counts, exclusive prefix on the host). Compress always takes that
-/// chunked path so its output is in increasing index order.
+/// chunked path so its output is in increasing index order. On the CPU accelerator every thread
+/// works on one contiguous block through the Vector256 loops of <see cref="TopKRanges"/>; GPU
+/// backends compile their scalar twins (the chunked GPU passes are correct but not tuned:
+/// one thread walks each chunk of at least 256 elements).
 /// </para>
 /// <para>
 /// Every method takes a scratch view of at least <see cref="ScratchLength"/> ints (contents
@@ -214,7 +217,10 @@ public sealed class TopKKernels
         int t = launch.Threads(n);
         bool keepEqual = selection.TiesToKeep > 0;
         var equalCount = scratch.SubView(0, 1);
-        equalCount.MemSetToZero();
+        if (keepEqual)
+        {
+            equalCount.MemSetToZero();
+        }
         mask(t, x, output, equalCount, ThreadRanges.For(n, t, strategy.ContiguousRanges), selection.ThresholdBits, keepEqual ? 1 : 0);
         if (!keepEqual)
         {
@@ -443,22 +449,7 @@ public sealed class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
-            int ties = plan[2 * c + 1];
-            for (long i = begin; i < end; i++)
-            {
-                if ((Interop.FloatAsInt(x[i]) & MagnitudeMask) == threshold)
-                {
-                    if (ties > 0)
-                    {
-                        ties--;
-                    }
-                    else
-                    {
-                        output[i] = 0f;
-                    }
-                }
-            }
+            TopKRanges.TrimTies(x, output, begin, Math.Min(n, begin + length), threshold, plan[2 * c + 1]);
         }
     }
 

@@ -162,6 +162,76 @@ internal static unsafe class TopKRanges
         return equal;
     }
 
+    /// <summary>
+    /// Of the elements of [begin, end) with key == threshold, keeps the first
+    /// <paramref name="ties"/> and sets output to +0 at the others; output is untouched elsewhere
+    /// (it may be x).
+    /// </summary>
+    [SimdHelper(nameof(TrimTiesScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TrimTies(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            TrimTiesScalar(x, output, begin, end, threshold, ties);
+            return;
+        }
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        uint* target = (uint*)output.LoadEffectiveAddressAsPtr();
+        var magnitude = Vector256.Create(Magnitude);
+        var limit = Vector256.Create(threshold);
+        var laneBits = Vector256.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u);
+        long i = begin;
+        for (; i + 8 <= end; i += 8)
+        {
+            uint equal = Vector256.Equals(Vector256.Load(keys + i) & magnitude, limit).ExtractMostSignificantBits();
+            while (equal != 0 && ties > 0)
+            {
+                equal &= equal - 1;
+                ties--;
+            }
+            if (equal != 0)
+            {
+                var drop = Vector256.Equals(laneBits & Vector256.Create(equal), laneBits);
+                Vector256.AndNot(Vector256.Load(target + i), drop).Store(target + i);
+            }
+        }
+        for (; i < end; i++)
+        {
+            if ((keys[i] & Magnitude) == threshold)
+            {
+                if (ties > 0)
+                {
+                    ties--;
+                }
+                else
+                {
+                    target[i] = 0u;
+                }
+            }
+        }
+    }
+
+    /// <summary>Scalar <see cref="TrimTies"/>.</summary>
+    public static void TrimTiesScalar(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
+    {
+        for (long i = begin; i < end; i++)
+        {
+            if ((Interop.FloatAsInt(x[i]) & Magnitude) == threshold)
+            {
+                if (ties > 0)
+                {
+                    ties--;
+                }
+                else
+                {
+                    output[i] = 0f;
+                }
+            }
+        }
+    }
+
     /// <summary>Counts elements of [begin, end) with key &gt; threshold (high 32 bits) and == threshold (low 32 bits).</summary>
     [SimdHelper(nameof(CountScalar))]
     [IntrinsicImplementation]

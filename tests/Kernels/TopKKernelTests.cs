@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
+using ZeroFL.Engine.Devices;
 using ZeroFL.Kernels;
 using ZeroFL.Kernels.Reference;
 using ZeroFL.Tests.Support;
@@ -281,31 +282,37 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     /// <summary>
-    /// Prints Select, Mask and Compress times for 1M uniform floats (run with
-    /// <c>--filter "FullyQualifiedName~TopKKernelTests.Timing"</c>; explicit so CI never times anything).
+    /// Prints Select, Mask and Compress times for 1M floats, uniform at fractions 0.1 and 0.5 and
+    /// ReLU-like (half exact zeros) at 0.7, where the threshold is 0 and ties are trimmed (run with
+    /// <c>--filter "Name=Timing"</c>; explicit so CI never times anything).
     /// </summary>
     [Test, Explicit("prints timings")]
     public void Timing()
     {
         const int n = 1_000_000, repeats = 40;
         var topK = Device.Kernels.TopK;
-        var x = Upload(Numerics.Random(n, 1));
+        var uniform = Numerics.Random(n, 1);
+        var relu = uniform.Select(v => v > 0f ? v : 0f).ToArray();
         var output = Zeros(n);
         var values = Zeros(n);
         var indices = Upload(new int[n]);
         var scratch = Scratch(topK, n);
-        int k = TopKKernels.CountFor(n, 0.1f);
-        var s = topK.Select(x, k, scratch);
-        topK.Mask(x, s, output, scratch);
-        topK.Compress(x, s, values, indices, scratch);
+        foreach (var (name, data, fraction) in new[] { ("uniform", uniform, 0.1f), ("uniform", uniform, 0.5f), ("relu", relu, 0.7f) })
+        {
+            var x = Upload(data);
+            int k = TopKKernels.CountFor(n, fraction);
+            var s = topK.Select(x, k, scratch);
+            topK.Mask(x, s, output, scratch);
+            topK.Compress(x, s, values, indices, scratch);
 
-        var select = Time(() => s = topK.Select(x, k, scratch));
-        var mask = Time(() => topK.Mask(x, s, output, scratch));
-        var compress = Time(() => topK.Compress(x, s, values, indices, scratch));
-        TestContext.Out.WriteLine(
-            $"{Device.Description}, n = {n}, k = {k}, ms best / median of {repeats}: select {select.Best:F2} / {select.Median:F2}, " +
-            $"mask {mask.Best:F2} / {mask.Median:F2}, compress {compress.Best:F2} / {compress.Median:F2}, " +
-            $"select + mask {select.Best + mask.Best:F2} / {select.Median + mask.Median:F2}");
+            var select = Time(() => s = topK.Select(x, k, scratch));
+            var mask = Time(() => topK.Mask(x, s, output, scratch));
+            var compress = Time(() => topK.Compress(x, s, values, indices, scratch));
+            TestContext.Out.WriteLine(
+                $"{Device.Description}, {name} n = {n}, k = {k}, ms best / median of {repeats}: select {select.Best:F2} / {select.Median:F2}, " +
+                $"mask {mask.Best:F2} / {mask.Median:F2}, compress {compress.Best:F2} / {compress.Median:F2}, " +
+                $"select + mask {select.Best + mask.Best:F2} / {select.Median + mask.Median:F2}");
+        }
 
         (double Best, double Median) Time(Action action)
         {
@@ -406,5 +413,139 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
                 Assert.Fail($"{what}: element {i} is {actual[i]} (0x{BitConverter.SingleToInt32Bits(actual[i]):X8}), expected {expected[i]} (0x{BitConverter.SingleToInt32Bits(expected[i]):X8})");
             }
         }
+    }
+}
+
+/// <summary>
+/// The scalar twins GPU backends compile (<see cref="TopKRanges"/>) never run on the CPU
+/// accelerator, which calls the SIMD loops: this runs both on host memory and compares them.
+/// </summary>
+public sealed class TopKRangesTests
+{
+    private const uint NoneKeeps = uint.MaxValue;
+
+    private static ComputeDevice Cpu => TestDevices.Get("cpu");
+
+    [Test]
+    public void HistogramTwinsAgree([Values(0, 1, 7, 1001)] int n, [Values(31, 20, 10)] int matchShift)
+    {
+        var x = Data(n, 1);
+        int shift = matchShift == 31 ? 20 : matchShift - 10;
+        int digitMask = matchShift == 31 ? 2047 : 1023;
+        uint match = n == 0 ? 0 : TopKReference.MagnitudeKey(x[n / 2]) >> matchShift;
+        if (matchShift == 31)
+        {
+            match = 0;
+        }
+        int begin = n / 3;
+        using var xb = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+        using var simd = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-1, digitMask + 1).ToArray());
+        using var scalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-5, digitMask + 1).ToArray());
+        TopKRanges.Histogram(xb.View, simd.View, begin, n, 1, matchShift, match, shift, digitMask);
+        TopKRanges.HistogramScalar(xb.View, scalar.View, begin, n, 1, matchShift, match, shift, digitMask);
+        Assert.That(simd.GetAsArray1D(), Is.EqualTo(scalar.GetAsArray1D()));
+    }
+
+    [Test]
+    public void MaskCountAndTrimTwinsAgree([Values(0, 1, 9, 1001)] int n, [Values(0, 1)] int keepEqual)
+    {
+        var x = Data(n, 2);
+        foreach (uint threshold in Thresholds(x))
+        {
+            using var xb = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+            using var simd = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(7f, Math.Max(1, n)).ToArray());
+            using var scalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(7f, Math.Max(1, n)).ToArray());
+            int begin = n / 4;
+            int equalSimd = TopKRanges.Mask(xb.View, simd.View, begin, n, 1, threshold, keepEqual);
+            int equalScalar = TopKRanges.MaskScalar(xb.View, scalar.View, begin, n, 1, threshold, keepEqual);
+            Assert.That(equalSimd, Is.EqualTo(equalScalar), "mask equal count");
+            Assert.That(Bits(simd), Is.EqualTo(Bits(scalar)), "mask output");
+
+            Assert.That(TopKRanges.Count(xb.View, begin, n, threshold), Is.EqualTo(TopKRanges.CountScalar(xb.View, begin, n, threshold)), "count");
+
+            for (int ties = 0; ties <= equalScalar + 1; ties += Math.Max(1, equalScalar / 3))
+            {
+                using var trimSimd = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+                using var trimScalar = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+                TopKRanges.TrimTies(trimSimd.View, trimSimd.View, begin, n, threshold, ties);
+                TopKRanges.TrimTiesScalar(trimScalar.View, trimScalar.View, begin, n, threshold, ties);
+                Assert.That(Bits(trimSimd), Is.EqualTo(Bits(trimScalar)), $"trim ties, keeping {ties}");
+            }
+        }
+    }
+
+    [Test]
+    public void ScatterTwinsAgree([Values(0, 1, 9, 1001)] int n)
+    {
+        var x = Data(n, 3);
+        foreach (uint threshold in Thresholds(x))
+        {
+            int begin = n / 5;
+            long both = TopKRanges.CountScalar(Upload(x, out var xb), begin, n, threshold);
+            using (xb)
+            {
+                int greater = (int)(both >> 32), equal = (int)(both & 0xFFFFFFFF);
+                for (int ties = 0; ties <= equal; ties += Math.Max(1, equal / 2))
+                {
+                    int kept = greater + ties;
+                    const int position = 3;
+                    using var valuesSimd = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9f, kept + 4).ToArray());
+                    using var indicesSimd = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9, kept + 4).ToArray());
+                    using var valuesScalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9f, kept + 4).ToArray());
+                    using var indicesScalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9, kept + 4).ToArray());
+                    TopKRanges.Scatter(xb.View, valuesSimd.View, indicesSimd.View, begin, n, threshold, position, position + kept, ties);
+                    TopKRanges.ScatterScalar(xb.View, valuesScalar.View, indicesScalar.View, begin, n, threshold, position, position + kept, ties);
+                    Assert.That(Bits(valuesSimd), Is.EqualTo(Bits(valuesScalar)), "scatter values");
+                    Assert.That(indicesSimd.GetAsArray1D(), Is.EqualTo(indicesScalar.GetAsArray1D()), "scatter indices");
+                    Assert.That(Bits(valuesSimd).Last(), Is.EqualTo(BitConverter.SingleToInt32Bits(-9f)), "nothing written past the limit");
+                }
+            }
+        }
+    }
+
+    /// <summary>Random values with ties, zeros of both signs, NaN and infinity mixed in.</summary>
+    private static float[] Data(int n, int seed)
+    {
+        var random = new Random(seed);
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            x[i] = random.Next(6) switch
+            {
+                0 => random.Next(-2, 3),
+                1 => -0f,
+                2 => random.Next(20) == 0 ? float.NaN : float.NegativeInfinity,
+                _ => (float)(random.NextDouble() * 2 - 1),
+            };
+        }
+        return x;
+    }
+
+    /// <summary>Thresholds worth trying on x: none, 0, 1, 2, infinity, NaN and a middle value.</summary>
+    private static IEnumerable<uint> Thresholds(float[] x)
+    {
+        yield return NoneKeeps;
+        yield return 0u;
+        yield return TopKReference.MagnitudeKey(1f);
+        yield return TopKReference.MagnitudeKey(2f);
+        yield return TopKReference.MagnitudeKey(float.PositiveInfinity);
+        yield return TopKReference.MagnitudeKey(float.NaN);
+        if (x.Length > 0)
+        {
+            yield return TopKReference.MagnitudeKey(x[x.Length / 2]);
+        }
+    }
+
+    private static ArrayView<float> Upload(float[] x, out MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    {
+        buffer = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+        return buffer.View;
+    }
+
+    private static int[] Bits(MemoryBuffer1D<float, Stride1D.Dense> buffer)
+    {
+        var host = new float[buffer.Length];
+        buffer.View.CopyToCPU(host);
+        return host.Select(BitConverter.SingleToInt32Bits).ToArray();
     }
 }
