@@ -157,7 +157,7 @@ internal static unsafe class PackedGemm
                aColOff = s.AColOff, aColH = s.AColH, aColW = s.AColW,
                bRowOff = s.BRowOff, bRowH = s.BRowH, bRowW = s.BRowW,
                bColOff = s.BColOff, bColH = s.BColH, bColW = s.BColW, cColOff = s.CColOff)
-        fixed (byte* bPanelKind = s.BPanelKind, cPanelDense = s.CPanelDense)
+        fixed (byte* bPanelKind = s.BPanelKind, cPanelStride = s.CPanelStride)
         fixed (float* packA = s.PackA, packB = s.PackB)
         {
             Tabulate(p.A.Rows, m0, mt, aRowOff, aRowH, aRowW);
@@ -166,7 +166,7 @@ internal static unsafe class PackedGemm
             Tabulate(p.B.Rows, 0, k, bRowOff, bRowH, bRowW);
             Tabulate(p.B.Cols, n0, nt, bColOff, bColH, bColW);
             Tabulate(p.C.Cols, n0, nt, cColOff, null, null);
-            ClassifyPanels(nt, bColOff, bColH, bColW, cColOff, p.B.Checked, bPanelKind, cPanelDense);
+            ClassifyPanels(nt, bColOff, bColH, bColW, cColOff, p.B.Checked, bPanelKind, cPanelStride);
 
             int kBlocks = (k + KcMax - 1) / KcMax;
             int kcStep = (k + kBlocks - 1) / kBlocks;
@@ -189,7 +189,7 @@ internal static unsafe class PackedGemm
                         int nc = Math.Min(ncStep, nt - jc);
                         PackB(p.B, b, packB, kc, nc, bRowOff + pc, bRowH + pc, bRowW + pc,
                             bColOff + jc, bColH + jc, bColW + jc, bPanelKind + jc / NR);
-                        Macro(kc, mt, nc, packA, packB, c, cRowOff, cColOff + jc, cPanelDense + jc / NR, p.Alpha, beta, tile);
+                        Macro(kc, mt, nc, packA, packB, c, cRowOff, cColOff + jc, cPanelStride + jc / NR, p.Alpha, beta, tile);
                     }
                 }
                 return;
@@ -209,7 +209,7 @@ internal static unsafe class PackedGemm
                         int mc = Math.Min(mcStep, mt - ic);
                         PackA(p.A, a, packA, kc, mc, aRowOff + ic, aRowH + ic, aRowW + ic,
                             aColOff + pc, aColH + pc, aColW + pc);
-                        Macro(kc, mc, nc, packA, packB, c, cRowOff + ic, cColOff + jc, cPanelDense + jc / NR, p.Alpha, beta, tile);
+                        Macro(kc, mc, nc, packA, packB, c, cRowOff + ic, cColOff + jc, cPanelStride + jc / NR, p.Alpha, beta, tile);
                     }
                 }
             }
@@ -223,32 +223,59 @@ internal static unsafe class PackedGemm
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Macro(int kc, int mc, int nc, float* packA, float* packB, float* c, int* cRows, int* cCols,
-        byte* cPanelDense, float alpha, float beta, float* tile)
+        byte* cPanelStride, float alpha, float beta, float* tile)
     {
         for (int jr = 0, panel = 0; jr < nc; jr += NR, panel++)
         {
             int nr = Math.Min(NR, nc - jr);
-            bool denseCols = nr == NR && cPanelDense[panel] != 0;
+            int stride = nr == NR ? cPanelStride[panel] : 0;
             float* pb = packB + (long)jr * kc;
             for (int ir = 0; ir < mc; ir += MR)
             {
                 int mr = Math.Min(MR, mc - ir);
                 float* pa = packA + (long)ir * kc;
                 int* rows = cRows + ir;
-                if (mr == MR && denseCols)
+                float* c0 = c + cCols[jr];
+                if (mr == MR && stride == 1)
                 {
-                    float* c0 = c + cCols[jr];
                     Micro6x16(kc, pa, pb, c0 + rows[0], c0 + rows[1], c0 + rows[2], c0 + rows[3], c0 + rows[4], c0 + rows[5], alpha, beta);
                     continue;
                 }
                 Micro6x16(kc, pa, pb, tile, tile + NR, tile + 2 * NR, tile + 3 * NR, tile + 4 * NR, tile + 5 * NR, 1f, 0f);
                 for (int r = 0; r < mr; r++)
                 {
-                    for (int t = 0; t < nr; t++)
+                    float* source = tile + r * NR;
+                    if (stride == 1)
                     {
-                        float* dst = c + rows[r] + cCols[jr + t];
-                        float value = alpha * tile[r * NR + t];
-                        *dst = beta == 0f ? value : value + beta * *dst;
+                        Store(c0 + rows[r], Vector256.Load(source), Vector256.Load(source + 8), alpha, beta);
+                    }
+                    else if (stride == 2)
+                    {
+                        // The output columns of a stride-2 backward-input phase.
+                        float* dst = c0 + rows[r];
+                        if (beta == 0f)
+                        {
+                            for (int t = 0; t < NR; t++)
+                            {
+                                dst[2 * t] = alpha * source[t];
+                            }
+                        }
+                        else
+                        {
+                            for (int t = 0; t < NR; t++)
+                            {
+                                dst[2 * t] = alpha * source[t] + beta * dst[2 * t];
+                            }
+                        }
+                    }
+                    else
+                    {
+                        for (int t = 0; t < nr; t++)
+                        {
+                            float* dst = c + rows[r] + cCols[jr + t];
+                            float value = alpha * source[t];
+                            *dst = beta == 0f ? value : value + beta * *dst;
+                        }
                     }
                 }
             }
@@ -280,27 +307,32 @@ internal static unsafe class PackedGemm
     /// <summary>B panel kind: the last panel, narrower than 16 columns.</summary>
     private const byte PanelRagged = 2;
 
-    /// <summary>Sorts the thread's B column panels into the kinds above; flags C panels with 16 consecutive columns.</summary>
+    /// <summary>
+    /// Sorts the thread's B column panels into the kinds above; records for each C panel whose 16
+    /// columns are 1 or 2 floats apart that stride (0 otherwise).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ClassifyPanels(int nt, int* bOff, int* bH, int* bW, int* cOff, bool bChecked, byte* bKind, byte* cDense)
+    private static void ClassifyPanels(int nt, int* bOff, int* bH, int* bW, int* cOff, bool bChecked, byte* bKind, byte* cStride)
     {
         for (int j = 0, panel = 0; j < nt; j += NR, panel++)
         {
             if (j + NR > nt)
             {
                 bKind[panel] = PanelRagged;
-                cDense[panel] = 0;
+                cStride[panel] = 0;
                 continue;
             }
             bool bRun = true;
-            bool cRun = true;
+            bool cRun1 = true;
+            bool cRun2 = true;
             for (int t = 1; t < NR; t++)
             {
                 bRun &= bOff[j + t] == bOff[j] + t && (!bChecked || (bH[j + t] == bH[j] && bW[j + t] == bW[j] + t));
-                cRun &= cOff[j + t] == cOff[j] + t;
+                cRun1 &= cOff[j + t] == cOff[j] + t;
+                cRun2 &= cOff[j + t] == cOff[j] + 2 * t;
             }
             bKind[panel] = bRun ? PanelRun : PanelGather;
-            cDense[panel] = (byte)(cRun ? 1 : 0);
+            cStride[panel] = (byte)(cRun1 ? 1 : cRun2 ? 2 : 0);
         }
     }
 
@@ -598,7 +630,7 @@ internal static unsafe class PackedGemm
         public int[] BColW { get; private set; } = [];
         public int[] CColOff { get; private set; } = [];
         public byte[] BPanelKind { get; private set; } = [];
-        public byte[] CPanelDense { get; private set; } = [];
+        public byte[] CPanelStride { get; private set; } = [];
 
         public void Prepare(int m, int n, int k)
         {
@@ -625,7 +657,7 @@ internal static unsafe class PackedGemm
                 BColW = new int[n];
                 CColOff = new int[n];
                 BPanelKind = new byte[(n + NR - 1) / NR];
-                CPanelDense = new byte[(n + NR - 1) / NR];
+                CPanelStride = new byte[(n + NR - 1) / NR];
             }
         }
     }
