@@ -18,9 +18,11 @@ internal sealed class Harness(ComputeDevice device, bool quick)
 {
     private const int Samples = 96;
 
-    private int Warmup => quick ? 1 : 2;
+    /// <summary>Rounds of engine-then-OpenBLAS timing blocks.</summary>
+    private int Rounds => quick ? 1 : 3;
 
-    private int Repetitions => quick ? 3 : 7;
+    /// <summary>Timed runs per block: 3 (quick) or 9 runs in all per side.</summary>
+    private int PerRound => 3;
 
     private string DeviceName => device.Description;
 
@@ -38,7 +40,7 @@ internal sealed class Harness(ComputeDevice device, bool quick)
         using var cd = device.Allocate(m * n);
         var gemm = device.Kernels.Gemm;
         void Run() => gemm.Run(false, false, m, n, k, 1f, ad.View, k, bd.View, n, 0f, cd.View, n);
-        var timing = Measure.Time(Run, device.Synchronize, Warmup, Repetitions);
+        var (timing, reference) = Measure.TimePair(Run, device.Synchronize, Sgemm(false, false, m, n, k), Rounds, PerRound);
         var c = cd.GetAsArray1D();
         var random = new Random(3);
         for (int s = 0; s < Samples; s++)
@@ -55,7 +57,7 @@ internal sealed class Harness(ComputeDevice device, bool quick)
             Expect(c[i * n + j], expected, magnitude, $"{name} C[{i},{j}]");
         }
 
-        Measure.Report(name, "gemm", m, n, k, 2.0 * m * n * k, timing, TimeSgemm(false, false, m, n, k), "openblas_sgemm", DeviceName,
+        Measure.Report(name, "gemm", m, n, k, 2.0 * m * n * k, timing, reference, "openblas_sgemm", DeviceName,
             $"reference {mr}x{k}x{nr} in full, {Samples} sampled elements of the full result");
     }
 
@@ -82,26 +84,26 @@ internal sealed class Harness(ComputeDevice device, bool quick)
         double flops = g.ForwardFlops;
 
         void Forward() => conv.Forward(g, xd.View, wd.View, yd.View, workspace.View);
-        var timing = Measure.Time(Forward, device.Synchronize, Warmup, Repetitions);
+        var (timing, reference) = Measure.TimePair(Forward, device.Synchronize, Sgemm(false, false, m, n, k), Rounds, PerRound);
         CheckConvSamples(g, x, w, dy, yd.GetAsArray1D(), ConvOp.Forward, layer);
         Measure.Report($"conv_forward_{layer}_{shape}", "conv2d_forward", m, n, k, flops, timing,
-            TimeSgemm(false, false, m, n, k), "openblas_sgemm_im2col_shape", DeviceName, validation);
+            reference, "openblas_sgemm_im2col_shape", DeviceName, validation);
 
         dxd.MemSetToZero();
         conv.BackwardInput(g, dyd.View, wd.View, dxd.View, workspace.View);
         CheckConvSamples(g, x, w, dy, dxd.GetAsArray1D(), ConvOp.BackwardInput, layer);
         void BackwardInput() => conv.BackwardInput(g, dyd.View, wd.View, dxd.View, workspace.View);
-        timing = Measure.Time(BackwardInput, device.Synchronize, Warmup, Repetitions);
+        (timing, reference) = Measure.TimePair(BackwardInput, device.Synchronize, Sgemm(true, false, k, n, m), Rounds, PerRound);
         Measure.Report($"conv_backward_input_{layer}_{shape}", "conv2d_backward_input", m, n, k, flops, timing,
-            TimeSgemm(true, false, k, n, m), "openblas_sgemm_TN_dcol_shape_without_col2im", DeviceName, validation);
+            reference, "openblas_sgemm_TN_dcol_shape_without_col2im", DeviceName, validation);
 
         dwd.MemSetToZero();
         conv.BackwardWeight(g, dyd.View, xd.View, dwd.View, workspace.View);
         CheckConvSamples(g, x, w, dy, dwd.GetAsArray1D(), ConvOp.BackwardWeight, layer);
         void BackwardWeight() => conv.BackwardWeight(g, dyd.View, xd.View, dwd.View, workspace.View);
-        timing = Measure.Time(BackwardWeight, device.Synchronize, Warmup, Repetitions);
+        (timing, reference) = Measure.TimePair(BackwardWeight, device.Synchronize, Sgemm(false, true, m, k, n), Rounds, PerRound);
         Measure.Report($"conv_backward_weight_{layer}_{shape}", "conv2d_backward_weight", m, n, k, flops, timing,
-            TimeSgemm(false, true, m, k, n), "openblas_sgemm_NT_im2col_shape", DeviceName, validation);
+            reference, "openblas_sgemm_NT_im2col_shape", DeviceName, validation);
     }
 
     private enum ConvOp
@@ -111,13 +113,14 @@ internal sealed class Harness(ComputeDevice device, bool quick)
         BackwardWeight,
     }
 
-    private Timing TimeSgemm(bool transA, bool transB, int m, int n, int k)
+    /// <summary>One OpenBLAS sgemm call on random operands of the given shape, ready to time.</summary>
+    private static Action Sgemm(bool transA, bool transB, int m, int n, int k)
     {
         var a = Random(m * k, 7);
         var b = Random(k * n, 8);
         var c = new float[m * n];
         int lda = transA ? m : k, ldb = transB ? k : n;
-        return Measure.Time(() => OpenBlas.Sgemm(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), () => { }, Warmup, Repetitions);
+        return () => OpenBlas.Sgemm(transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
     }
 
     private void CheckGemmInFull(string name, int m, int n, int k)

@@ -49,6 +49,7 @@ internal static unsafe class PackedGemm
     /// </summary>
     private const int NcIm2col = 256;
 
+    /// <summary>N columns per B block for a plain-matrix B when the thread's A rows fit one block.</summary>
     private const int NcDense = 1024;
 
     /// <summary>Flop-equivalent cost of packing one element, used to pick how threads split C.</summary>
