@@ -1,1 +1,77 @@
-﻿Console.WriteLine("Hello, World!");
+using ZeroFL.Engine.Devices;
+using ZeroFL.Kernels;
+using ZeroFL.Perf;
+
+// ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all] [--device cpu] [--quick]
+string suite = "all";
+string deviceText = "cpu";
+bool quick = false;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "gemm" or "conv" or "all":
+            suite = args[i];
+            break;
+        case "--device" when i + 1 < args.Length:
+            deviceText = args[++i];
+            break;
+        case "--quick":
+            quick = true;
+            break;
+        case "-h" or "--help":
+            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
+            return 0;
+        default:
+            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all] [--device cpu] [--quick])");
+            return 64;
+    }
+}
+
+try
+{
+    string blas = OpenBlas.Initialise(Environment.ProcessorCount);
+    using var device = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+    Console.Error.WriteLine($"# device {device.Description}; reference {blas}; {(quick ? "quick" : "full")} run");
+    var harness = new Harness(device, quick);
+    if (suite is "gemm" or "all")
+    {
+        harness.Gemm(512, 512, 512);
+        foreach (var (_, g) in ResNet18Convs())
+        {
+            harness.Gemm(g.GemmM, (int)g.GemmN, g.GemmK);
+        }
+    }
+    if (suite is "conv" or "all")
+    {
+        foreach (var (layer, g) in ResNet18Convs())
+        {
+            harness.Conv(layer, g);
+        }
+    }
+    return 0;
+}
+catch (ValidationException e)
+{
+    Console.Error.WriteLine($"VALIDATION FAILED, benchmark aborted: {e.Message}");
+    return 2;
+}
+catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
+
+// The distinct 3x3 convolutions of ResNet-18 on 32x32 CIFAR input at batch 32 (im2col GEMM
+// M = Cout, K = Cin*9, N = 32*Ho*Wo): 64x576x32768, 128x1152x8192, 128x576x8192 (stride 2),
+// 256x2304x2048, 512x4608x512.
+static IEnumerable<(string Layer, ConvGeometry Geometry)> ResNet18Convs()
+{
+    const int batch = 32;
+    yield return ("layer1", new ConvGeometry(batch, 64, 32, 32, 64, 3, 3, 1, 1));
+    yield return ("layer2", new ConvGeometry(batch, 128, 16, 16, 128, 3, 3, 1, 1));
+    yield return ("layer2_down", new ConvGeometry(batch, 64, 32, 32, 128, 3, 3, 2, 1));
+    yield return ("layer3", new ConvGeometry(batch, 256, 8, 8, 256, 3, 3, 1, 1));
+    yield return ("layer4", new ConvGeometry(batch, 512, 4, 4, 512, 3, 3, 1, 1));
+}

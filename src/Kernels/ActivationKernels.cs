@@ -11,33 +11,30 @@ namespace ZeroFL.Kernels;
 public sealed class ActivationKernels
 {
     private readonly KernelLaunch launch;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> reluForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> reluBackward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> add;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, int, int> axpy;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int> biasForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int> biasBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ThreadRanges> reluForward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ThreadRanges> reluBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges> addScaled;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ThreadRanges> biasForward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges> biasBackward;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public ActivationKernels(KernelLaunch launch)
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        reluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ReluForwardKernel);
-        reluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ReluBackwardKernel);
-        add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(AddKernel);
-        axpy = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int, int>(AxpyKernel);
-        biasForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(BiasForwardKernel);
-        biasBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(BiasBackwardKernel);
+        reluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluForwardKernel);
+        reluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluBackwardKernel);
+        addScaled = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges>(AddScaledKernel);
+        biasForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ThreadRanges>(BiasForwardKernel);
+        biasBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges>(BiasBackwardKernel);
     }
 
     /// <summary>y = max(x, 0). x and y have the same length (may be the same view).</summary>
     public void ReluForward(ArrayView<float> x, ArrayView<float> y)
     {
         HostCheck.SameLength(x, y, "relu forward");
-        int n = HostCheck.Count(x.Length, "relu forward");
-        int t = launch.Threads(n);
-        reluForward(t, x, y, n, t);
+        var (t, r) = Ranges(HostCheck.Count(x.Length, "relu forward"));
+        reluForward(t, x, y, r);
     }
 
     /// <summary>dx += dy where y &gt; 0 (y is the forward output).</summary>
@@ -45,9 +42,8 @@ public sealed class ActivationKernels
     {
         HostCheck.SameLength(y, dy, "relu backward");
         HostCheck.SameLength(y, dx, "relu backward");
-        int n = HostCheck.Count(y.Length, "relu backward");
-        int t = launch.Threads(n);
-        reluBackward(t, y, dy, dx, n, t);
+        var (t, r) = Ranges(HostCheck.Count(y.Length, "relu backward"));
+        reluBackward(t, y, dy, dx, r);
     }
 
     /// <summary>c = a + b (residual add). All three have the same length.</summary>
@@ -55,18 +51,16 @@ public sealed class ActivationKernels
     {
         HostCheck.SameLength(a, b, "add");
         HostCheck.SameLength(a, c, "add");
-        int n = HostCheck.Count(a.Length, "add");
-        int t = launch.Threads(n);
-        add(t, a, b, c, n, t);
+        var (t, r) = Ranges(HostCheck.Count(a.Length, "add"));
+        addScaled(t, a, b, 1f, c, r);
     }
 
     /// <summary>y += alpha * x. Used for every "accumulate this gradient" step.</summary>
     public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
     {
         HostCheck.SameLength(x, y, "axpy");
-        int n = HostCheck.Count(x.Length, "axpy");
-        int t = launch.Threads(n);
-        axpy(t, x, y, alpha, n, t);
+        var (t, r) = Ranges(HostCheck.Count(x.Length, "axpy"));
+        addScaled(t, y, x, alpha, y, r);
     }
 
     /// <summary>y[b, c, :] += bias[c] for y of shape [batch, channels, spatial].</summary>
@@ -77,9 +71,9 @@ public sealed class ActivationKernels
         HostCheck.Positive(spatial, "bias spatial");
         HostCheck.Length(y, (long)batch * channels * spatial, "bias forward output");
         HostCheck.Length(bias, channels, "bias forward bias");
-        int n = HostCheck.Count((long)batch * channels * spatial, "bias forward");
-        int t = launch.Threads(n);
-        biasForward(t, y, bias, n, channels, spatial, t);
+        HostCheck.Count((long)batch * channels * spatial, "bias forward");
+        var (t, r) = Ranges(batch * channels);
+        biasForward(t, y, bias, channels, spatial, r);
     }
 
     /// <summary>dBias[c] += sum over batch and spatial of dy[b, c, s].</summary>
@@ -90,74 +84,34 @@ public sealed class ActivationKernels
         HostCheck.Positive(spatial, "bias spatial");
         HostCheck.Length(dy, (long)batch * channels * spatial, "bias backward gradient");
         HostCheck.Length(dBias, channels, "bias backward bias gradient");
-        int t = launch.Threads(channels);
-        biasBackward(t, dy, dBias, batch, channels, spatial, t);
+        HostCheck.Count((long)batch * channels * spatial, "bias backward");
+        var (t, r) = Ranges(channels);
+        biasBackward(t, dy, dBias, batch, channels, spatial, r);
+    }
+
+    private (int Threads, ThreadRanges Ranges) Ranges(int n)
+    {
+        int t = launch.Threads(n);
+        return (t, ThreadRanges.For(n, t, launch.IsCpu));
     }
 
     [GpuKernel]
-    internal static void ReluForwardKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            float v = x[i];
-            y[i] = v > 0f ? v : 0f;
-        }
-    }
+    internal static void ReluForwardKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, ThreadRanges r) =>
+        ElementwiseRanges.Relu(x, y, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
-    internal static void ReluBackwardKernel(Index1D index, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            if (y[i] > 0f)
-            {
-                dx[i] += dy[i];
-            }
-        }
-    }
+    internal static void ReluBackwardKernel(Index1D index, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, ThreadRanges r) =>
+        ElementwiseRanges.ReluBackward(y, dy, dx, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
-    internal static void AddKernel(Index1D index, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            c[i] = a[i] + b[i];
-        }
-    }
+    internal static void AddScaledKernel(Index1D index, ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> c, ThreadRanges r) =>
+        ElementwiseRanges.AddScaled(a, b, alpha, c, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
-    internal static void AxpyKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, float alpha, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            y[i] += alpha * x[i];
-        }
-    }
+    internal static void BiasForwardKernel(Index1D index, ArrayView<float> y, ArrayView<float> bias, int channels, int spatial, ThreadRanges r) =>
+        ElementwiseRanges.BiasPlanes(y, bias, channels, spatial, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
-    internal static void BiasForwardKernel(Index1D index, ArrayView<float> y, ArrayView<float> bias, int n, int channels, int spatial, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            y[i] += bias[i / spatial % channels];
-        }
-    }
-
-    [GpuKernel]
-    internal static void BiasBackwardKernel(Index1D index, ArrayView<float> dy, ArrayView<float> dBias, int batch, int channels, int spatial, int stride)
-    {
-        for (int c = index; c < channels; c += stride)
-        {
-            float sum = 0f;
-            for (int b = 0; b < batch; b++)
-            {
-                long offset = ((long)b * channels + c) * spatial;
-                for (int s = 0; s < spatial; s++)
-                {
-                    sum += dy[offset + s];
-                }
-            }
-            dBias[c] += sum;
-        }
-    }
+    internal static void BiasBackwardKernel(Index1D index, ArrayView<float> dy, ArrayView<float> dBias, int batch, int channels, int spatial, ThreadRanges r) =>
+        ElementwiseRanges.BiasGradient(dy, dBias, batch, channels, spatial, r.Begin(index), r.End(index), r.Step);
 }

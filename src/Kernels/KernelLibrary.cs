@@ -20,6 +20,7 @@ public sealed class KernelLibrary
         Gemm = new GemmKernels(Launch);
         Conv = new Conv2dKernels(Launch, Gemm);
         Gather = new GatherKernels(Launch);
+        TopK = new TopKKernels(Launch);
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
     }
@@ -50,6 +51,9 @@ public sealed class KernelLibrary
 
     /// <summary>Mini-batch gathering from device-resident datasets.</summary>
     public GatherKernels Gather { get; }
+
+    /// <summary>Exact magnitude top-K: select the threshold, mask, compress to (value, index) lists.</summary>
+    public TopKKernels TopK { get; }
 
     /// <summary>CSR encode, decode and scatter-add of weight matrices (uploads, FedAvg).</summary>
     public CsrKernels Csr { get; }

@@ -10,16 +10,20 @@ namespace ZeroFL.Kernels;
 
 /// <summary>
 /// The CPU-accelerator GEMM: a GotoBLAS/BLIS-style blocked product run inside a SIMD helper.
-/// Each launched thread (one per core) takes a rectangle of C, and for it
+/// Each launched thread (one per core) takes a rectangle of C (<see cref="ChooseGrid"/>) and, per
+/// K block of at most 256,
 /// <list type="bullet">
-/// <item>packs a KC x NC panel of B into 16-column micro-panels (im2col happens here, read straight
-/// from the image with padding checks),</item>
-/// <item>packs an MC x KC block of A into 6-row micro-panels (kept in L2),</item>
-/// <item>runs a 6x16 register-blocked micro-kernel (12 Vector256 FMA accumulators) over them, the
-/// 16-column B micro-panel staying in L1.</item>
+/// <item>packs its A rows into 6-row micro-panels (an MC x KC block of at most 144 rows, kept in
+/// L2; when all its rows fit one block, it is packed once per K block),</item>
+/// <item>packs a KC x NC block of B into 16-column micro-panels, row by row so that the source is
+/// read in order; this is where im2col happens, straight from the image, with AVX2 masked loads
+/// or gathers for padding and strides,</item>
+/// <item>runs a 6x16 register-blocked micro-kernel (12 Vector256 FMA accumulators, C prefetched)
+/// over every micro-tile, each 16-column B micro-panel staying in L1 while A streams from L2.</item>
 /// </list>
-/// Scratch lives in thread-local pinned arrays (at most MC*KC + KC*NC floats, about 4.2 MB, per
-/// thread). GPU backends compile <see cref="RunSliceScalar"/> instead (see <see cref="SimdRedirects"/>).
+/// Scratch lives in thread-local pinned arrays: MC*KC + KC*NC floats (about 4.2 MB) plus index
+/// tables of M + 2K + N ints per thread. GPU backends compile <see cref="RunSliceScalar"/> instead
+/// (see <see cref="SimdRedirects"/>).
 /// </summary>
 internal static unsafe class PackedGemm
 {
@@ -29,9 +33,24 @@ internal static unsafe class PackedGemm
     /// <summary>Micro-tile columns (two Vector256).</summary>
     public const int NR = 16;
 
+    /// <summary>Most K per block: a 16-column B micro-panel (KC * 64 bytes) stays in the 32 KB L1.</summary>
     private const int KcMax = 256;
+
+    /// <summary>Most M rows per packed A block (KC * MC * 4 = 144 KB, in the 512 KB L2); a multiple of MR.</summary>
     private const int McMax = 144;
+
+    /// <summary>Most N columns per packed B block when A needs several blocks (B block in L3).</summary>
     private const int NcMax = 4096;
+
+    /// <summary>
+    /// N columns per B block when the thread's A rows fit one block: for im2col, whose source is
+    /// small and re-read, B blocks that stay in L2 (KC * 256 * 4 = 256 KB) win; for a plain matrix
+    /// streamed from memory, longer source rows read in order win.
+    /// </summary>
+    private const int NcIm2col = 256;
+
+    /// <summary>N columns per B block for a plain-matrix B when the thread's A rows fit one block.</summary>
+    private const int NcDense = 1024;
 
     /// <summary>Flop-equivalent cost of packing one element, used to pick how threads split C.</summary>
     private const double PackCost = 24;
@@ -139,7 +158,7 @@ internal static unsafe class PackedGemm
                aColOff = s.AColOff, aColH = s.AColH, aColW = s.AColW,
                bRowOff = s.BRowOff, bRowH = s.BRowH, bRowW = s.BRowW,
                bColOff = s.BColOff, bColH = s.BColH, bColW = s.BColW, cColOff = s.CColOff)
-        fixed (byte* bPanelKind = s.BPanelKind, cPanelDense = s.CPanelDense)
+        fixed (byte* bPanelKind = s.BPanelKind, cPanelStride = s.CPanelStride)
         fixed (float* packA = s.PackA, packB = s.PackB)
         {
             Tabulate(p.A.Rows, m0, mt, aRowOff, aRowH, aRowW);
@@ -148,7 +167,7 @@ internal static unsafe class PackedGemm
             Tabulate(p.B.Rows, 0, k, bRowOff, bRowH, bRowW);
             Tabulate(p.B.Cols, n0, nt, bColOff, bColH, bColW);
             Tabulate(p.C.Cols, n0, nt, cColOff, null, null);
-            ClassifyPanels(nt, bColOff, bColH, bColW, cColOff, p.B.Checked, bPanelKind, cPanelDense);
+            ClassifyPanels(nt, bColOff, bColH, bColW, cColOff, p.B.Checked, bPanelKind, cPanelStride);
 
             int kBlocks = (k + KcMax - 1) / KcMax;
             int kcStep = (k + kBlocks - 1) / kBlocks;
@@ -156,6 +175,26 @@ internal static unsafe class PackedGemm
             int mBlocks = (mPanels * MR + McMax - 1) / McMax;
             int mcStep = (mPanels + mBlocks - 1) / mBlocks * MR;
             float* tile = stackalloc float[MR * NR];
+
+            if (mt <= mcStep)
+            {
+                // One M block: pack it once per K block and keep it in L2 while B streams through.
+                int ncStep = p.B.Checked ? NcIm2col : NcDense;
+                for (int pc = 0; pc < k; pc += kcStep)
+                {
+                    int kc = Math.Min(kcStep, k - pc);
+                    float beta = pc == 0 ? p.Beta : 1f;
+                    PackA(p.A, a, packA, kc, mt, aRowOff, aRowH, aRowW, aColOff + pc, aColH + pc, aColW + pc);
+                    for (int jc = 0; jc < nt; jc += ncStep)
+                    {
+                        int nc = Math.Min(ncStep, nt - jc);
+                        PackB(p.B, b, packB, kc, nc, bRowOff + pc, bRowH + pc, bRowW + pc,
+                            bColOff + jc, bColH + jc, bColW + jc, bPanelKind + jc / NR);
+                        Macro(kc, mt, nc, packA, packB, c, cRowOff, cColOff + jc, cPanelStride + jc / NR, p.Alpha, beta, tile);
+                    }
+                }
+                return;
+            }
 
             for (int jc = 0; jc < nt; jc += NcMax)
             {
@@ -171,36 +210,72 @@ internal static unsafe class PackedGemm
                         int mc = Math.Min(mcStep, mt - ic);
                         PackA(p.A, a, packA, kc, mc, aRowOff + ic, aRowH + ic, aRowW + ic,
                             aColOff + pc, aColH + pc, aColW + pc);
-                        for (int jr = 0; jr < nc; jr += NR)
+                        Macro(kc, mc, nc, packA, packB, c, cRowOff + ic, cColOff + jc, cPanelStride + jc / NR, p.Alpha, beta, tile);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The macro-kernel: every 6x16 micro-tile of a packed [mc, kc] A block times a packed
+    /// [kc, nc] B block, added into C (row offsets <paramref name="cRows"/>, column offsets
+    /// <paramref name="cCols"/>); B micro-panel outer so that it stays in L1 while A streams from L2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Macro(int kc, int mc, int nc, float* packA, float* packB, float* c, int* cRows, int* cCols,
+        byte* cPanelStride, float alpha, float beta, float* tile)
+    {
+        for (int jr = 0, panel = 0; jr < nc; jr += NR, panel++)
+        {
+            int nr = Math.Min(NR, nc - jr);
+            int stride = nr == NR ? cPanelStride[panel] : 0;
+            float* pb = packB + (long)jr * kc;
+            for (int ir = 0; ir < mc; ir += MR)
+            {
+                int mr = Math.Min(MR, mc - ir);
+                float* pa = packA + (long)ir * kc;
+                int* rows = cRows + ir;
+                float* c0 = c + cCols[jr];
+                if (mr == MR && stride == 1)
+                {
+                    Micro6x16(kc, pa, pb, c0 + rows[0], c0 + rows[1], c0 + rows[2], c0 + rows[3], c0 + rows[4], c0 + rows[5], alpha, beta);
+                    continue;
+                }
+                Micro6x16(kc, pa, pb, tile, tile + NR, tile + 2 * NR, tile + 3 * NR, tile + 4 * NR, tile + 5 * NR, 1f, 0f);
+                for (int r = 0; r < mr; r++)
+                {
+                    float* source = tile + r * NR;
+                    if (stride == 1)
+                    {
+                        Store(c0 + rows[r], Vector256.Load(source), Vector256.Load(source + 8), alpha, beta);
+                    }
+                    else if (stride == 2)
+                    {
+                        // The output columns of a stride-2 backward-input phase.
+                        float* dst = c0 + rows[r];
+                        if (beta == 0f)
                         {
-                            int nr = Math.Min(NR, nc - jr);
-                            int jAbs = jc + jr;
-                            bool denseCols = nr == NR && cPanelDense[jAbs / NR] != 0;
-                            float* pb = packB + (long)jr * kc;
-                            for (int ir = 0; ir < mc; ir += MR)
+                            for (int t = 0; t < NR; t++)
                             {
-                                int mr = Math.Min(MR, mc - ir);
-                                float* pa = packA + (long)ir * kc;
-                                int* rows = cRowOff + ic + ir;
-                                if (mr == MR && denseCols)
-                                {
-                                    float* c0 = c + cColOff[jAbs];
-                                    Micro6x16(kc, pa, pb, c0 + rows[0], c0 + rows[1], c0 + rows[2], c0 + rows[3], c0 + rows[4], c0 + rows[5], p.Alpha, beta);
-                                }
-                                else
-                                {
-                                    Micro6x16(kc, pa, pb, tile, tile + NR, tile + 2 * NR, tile + 3 * NR, tile + 4 * NR, tile + 5 * NR, 1f, 0f);
-                                    for (int r = 0; r < mr; r++)
-                                    {
-                                        for (int t = 0; t < nr; t++)
-                                        {
-                                            float* dst = c + rows[r] + cColOff[jAbs + t];
-                                            float value = p.Alpha * tile[r * NR + t];
-                                            *dst = beta == 0f ? value : value + beta * *dst;
-                                        }
-                                    }
-                                }
+                                dst[2 * t] = alpha * source[t];
                             }
+                        }
+                        else
+                        {
+                            for (int t = 0; t < NR; t++)
+                            {
+                                dst[2 * t] = alpha * source[t] + beta * dst[2 * t];
+                            }
+                        }
+                    }
+                    else
+                    {
+                        for (int t = 0; t < nr; t++)
+                        {
+                            float* dst = c + rows[r] + cCols[jr + t];
+                            float value = alpha * source[t];
+                            *dst = beta == 0f ? value : value + beta * *dst;
                         }
                     }
                 }
@@ -224,22 +299,41 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary>B panel kinds: 0 = general gather, 1 = 16 consecutive addresses (and, if checked, one image row).</summary>
+    /// <summary>B panel kind: general columns (gathered).</summary>
+    private const byte PanelGather = 0;
+
+    /// <summary>B panel kind: 16 consecutive addresses (and, if checked, along one image row).</summary>
+    private const byte PanelRun = 1;
+
+    /// <summary>B panel kind: the last panel, narrower than 16 columns.</summary>
+    private const byte PanelRagged = 2;
+
+    /// <summary>
+    /// Sorts the thread's B column panels into the kinds above; records for each C panel whose 16
+    /// columns are 1 or 2 floats apart that stride (0 otherwise).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ClassifyPanels(int nt, int* bOff, int* bH, int* bW, int* cOff, bool bChecked, byte* bKind, byte* cDense)
+    private static void ClassifyPanels(int nt, int* bOff, int* bH, int* bW, int* cOff, bool bChecked, byte* bKind, byte* cStride)
     {
         for (int j = 0, panel = 0; j < nt; j += NR, panel++)
         {
-            bool full = j + NR <= nt;
-            bool bRun = full;
-            bool cRun = full;
-            for (int t = 1; t < NR && full; t++)
+            if (j + NR > nt)
+            {
+                bKind[panel] = PanelRagged;
+                cStride[panel] = 0;
+                continue;
+            }
+            bool bRun = true;
+            bool cRun1 = true;
+            bool cRun2 = true;
+            for (int t = 1; t < NR; t++)
             {
                 bRun &= bOff[j + t] == bOff[j] + t && (!bChecked || (bH[j + t] == bH[j] && bW[j + t] == bW[j] + t));
-                cRun &= cOff[j + t] == cOff[j] + t;
+                cRun1 &= cOff[j + t] == cOff[j] + t;
+                cRun2 &= cOff[j + t] == cOff[j] + 2 * t;
             }
-            bKind[panel] = (byte)(bRun ? 1 : 0);
-            cDense[panel] = (byte)(cRun ? 1 : 0);
+            bKind[panel] = bRun ? PanelRun : PanelGather;
+            cStride[panel] = (byte)(cRun1 ? 1 : cRun2 ? 2 : 0);
         }
     }
 
@@ -251,91 +345,119 @@ internal static unsafe class PackedGemm
         int height = g.Height;
         int width = g.Width;
         bool isChecked = g.Checked;
-        for (int j = 0, panel = 0; j < nc; j += NR, panel++)
+        int panels = (nc + NR - 1) / NR;
+        bool simd = Avx2.IsSupported;
+        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var vHeight = Vector256.Create((uint)height);
+        var vWidth = Vector256.Create((uint)width);
+
+        // Full panels, row by row: each source row is read in order across the block (prefetcher-
+        // and TLB-friendly) and its 16-float pieces go to their micro-panels.
+        for (int kk = 0; kk < kc; kk++)
         {
-            float* d = dst + (long)j * kc;
-            int w = Math.Min(NR, nc - j);
-            int* co = colOff + j;
-            if (panelKind[panel] == 1)
+            float* row = src + rowOff[kk];
+            int rh = rowH[kk];
+            int rw = rowW[kk];
+            for (int panel = 0; panel < panels; panel++)
             {
-                int c0 = co[0];
-                if (!isChecked)
+                byte kind = panelKind[panel];
+                if (kind == PanelRagged)
                 {
-                    for (int kk = 0; kk < kc; kk++, d += NR)
+                    continue;
+                }
+                int j = panel * NR;
+                float* d = dst + (long)j * kc + kk * NR;
+                if (kind == PanelRun)
+                {
+                    float* s = row + colOff[j];
+                    if (!isChecked)
                     {
-                        float* s = src + rowOff[kk] + c0;
+                        Vector256.Store(Vector256.Load(s), d);
+                        Vector256.Store(Vector256.Load(s + 8), d + 8);
+                        continue;
+                    }
+                    int h = rh + colH[j];
+                    int wl = rw + colW[j];
+                    if ((uint)h >= (uint)height || wl >= width || wl + NR <= 0)
+                    {
+                        Vector256.Store(Vector256<float>.Zero, d);
+                        Vector256.Store(Vector256<float>.Zero, d + 8);
+                    }
+                    else if (wl >= 0 && wl + NR <= width)
+                    {
                         Vector256.Store(Vector256.Load(s), d);
                         Vector256.Store(Vector256.Load(s + 8), d + 8);
                     }
-                }
-                else
-                {
-                    int h0 = colH[j];
-                    int w0 = colW[j];
-                    for (int kk = 0; kk < kc; kk++, d += NR)
+                    else if (simd)
                     {
-                        int h = rowH[kk] + h0;
-                        int wl = rowW[kk] + w0;
-                        if ((uint)h >= (uint)height || wl >= width || wl + NR <= 0)
+                        // Image border: masked loads never touch the lanes outside the row.
+                        var x0 = Vector256.Create(wl) + lanes;
+                        var m0 = Vector256.LessThan(x0.AsUInt32(), vWidth).AsSingle();
+                        var m1 = Vector256.LessThan((x0 + Vector256.Create(8)).AsUInt32(), vWidth).AsSingle();
+                        Vector256.Store(Avx.MaskLoad(s, m0), d);
+                        Vector256.Store(Avx.MaskLoad(s + 8, m1), d + 8);
+                    }
+                    else
+                    {
+                        for (int t = 0; t < NR; t++)
                         {
-                            Vector256.Store(Vector256<float>.Zero, d);
-                            Vector256.Store(Vector256<float>.Zero, d + 8);
-                        }
-                        else if (wl >= 0 && wl + NR <= width)
-                        {
-                            float* s = src + rowOff[kk] + c0;
-                            Vector256.Store(Vector256.Load(s), d);
-                            Vector256.Store(Vector256.Load(s + 8), d + 8);
-                        }
-                        else
-                        {
-                            float* s = src + rowOff[kk] + c0;
-                            for (int t = 0; t < NR; t++)
-                            {
-                                d[t] = (uint)(wl + t) < (uint)width ? s[t] : 0f;
-                            }
+                            d[t] = (uint)(wl + t) < (uint)width ? s[t] : 0f;
                         }
                     }
+                    continue;
                 }
+                if (!simd)
+                {
+                    GatherScalar(g, row, d, NR, rh, rw, colOff + j, colH + j, colW + j);
+                    continue;
+                }
+                // General columns (transposed B, strided or wrapping im2col): AVX2 gathers,
+                // masked by the padding check.
+                var o0 = Vector256.Load(colOff + j);
+                var o1 = Vector256.Load(colOff + j + 8);
+                if (!isChecked)
+                {
+                    Vector256.Store(Avx2.GatherVector256(row, o0, 4), d);
+                    Vector256.Store(Avx2.GatherVector256(row, o1, 4), d + 8);
+                    continue;
+                }
+                var vh = Vector256.Create(rh);
+                var vw = Vector256.Create(rw);
+                var g0 = Vector256.LessThan((Vector256.Load(colH + j) + vh).AsUInt32(), vHeight)
+                    & Vector256.LessThan((Vector256.Load(colW + j) + vw).AsUInt32(), vWidth);
+                var g1 = Vector256.LessThan((Vector256.Load(colH + j + 8) + vh).AsUInt32(), vHeight)
+                    & Vector256.LessThan((Vector256.Load(colW + j + 8) + vw).AsUInt32(), vWidth);
+                Vector256.Store(Avx2.GatherMaskVector256(Vector256<float>.Zero, row, o0, g0.AsSingle(), 4), d);
+                Vector256.Store(Avx2.GatherMaskVector256(Vector256<float>.Zero, row, o1, g1.AsSingle(), 4), d + 8);
             }
-            else if (!isChecked)
+        }
+
+        // The ragged last panel, zero-padded to 16 columns.
+        if (panelKind[panels - 1] == PanelRagged)
+        {
+            int j = (panels - 1) * NR;
+            float* d = dst + (long)j * kc;
+            for (int kk = 0; kk < kc; kk++, d += NR)
             {
-                for (int kk = 0; kk < kc; kk++, d += NR)
-                {
-                    float* s = src + rowOff[kk];
-                    int t = 0;
-                    for (; t < w; t++)
-                    {
-                        d[t] = s[co[t]];
-                    }
-                    for (; t < NR; t++)
-                    {
-                        d[t] = 0f;
-                    }
-                }
+                GatherScalar(g, src + rowOff[kk], d, nc - j, rowH[kk], rowW[kk], colOff + j, colH + j, colW + j);
             }
-            else
-            {
-                int* ch = colH + j;
-                int* cw = colW + j;
-                for (int kk = 0; kk < kc; kk++, d += NR)
-                {
-                    float* s = src + rowOff[kk];
-                    int rh = rowH[kk];
-                    int rw = rowW[kk];
-                    int t = 0;
-                    for (; t < w; t++)
-                    {
-                        int h = rh + ch[t];
-                        int x = rw + cw[t];
-                        d[t] = (uint)h < (uint)height && (uint)x < (uint)width ? s[co[t]] : 0f;
-                    }
-                    for (; t < NR; t++)
-                    {
-                        d[t] = 0f;
-                    }
-                }
-            }
+        }
+    }
+
+    /// <summary>d[t] = element t of one packed B row (t &lt; count, zero up to 16), one by one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GatherScalar(GatherMatrix g, float* row, float* d, int count, int rh, int rw, int* co, int* ch, int* cw)
+    {
+        int t = 0;
+        for (; t < count; t++)
+        {
+            bool inside = !g.Checked
+                || ((uint)(rh + ch[t]) < (uint)g.Height && (uint)(rw + cw[t]) < (uint)g.Width);
+            d[t] = inside ? row[co[t]] : 0f;
+        }
+        for (; t < NR; t++)
+        {
+            d[t] = 0f;
         }
     }
 
@@ -410,6 +532,22 @@ internal static unsafe class PackedGemm
     private static void Micro6x16(int kc, float* a, float* b,
         float* c0, float* c1, float* c2, float* c3, float* c4, float* c5, float alpha, float beta)
     {
+        // C is touched only after the K loop: start its cache misses now (C rows are far apart).
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(c0);
+            Sse.Prefetch0(c0 + 15);
+            Sse.Prefetch0(c1);
+            Sse.Prefetch0(c1 + 15);
+            Sse.Prefetch0(c2);
+            Sse.Prefetch0(c2 + 15);
+            Sse.Prefetch0(c3);
+            Sse.Prefetch0(c3 + 15);
+            Sse.Prefetch0(c4);
+            Sse.Prefetch0(c4 + 15);
+            Sse.Prefetch0(c5);
+            Sse.Prefetch0(c5 + 15);
+        }
         var acc00 = Vector256<float>.Zero;
         var acc01 = Vector256<float>.Zero;
         var acc10 = Vector256<float>.Zero;
@@ -493,7 +631,7 @@ internal static unsafe class PackedGemm
         public int[] BColW { get; private set; } = [];
         public int[] CColOff { get; private set; } = [];
         public byte[] BPanelKind { get; private set; } = [];
-        public byte[] CPanelDense { get; private set; } = [];
+        public byte[] CPanelStride { get; private set; } = [];
 
         public void Prepare(int m, int n, int k)
         {
@@ -520,7 +658,7 @@ internal static unsafe class PackedGemm
                 BColW = new int[n];
                 CColOff = new int[n];
                 BPanelKind = new byte[(n + NR - 1) / NR];
-                CPanelDense = new byte[(n + NR - 1) / NR];
+                CPanelStride = new byte[(n + NR - 1) / NR];
             }
         }
     }

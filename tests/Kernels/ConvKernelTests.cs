@@ -9,7 +9,11 @@ namespace ZeroFL.Tests.Kernels;
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
 public sealed class ConvKernelTests(string device) : DeviceTest(device)
 {
-    /// <summary>Stride 1, 2, 3; padding 0, 1, 2; 1x1, 3x3, 5x5 and non-square kernels; batch 1 and 3; non-square images.</summary>
+    /// <summary>
+    /// Stride 1, 2, 3; padding 0, 1, 2; 1x1, 3x3, 5x5 and non-square kernels; batch 1, 2 and 3;
+    /// non-square images; widths that make the CPU GEMM's 16-column panels wrap image rows, stay
+    /// inside one row (32 wide: border lanes masked) or stride through one (stride 2, 16 outputs).
+    /// </summary>
     public static IEnumerable<TestCaseData> Geometries()
     {
         ConvGeometry[] geometries =
@@ -25,6 +29,8 @@ public sealed class ConvKernelTests(string device) : DeviceTest(device)
             new(1, 2, 10, 11, 3, 2, 2, 3, 1),
             new(2, 16, 20, 19, 8, 3, 3, 1, 1),
             new(3, 7, 17, 18, 13, 3, 3, 2, 1),
+            new(2, 3, 6, 32, 4, 3, 3, 1, 1),
+            new(1, 2, 8, 32, 3, 3, 3, 2, 1),
         ];
         return geometries.Select(g => new TestCaseData(g).SetArgDisplayNames(
             $"b{g.Batch} c{g.InChannels}x{g.InHeight}x{g.InWidth} o{g.OutChannels} k{g.KernelHeight}x{g.KernelWidth} s{g.Stride} p{g.Padding}"));

@@ -1,0 +1,406 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ILGPU;
+using ILGPU.IR.Intrinsics;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// The per-thread loops of <see cref="TopKKernels"/>: each walks one thread's elements
+/// (begin, begin + step, ... &lt; end). On the CPU accelerator they run as plain .NET code over raw
+/// pointers with Vector256 compares (a contiguous range, step 1); GPU backends compile the scalar
+/// twin of each (same name + "Scalar", see <see cref="SimdRedirects"/>). Keys are the bits of |x|
+/// (<see cref="TopKKernels.MagnitudeMask"/>), compared as unsigned ints.
+/// </summary>
+internal static unsafe class TopKRanges
+{
+    private const uint Magnitude = TopKKernels.MagnitudeMask;
+
+    /// <summary>
+    /// histogram[(key &gt;&gt; shift) &amp; digitMask] += 1 for each element with
+    /// key &gt;&gt; matchShift == match. The histogram (digitMask + 1 counters) is zeroed first.
+    /// </summary>
+    [SimdHelper(nameof(HistogramScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Histogram(
+        ArrayView<float> x, ArrayView<int> histogram, long begin, long end, int step,
+        int matchShift, uint match, int shift, int digitMask)
+    {
+        if (step != 1 || !Vector256.IsHardwareAccelerated)
+        {
+            HistogramScalar(x, histogram, begin, end, step, matchShift, match, shift, digitMask);
+            return;
+        }
+        int buckets = digitMask + 1;
+        int* counts = (int*)histogram.LoadEffectiveAddressAsPtr();
+        new Span<int>(counts, buckets).Clear();
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        long i = begin;
+        if (matchShift >= 31)
+        {
+            // Every element counts: four interleaved copies break the store-to-load chains that
+            // runs of equal digits would otherwise form on one counter.
+            int* copies = stackalloc int[4 * buckets];
+            new Span<int>(copies, 4 * buckets).Clear();
+            uint mask = (uint)digitMask;
+            for (; i + 4 <= end; i += 4)
+            {
+                copies[((keys[i] & Magnitude) >> shift) & mask]++;
+                copies[buckets + (((keys[i + 1] & Magnitude) >> shift) & mask)]++;
+                copies[2 * buckets + (((keys[i + 2] & Magnitude) >> shift) & mask)]++;
+                copies[3 * buckets + (((keys[i + 3] & Magnitude) >> shift) & mask)]++;
+            }
+            for (; i < end; i++)
+            {
+                copies[((keys[i] & Magnitude) >> shift) & mask]++;
+            }
+            for (int b = 0; b < buckets; b++)
+            {
+                counts[b] = copies[b] + copies[buckets + b] + copies[2 * buckets + b] + copies[3 * buckets + b];
+            }
+            return;
+        }
+        // Refining passes: few elements match, so compare eight at a time and count only the hits.
+        var magnitude = Vector256.Create(Magnitude);
+        var wanted = Vector256.Create(match);
+        for (; i + 8 <= end; i += 8)
+        {
+            var key = Vector256.Load(keys + i) & magnitude;
+            uint hits = Vector256.Equals(Vector256.ShiftRightLogical(key, matchShift), wanted).ExtractMostSignificantBits();
+            while (hits != 0)
+            {
+                int lane = BitOperations.TrailingZeroCount(hits);
+                hits &= hits - 1;
+                counts[(int)(((keys[i + lane] & Magnitude) >> shift) & (uint)digitMask)]++;
+            }
+        }
+        for (; i < end; i++)
+        {
+            uint key = keys[i] & Magnitude;
+            if (key >> matchShift == match)
+            {
+                counts[(int)((key >> shift) & (uint)digitMask)]++;
+            }
+        }
+    }
+
+    /// <summary>Scalar <see cref="Histogram"/> (GPU backends, or a strided range).</summary>
+    public static void HistogramScalar(
+        ArrayView<float> x, ArrayView<int> histogram, long begin, long end, int step,
+        int matchShift, uint match, int shift, int digitMask)
+    {
+        for (int b = 0; b <= digitMask; b++)
+        {
+            histogram[b] = 0;
+        }
+        for (long i = begin; i < end; i += step)
+        {
+            uint key = Interop.FloatAsInt(x[i]) & Magnitude;
+            if (key >> matchShift == match)
+            {
+                histogram[(int)((key >> shift) & (uint)digitMask)] += 1;
+            }
+        }
+    }
+
+    /// <summary>
+    /// output = x where key &gt; threshold (or == threshold when keepEqual != 0), else +0;
+    /// returns how many elements have key == threshold. output may be x.
+    /// </summary>
+    [SimdHelper(nameof(MaskScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int Mask(ArrayView<float> x, ArrayView<float> output, long begin, long end, int step, uint threshold, int keepEqual)
+    {
+        if (step != 1 || !Vector256.IsHardwareAccelerated)
+        {
+            return MaskScalar(x, output, begin, end, step, threshold, keepEqual);
+        }
+        uint* source = (uint*)x.LoadEffectiveAddressAsPtr();
+        uint* target = (uint*)output.LoadEffectiveAddressAsPtr();
+        var magnitude = Vector256.Create(Magnitude);
+        var limit = Vector256.Create(threshold);
+        var equalKept = keepEqual != 0 ? Vector256<uint>.AllBitsSet : Vector256<uint>.Zero;
+        int equal = 0;
+        long i = begin;
+        for (; i + 8 <= end; i += 8)
+        {
+            var bits = Vector256.Load(source + i);
+            var key = bits & magnitude;
+            var isEqual = Vector256.Equals(key, limit);
+            var keep = Vector256.GreaterThan(key, limit) | (isEqual & equalKept);
+            (bits & keep).Store(target + i);
+            equal += BitOperations.PopCount(isEqual.ExtractMostSignificantBits());
+        }
+        for (; i < end; i++)
+        {
+            uint bits = source[i];
+            uint key = bits & Magnitude;
+            equal += key == threshold ? 1 : 0;
+            target[i] = key > threshold || (key == threshold && keepEqual != 0) ? bits : 0u;
+        }
+        return equal;
+    }
+
+    /// <summary>Scalar <see cref="Mask"/>.</summary>
+    public static int MaskScalar(ArrayView<float> x, ArrayView<float> output, long begin, long end, int step, uint threshold, int keepEqual)
+    {
+        int equal = 0;
+        for (long i = begin; i < end; i += step)
+        {
+            float v = x[i];
+            uint key = Interop.FloatAsInt(v) & Magnitude;
+            bool isEqual = key == threshold;
+            equal += isEqual ? 1 : 0;
+            output[i] = key > threshold || (isEqual && keepEqual != 0) ? v : 0f;
+        }
+        return equal;
+    }
+
+    /// <summary>
+    /// Of the elements of [begin, end) with key == threshold, keeps the first
+    /// <paramref name="ties"/> and sets output to +0 at the others; output is untouched elsewhere
+    /// (it may be x).
+    /// </summary>
+    [SimdHelper(nameof(TrimTiesScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TrimTies(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            TrimTiesScalar(x, output, begin, end, threshold, ties);
+            return;
+        }
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        uint* target = (uint*)output.LoadEffectiveAddressAsPtr();
+        var magnitude = Vector256.Create(Magnitude);
+        var limit = Vector256.Create(threshold);
+        var laneBits = Vector256.Create(1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u);
+        long i = begin;
+        for (; i + 8 <= end; i += 8)
+        {
+            uint equal = Vector256.Equals(Vector256.Load(keys + i) & magnitude, limit).ExtractMostSignificantBits();
+            while (equal != 0 && ties > 0)
+            {
+                equal &= equal - 1;
+                ties--;
+            }
+            if (equal != 0)
+            {
+                var drop = Vector256.Equals(laneBits & Vector256.Create(equal), laneBits);
+                Vector256.AndNot(Vector256.Load(target + i), drop).Store(target + i);
+            }
+        }
+        for (; i < end; i++)
+        {
+            if ((keys[i] & Magnitude) == threshold)
+            {
+                if (ties > 0)
+                {
+                    ties--;
+                }
+                else
+                {
+                    target[i] = 0u;
+                }
+            }
+        }
+    }
+
+    /// <summary>Scalar <see cref="TrimTies"/>.</summary>
+    public static void TrimTiesScalar(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
+    {
+        for (long i = begin; i < end; i++)
+        {
+            if ((Interop.FloatAsInt(x[i]) & Magnitude) == threshold)
+            {
+                if (ties > 0)
+                {
+                    ties--;
+                }
+                else
+                {
+                    output[i] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Counts elements of [begin, end) with key &gt; threshold (high 32 bits) and == threshold (low 32 bits).</summary>
+    [SimdHelper(nameof(CountScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static long Count(ArrayView<float> x, long begin, long end, uint threshold)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            return CountScalar(x, begin, end, threshold);
+        }
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        var magnitude = Vector256.Create(Magnitude);
+        var limit = Vector256.Create(threshold);
+        long greater = 0;
+        long equal = 0;
+        long i = begin;
+        for (; i + 8 <= end; i += 8)
+        {
+            var key = Vector256.Load(keys + i) & magnitude;
+            greater += BitOperations.PopCount(Vector256.GreaterThan(key, limit).ExtractMostSignificantBits());
+            equal += BitOperations.PopCount(Vector256.Equals(key, limit).ExtractMostSignificantBits());
+        }
+        for (; i < end; i++)
+        {
+            uint key = keys[i] & Magnitude;
+            greater += key > threshold ? 1 : 0;
+            equal += key == threshold ? 1 : 0;
+        }
+        return (greater << 32) | equal;
+    }
+
+    /// <summary>Scalar <see cref="Count"/>.</summary>
+    public static long CountScalar(ArrayView<float> x, long begin, long end, uint threshold)
+    {
+        long greater = 0;
+        long equal = 0;
+        for (long i = begin; i < end; i++)
+        {
+            uint key = Interop.FloatAsInt(x[i]) & Magnitude;
+            greater += key > threshold ? 1 : 0;
+            equal += key == threshold ? 1 : 0;
+        }
+        return (greater << 32) | equal;
+    }
+
+    /// <summary>
+    /// Writes the kept (value, index) pairs of [begin, end) in index order to positions
+    /// [<paramref name="position"/>, <paramref name="limit"/>): every key &gt; threshold and the first
+    /// <paramref name="ties"/> keys == threshold. The CPU version left-packs eight lanes at a time
+    /// with full-width stores while they end inside the range (lanes past the kept ones are
+    /// overwritten by later entries of the same range), then finishes lane by lane.
+    /// </summary>
+    [SimdHelper(nameof(ScatterScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scatter(
+        ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
+        long begin, long end, uint threshold, int position, int limit, int ties)
+    {
+        if (!Avx2.IsSupported)
+        {
+            ScatterScalar(x, values, indices, begin, end, threshold, position, limit, ties);
+            return;
+        }
+        uint* source = (uint*)x.LoadEffectiveAddressAsPtr();
+        uint* valueOut = (uint*)values.LoadEffectiveAddressAsPtr();
+        int* indexOut = (int*)indices.LoadEffectiveAddressAsPtr();
+        var magnitude = Vector256.Create(Magnitude);
+        var limitKey = Vector256.Create(threshold);
+        var laneOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        int* packs = LeftPack.Table;
+        long i = begin;
+        for (; i + 8 <= end; i += 8)
+        {
+            var bits = Vector256.Load(source + i);
+            var key = bits & magnitude;
+            uint keep = Vector256.GreaterThan(key, limitKey).ExtractMostSignificantBits();
+            uint equal = Vector256.Equals(key, limitKey).ExtractMostSignificantBits();
+            while (equal != 0 && ties > 0)
+            {
+                keep |= equal & (0u - equal);
+                equal &= equal - 1;
+                ties--;
+            }
+            if (position + 8 <= limit)
+            {
+                var order = Vector256.Load(packs + 8 * keep);
+                Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
+                Avx2.PermuteVar8x32(Vector256.Create((int)i) + laneOffsets, order).Store(indexOut + position);
+                position += BitOperations.PopCount(keep);
+                continue;
+            }
+            while (keep != 0)
+            {
+                int lane = BitOperations.TrailingZeroCount(keep);
+                keep &= keep - 1;
+                valueOut[position] = source[i + lane];
+                indexOut[position] = (int)(i + lane);
+                position++;
+            }
+        }
+        for (; i < end; i++)
+        {
+            uint bits = source[i];
+            uint key = bits & Magnitude;
+            bool keep = key > threshold;
+            if (key == threshold && ties > 0)
+            {
+                ties--;
+                keep = true;
+            }
+            if (keep)
+            {
+                valueOut[position] = bits;
+                indexOut[position] = (int)i;
+                position++;
+            }
+        }
+    }
+
+    /// <summary>Scalar <see cref="Scatter"/>.</summary>
+    public static void ScatterScalar(
+        ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
+        long begin, long end, uint threshold, int position, int limit, int ties)
+    {
+        for (long i = begin; i < end; i++)
+        {
+            float v = x[i];
+            uint key = Interop.FloatAsInt(v) & Magnitude;
+            bool keep = key > threshold;
+            if (key == threshold && ties > 0)
+            {
+                ties--;
+                keep = true;
+            }
+            if (keep)
+            {
+                values[position] = v;
+                indices[position] = (int)i;
+                position++;
+            }
+        }
+    }
+
+    /// <summary>For each 8-bit lane mask, the indices of its set lanes in increasing order, padded with 0.</summary>
+    private static class LeftPack
+    {
+        /// <summary>256 rows of 8 ints, pinned for the life of the process.</summary>
+        public static readonly int* Table = Build();
+
+        private static int* Build()
+        {
+            var table = (int*)NativeMemory.AlignedAlloc(256 * 8 * sizeof(int), 32);
+            for (int mask = 0; mask < 256; mask++)
+            {
+                int count = 0;
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    if ((mask & (1 << lane)) != 0)
+                    {
+                        table[8 * mask + count++] = lane;
+                    }
+                }
+                while (count < 8)
+                {
+                    table[8 * mask + count++] = 0;
+                }
+            }
+            return table;
+        }
+    }
+}
