@@ -611,6 +611,11 @@ internal static unsafe class SparseConvCpu
     public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
         ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
     {
+        if (p.IsLinear)
+        {
+            BackwardWeightLinear(thread, threads, packed, xValues, xIndices, count, dw, p);
+            return;
+        }
         var ws = workspace ??= new Workspace();
         int* posTap = Ptr(ws.Weight(p).PositionTap);
         count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
@@ -770,6 +775,70 @@ internal static unsafe class SparseConvCpu
                 }
             }
             AddTransposed(acc, pitch, columns, outChannels, grad + cb * area, k);
+        }
+    }
+
+    /// <summary>
+    /// Linear backward weight, output-channel major: dw [Cout, Cin] is dense and large while the kept
+    /// activations are few, so the pass is bound by reading and writing dw. Thread t owns blocks of
+    /// 16 output channels; for each block it sums x * dy[b, block] into acc [Cin, 16] (in L2) over the
+    /// kept activations, then adds acc transposed into the 16 contiguous dw rows (a streaming pass).
+    /// Any index order works.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardWeightLinear(int thread, int threads, ArrayView<float> packed,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
+    {
+        const int Block = 16;
+        var ws = workspace ??= new Workspace();
+        count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
+        int* idx = (int*)xIndices.LoadEffectiveAddressAsPtr();
+        float* xv = (float*)xValues.LoadEffectiveAddressAsPtr();
+        float* dyT = (float*)packed.LoadEffectiveAddressAsPtr();
+        float* grad = (float*)dw.LoadEffectiveAddressAsPtr();
+        int inChannels = p.InChannels;
+        int outChannels = p.OutChannels;
+        int pitch = p.RowPitch;
+        int inputLength = p.Batch * inChannels;
+        int blocks = (outChannels + Block - 1) / Block;
+        int k0 = (int)((long)blocks * thread / threads);
+        int k1 = (int)((long)blocks * (thread + 1) / threads);
+        if (k0 >= k1)
+        {
+            return;
+        }
+        var entryRow = ws.Ints(ref ws.EntryRow, count);
+        var entryChannel = ws.Ints(ref ws.EntryPosition, count);
+        var entryValue = ws.Floats(ref ws.EntryValue, count);
+        int entries = 0;
+        for (int j = 0; j < count; j++)
+        {
+            int index = idx[j];
+            float v = xv[j];
+            if ((uint)index < (uint)inputLength && v != 0f)
+            {
+                int b = index / inChannels;
+                entryRow[entries] = b * pitch;
+                entryChannel[entries] = (index - b * inChannels) * Block;
+                entryValue[entries] = v;
+                entries++;
+            }
+        }
+        var acc = ws.Floats(ref ws.Accumulator, inChannels * Block);
+        for (int kb = k0; kb < k1; kb++)
+        {
+            int co0 = kb * Block;
+            Clear(acc, inChannels * Block);
+            float* g = dyT + co0;
+            for (int e = 0; e < entries; e++)
+            {
+                var w = Vector256.Create(entryValue[e]);
+                float* from = g + entryRow[e];
+                float* to = acc + entryChannel[e];
+                Vector256.Store(Madd(Vector256.Load(from), w, Vector256.Load(to)), to);
+                Vector256.Store(Madd(Vector256.Load(from + 8), w, Vector256.Load(to + 8)), to + 8);
+            }
+            AddTransposed(acc, Block, inChannels, Math.Min(Block, outChannels - co0), grad + (long)co0 * inChannels, inChannels);
         }
     }
 
