@@ -16,22 +16,32 @@ namespace ZeroFL.Kernels;
 /// Forward and backward input are one "gather" engine. The dense operand (x, or dy) is first packed
 /// (<see cref="Pack"/>, its own launch) so that every kept weight is a constant shift in packed
 /// memory (see <see cref="SparseConvPlan"/>). Each output row (an output channel, or an input
-/// channel for backward input) holds a list of (shift, weight) pairs, one per kept weight; each
-/// thread owns a range of rows balanced by kept weights. For each pair of 32-position runs
-/// (<see cref="SparseConvStrips"/>) and each owned row, <see cref="Dot8"/> keeps 8 Vector256
-/// accumulators in registers and, per kept weight, does 8 loads and 8 FMAs; then the 64 results are
-/// stored (8-wide where the lanes are consecutive outputs). Cost: kept weights x outputs / 8 FMAs.
+/// channel for backward input) holds a list of (shift, weight) pairs, one per kept weight (per
+/// output phase for strided backward input); each thread owns a range of rows balanced by kept
+/// weights. For each pair of 32-position runs (<see cref="SparseConvStrips"/>) and each owned row,
+/// <see cref="Dot8"/> keeps 8 Vector256 accumulators in registers and, per kept weight, does 8 loads
+/// and 8 FMAs; then the 64 results are stored (8-wide where the lanes are consecutive outputs; for
+/// stride 2, the two column phases interleaved into 16 consecutive floats). Cost: kept weights x
+/// outputs / 8 FMAs, plus one pass over the operand to pack it.
 /// </para>
 /// <para>
 /// Backward weight transposes dy to [batch, outH, outW, Cout] (<see cref="PackTransposed"/>), then
 /// each thread owns a range of input channels balanced by kept activations (found by binary search
-/// in the increasing indices). Per input channel and kernel tap it lists (dy row, activation) pairs
-/// and <see cref="Dot8"/> sums them over 64 output channels at a time; blocks of input channels are
-/// then added into dw. Cost: kept activations x taps x Cout / 8 FMAs.
+/// in the increasing indices), processed in blocks of channels (their dw columns accumulate in L2)
+/// and blocks of images (their dy rows stay in L2). Interior activations of a channel are bucketed
+/// by position class so that one list serves every tap with a constant shift; border ones get
+/// per-tap lists. <see cref="Dot8"/> sums each list over 64 output channels at a time; the block is
+/// then added into dw transposed. Cost: kept activations x taps x Cout / 8 FMAs.
+/// </para>
+/// <para>
+/// Linear layers (1x1 kernel on 1x1 images) differ where the batch is the only spatial extent:
+/// backward input scatters w * dy[:, co] (held in registers) into per-thread private dx copies that
+/// <see cref="ReduceCopies"/> sums; backward weight runs output-channel major so that dw (dense,
+/// usually far larger than the kept activations) is streamed once.
 /// </para>
 /// Device index arrays are read clamp-protected: row ranges clamped to the capacity, columns and
-/// activation indices outside their range skipped. Per-thread tables (runs, column shifts) are
-/// cached per plan in thread-local pinned arrays; per-call lists grow on demand.
+/// activation indices outside their range skipped. Per-thread tables (runs, column shifts, position
+/// classes) are cached per plan in thread-local pinned arrays; per-call lists grow on demand.
 /// </summary>
 internal static unsafe class SparseConvCpu
 {
@@ -49,7 +59,7 @@ internal static unsafe class SparseConvCpu
 
     // ------------------------------------------------------------------ packing
 
-    /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the rows of the packed layout.</summary>
+    /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the (channel, phase) planes of the packed layout.</summary>
     [SimdHelper(nameof(PackScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
