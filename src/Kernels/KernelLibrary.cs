@@ -21,6 +21,8 @@ public sealed class KernelLibrary
         Conv = new Conv2dKernels(Launch, Gemm);
         Gather = new GatherKernels(Launch);
         TopK = new TopKKernels(Launch);
+        Csr = new CsrKernels(Launch);
+        SparseConv = new SparseConvKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -52,4 +54,10 @@ public sealed class KernelLibrary
 
     /// <summary>Exact magnitude top-K: select the threshold, mask, compress to (value, index) lists.</summary>
     public TopKKernels TopK { get; }
+
+    /// <summary>CSR encode, decode and scatter-add of weight matrices (uploads, FedAvg).</summary>
+    public CsrKernels Csr { get; }
+
+    /// <summary>SWAT sparse convolutions (and linear layers): CSR weights, kept activations; cost scales with the kept entries.</summary>
+    public SparseConvKernels SparseConv { get; }
 }

@@ -1,0 +1,252 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// Compressed sparse row (CSR) matrices on the device: encode a dense row-major matrix, decode it
+/// back, and scatter-add it into a dense matrix (FedAvg over sparse uploads). A matrix
+/// <c>[rows, cols]</c> is held as <c>rowPointers</c> int[rows + 1] (row r owns entries
+/// <c>rowPointers[r] .. rowPointers[r + 1] - 1</c>), <c>columns</c> int[nnz] (increasing within a row
+/// when made by <see cref="Encode"/>) and <c>values</c> float[nnz]. A layer's weight
+/// <c>[out, in, kh, kw]</c> is the matrix <c>[out, in * kh * kw]</c>.
+/// <para>
+/// Safety: <see cref="Decode"/> and <see cref="ScatterAdd"/> read device index arrays that may
+/// come from untrusted uploads, so their kernels clamp-protect every index they read: a row's range
+/// is clamped to <c>[0, capacity]</c> (capacity = the shorter of <c>columns</c> and <c>values</c>),
+/// a range that ends before it starts is empty, and an entry whose column lies outside
+/// <c>[0, cols)</c> is skipped. Malformed CSR thus gives a wrong matrix, never an out-of-bounds
+/// access. <see cref="Encode"/> builds its own row pointers and checks the capacity of
+/// <c>columns</c>/<c>values</c> on the host before it writes them.
+/// </para>
+/// Not thread-safe (it keeps one host buffer for the row counts). CPU reference:
+/// <see cref="Reference.CsrReference"/>.
+/// </summary>
+public sealed class CsrKernels
+{
+    private readonly KernelLaunch launch;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int> countRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int> scatterRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> decodeRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
+    private int[] hostRowPointers = [];
+
+    /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
+    public CsrKernels(KernelLaunch launch)
+    {
+        this.launch = launch;
+        var a = launch.Accelerator;
+        countRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int>(CountRowsKernel);
+        scatterRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
+        decodeRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
+        scatterAddRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
+    }
+
+    /// <summary>
+    /// Bytes of a CSR matrix as uploaded: 4 B per value and 4 B per column index for each non-zero,
+    /// plus 4 B for each of the <paramref name="rows"/> + 1 row pointers.
+    /// </summary>
+    public static long ByteSize(int rows, long nonZeros)
+    {
+        if (rows < 0 || nonZeros < 0)
+        {
+            throw new ArgumentException($"CSR byte size: rows ({rows}) and non-zeros ({nonZeros}) must not be negative");
+        }
+        return 8L * nonZeros + 4L * (rows + 1);
+    }
+
+    /// <summary>
+    /// Encodes the non-zero entries (<c>v != 0</c>; NaN counts as non-zero) of the dense row-major
+    /// matrix <paramref name="dense"/> [rows, cols] as CSR, columns increasing within each row, and
+    /// returns the number of non-zeros. Three steps: a count kernel per row, an exclusive scan of
+    /// the counts on the host (one download and one upload of rows + 1 ints), a scatter kernel.
+    /// Throws <see cref="ArgumentException"/> before the scatter (nothing written to
+    /// <paramref name="columns"/> or <paramref name="values"/>) when they hold fewer than the
+    /// non-zero count; <paramref name="rowPointers"/> is then already written.
+    /// </summary>
+    public int Encode(ArrayView<float> dense, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values)
+    {
+        CheckShape(rows, cols, "csr encode");
+        HostCheck.Length(dense, (long)rows * cols, "csr encode dense matrix");
+        HostCheck.Length(rowPointers, rows + 1L, "csr encode row pointers");
+        int t = launch.Threads(rows);
+        countRows(t, dense, rowPointers, rows, cols, t);
+
+        if (hostRowPointers.Length < rows + 1)
+        {
+            hostRowPointers = new int[rows + 1];
+        }
+        var counts = hostRowPointers.AsSpan(0, rows + 1);
+        launch.Accelerator.Synchronize();
+        rowPointers.SubView(0, rows + 1).CopyToCPU(counts);
+        long total = 0;
+        counts[0] = 0;
+        for (int r = 1; r <= rows; r++)
+        {
+            total += counts[r];
+            if (total > int.MaxValue)
+            {
+                throw new ArgumentException($"csr encode: more than {int.MaxValue} non-zeros");
+            }
+            counts[r] = (int)total;
+        }
+        rowPointers.SubView(0, rows + 1).CopyFromCPU((ReadOnlySpan<int>)counts);
+        int nonZeros = (int)total;
+        if (columns.Length < nonZeros || values.Length < nonZeros)
+        {
+            throw new ArgumentException(
+                $"csr encode: the matrix has {nonZeros} non-zeros but columns holds {columns.Length} and values {values.Length}");
+        }
+        if (nonZeros > 0)
+        {
+            scatterRows(t, dense, rowPointers, columns, values, rows, cols, t);
+        }
+        return nonZeros;
+    }
+
+    /// <summary>
+    /// dense [rows, cols] = the CSR matrix, zeros elsewhere (overwrites every element). A column
+    /// that appears twice in a row keeps its last value. Index arrays are clamp-protected (see the
+    /// class remarks).
+    /// </summary>
+    public void Decode(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
+        int rows, int cols, ArrayView<float> dense)
+    {
+        CheckSparse(rowPointers, columns, values, rows, cols, "csr decode");
+        HostCheck.Length(dense, (long)rows * cols, "csr decode dense matrix");
+        int t = launch.Threads(rows);
+        decodeRows(t, rowPointers, columns, values, dense, rows, cols, t);
+    }
+
+    /// <summary>
+    /// dense [rows, cols] += <paramref name="weight"/> * the CSR matrix: one client's term of a
+    /// FedAvg sum. Entries not present add nothing. Index arrays are clamp-protected (see the
+    /// class remarks).
+    /// </summary>
+    public void ScatterAdd(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
+        float weight, int rows, int cols, ArrayView<float> dense)
+    {
+        CheckSparse(rowPointers, columns, values, rows, cols, "csr scatter-add");
+        HostCheck.Length(dense, (long)rows * cols, "csr scatter-add dense matrix");
+        int t = launch.Threads(rows);
+        scatterAddRows(t, rowPointers, columns, values, dense, weight, rows, cols, t);
+    }
+
+    private static void CheckShape(int rows, int cols, string what)
+    {
+        HostCheck.Positive(rows, $"{what} rows");
+        HostCheck.Positive(cols, $"{what} cols");
+        HostCheck.Count((long)rows * cols, what);
+        HostCheck.Count(rows + 1L, what);
+    }
+
+    private static void CheckSparse(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
+        int rows, int cols, string what)
+    {
+        CheckShape(rows, cols, what);
+        HostCheck.Length(rowPointers, rows + 1L, $"{what} row pointers");
+        HostCheck.Count(columns.Length, $"{what} columns");
+        HostCheck.Count(values.Length, $"{what} values");
+    }
+
+    /// <summary>rowPointers[r + 1] = number of non-zeros in row r.</summary>
+    [GpuKernel]
+    internal static void CountRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers, int rows, int cols, int stride)
+    {
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            int count = 0;
+            for (int c = 0; c < cols; c++)
+            {
+                if (dense[offset + c] != 0f)
+                {
+                    count++;
+                }
+            }
+            rowPointers[r + 1] = count;
+        }
+    }
+
+    /// <summary>
+    /// Writes row r's non-zeros from rowPointers[r] on, in column order. The row pointers were made
+    /// by the scan of this encode; writes are still clamped to the capacity.
+    /// </summary>
+    [GpuKernel]
+    internal static void ScatterRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
+        ArrayView<int> columns, ArrayView<float> values, int rows, int cols, int stride)
+    {
+        long capacity = Math.Min(columns.Length, values.Length);
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            long k = rowPointers[r];
+            long end = Math.Min(rowPointers[r + 1], capacity);
+            for (int c = 0; c < cols && k < end; c++)
+            {
+                float v = dense[offset + c];
+                if (v != 0f)
+                {
+                    if (k >= 0)
+                    {
+                        columns[k] = c;
+                        values[k] = v;
+                    }
+                    k++;
+                }
+            }
+        }
+    }
+
+    /// <summary>Zeroes row r of dense, then writes its entries (clamp-protected).</summary>
+    [GpuKernel]
+    internal static void DecodeRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> values, ArrayView<float> dense, int rows, int cols, int stride)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            for (int c = 0; c < cols; c++)
+            {
+                dense[offset + c] = 0f;
+            }
+            int start = ClampIndex(rowPointers[r], 0, capacity);
+            int end = ClampIndex(rowPointers[r + 1], start, capacity);
+            for (int k = start; k < end; k++)
+            {
+                int c = columns[k];
+                if ((uint)c < (uint)cols)
+                {
+                    dense[offset + c] = values[k];
+                }
+            }
+        }
+    }
+
+    /// <summary>dense row r += weight * its entries (clamp-protected).</summary>
+    [GpuKernel]
+    internal static void ScatterAddRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> values, ArrayView<float> dense, float weight, int rows, int cols, int stride)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            int start = ClampIndex(rowPointers[r], 0, capacity);
+            int end = ClampIndex(rowPointers[r + 1], start, capacity);
+            for (int k = start; k < end; k++)
+            {
+                int c = columns[k];
+                if ((uint)c < (uint)cols)
+                {
+                    dense[offset + c] += weight * values[k];
+                }
+            }
+        }
+    }
+
+    /// <summary>v limited to [lo, hi] (lo &lt;= hi); used by kernels on device index arrays.</summary>
+    internal static int ClampIndex(int v, int lo, int hi) => Math.Max(lo, Math.Min(v, hi));
+}

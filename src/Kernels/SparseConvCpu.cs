@@ -1,0 +1,945 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ILGPU;
+using ILGPU.IR.Intrinsics;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// The CPU-accelerator sparse convolutions: SIMD helpers run as plain .NET code by each launched
+/// thread (one per core); GPU backends compile the <c>...Scalar</c> fallbacks instead, which are the
+/// direct algorithms of <see cref="SparseConvDirect"/>.
+/// <para>
+/// Forward and backward input are one "gather" engine. The dense operand (x, or dy) is first packed
+/// (<see cref="Pack"/>, its own launch) so that every kept weight is a constant shift in packed
+/// memory (see <see cref="SparseConvPlan"/>). Each output row (an output channel, or an input
+/// channel for backward input) holds a list of (shift, weight) pairs, one per kept weight; each
+/// thread owns a range of rows balanced by kept weights. For each pair of 32-position runs
+/// (<see cref="SparseConvStrips"/>) and each owned row, <see cref="Dot8"/> keeps 8 Vector256
+/// accumulators in registers and, per kept weight, does 8 loads and 8 FMAs; then the 64 results are
+/// stored (8-wide where the lanes are consecutive outputs). Cost: kept weights x outputs / 8 FMAs.
+/// </para>
+/// <para>
+/// Backward weight transposes dy to [batch, outH, outW, Cout] (<see cref="PackTransposed"/>), then
+/// each thread owns a range of input channels balanced by kept activations (found by binary search
+/// in the increasing indices). Per input channel and kernel tap it lists (dy row, activation) pairs
+/// and <see cref="Dot8"/> sums them over 64 output channels at a time; blocks of input channels are
+/// then added into dw. Cost: kept activations x taps x Cout / 8 FMAs.
+/// </para>
+/// Device index arrays are read clamp-protected: row ranges clamped to the capacity, columns and
+/// activation indices outside their range skipped. Per-thread tables (runs, column shifts) are
+/// cached per plan in thread-local pinned arrays; per-call lists grow on demand.
+/// </summary>
+internal static unsafe class SparseConvCpu
+{
+    /// <summary>Cost of an output row beyond its kept weights, in FMAs (its stores), for balancing threads.</summary>
+    private const int RowCost = 8;
+
+    [ThreadStatic]
+    private static Workspace? workspace;
+
+    // ------------------------------------------------------------------ packing
+
+    /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the rows of the packed layout.</summary>
+    [SimdHelper(nameof(PackScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Pack(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+    {
+        float* src = (float*)source.LoadEffectiveAddressAsPtr();
+        float* dst = (float*)packed.LoadEffectiveAddressAsPtr();
+        int rowLength = p.PackedWidth * p.BatchInner;
+        int rowsTotal = p.PackedLength / rowLength;
+        int r0 = (int)((long)rowsTotal * thread / threads);
+        int r1 = (int)((long)rowsTotal * (thread + 1) / threads);
+        for (int r = r0; r < r1; r++)
+        {
+            PackRow(src, dst + (long)r * rowLength, r, p);
+        }
+        if (thread == threads - 1)
+        {
+            new Span<float>(dst + p.PackedLength, SparseConvPlan.Slack).Clear();
+        }
+    }
+
+    /// <summary>GPU fallback of <see cref="Pack"/>: the same layout, one element per iteration.</summary>
+    public static void PackScalar(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+        => SparseConvDirect.Pack(thread, threads, source, packed, p);
+
+    /// <summary>Thread <paramref name="thread"/> transposes its share of dy rows (b, oh, ow) into [.., RowPitch].</summary>
+    [SimdHelper(nameof(PackTransposedScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackTransposed(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+    {
+        float* src = (float*)source.LoadEffectiveAddressAsPtr();
+        float* dst = (float*)packed.LoadEffectiveAddressAsPtr();
+        int plane = p.OutHeight * p.OutWidth;
+        int channels = p.OutChannels;
+        int pitch = p.RowPitch;
+        int rowsTotal = p.Batch * plane;
+        int r0 = (int)((long)rowsTotal * thread / threads);
+        int r1 = (int)((long)rowsTotal * (thread + 1) / threads);
+        const int Block = 16;
+        for (int r = r0; r < r1;)
+        {
+            int b = r / plane;
+            int s0 = r - b * plane;
+            int count = Math.Min(Math.Min(Block, plane - s0), r1 - r);
+            float* from = src + (long)b * channels * plane + s0;
+            float* to = dst + (long)r * pitch;
+            for (int c = 0; c < channels; c++)
+            {
+                float* f = from + (long)c * plane;
+                for (int s = 0; s < count; s++)
+                {
+                    to[(long)s * pitch + c] = f[s];
+                }
+            }
+            for (int s = 0; s < count; s++)
+            {
+                for (int c = channels; c < pitch; c++)
+                {
+                    to[(long)s * pitch + c] = 0f;
+                }
+            }
+            r += count;
+        }
+        if (thread == threads - 1)
+        {
+            new Span<float>(dst + p.PackedLength, SparseConvPlan.Slack).Clear();
+        }
+    }
+
+    /// <summary>GPU fallback of <see cref="PackTransposed"/>.</summary>
+    public static void PackTransposedScalar(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+        => SparseConvDirect.PackTransposed(thread, threads, source, packed, p);
+
+    // ------------------------------------------------------------------ forward
+
+    /// <summary>y = conv(x, W) for the output channels this thread owns, reading the packed x (see the class remarks).</summary>
+    [SimdHelper(nameof(ForwardScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Forward(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p)
+    {
+        var ws = workspace ??= new Workspace();
+        var tables = ws.Gather(p);
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        int* rowPtr = (int*)rowPointers.LoadEffectiveAddressAsPtr();
+        int* cols = (int*)columns.LoadEffectiveAddressAsPtr();
+        float* vals = (float*)values.LoadEffectiveAddressAsPtr();
+        int rows = p.OutChannels;
+        int k = p.WeightColumns;
+
+        var starts = ws.Ints(ref ws.RowStart, rows + 1);
+        long total = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            int s = Clamp(rowPtr[r], 0, capacity);
+            int e = Clamp(rowPtr[r + 1], s, capacity);
+            total += e - s + RowCost;
+        }
+        int r0 = RowBoundary(rowPtr, rows, capacity, total, thread, threads);
+        int r1 = RowBoundary(rowPtr, rows, capacity, total, thread + 1, threads);
+        int count = 0;
+        for (int r = r0; r < r1; r++)
+        {
+            int s = Clamp(rowPtr[r], 0, capacity);
+            count += Clamp(rowPtr[r + 1], s, capacity) - s;
+        }
+        var offsets = ws.Ints(ref ws.ListOffset, count);
+        var weights = ws.Floats(ref ws.ListWeight, count);
+        int* shift = Ptr(tables.ColumnShift);
+        int n = 0;
+        for (int r = r0; r < r1; r++)
+        {
+            starts[r - r0] = n;
+            int s = Clamp(rowPtr[r], 0, capacity);
+            int e = Clamp(rowPtr[r + 1], s, capacity);
+            for (int i = s; i < e; i++)
+            {
+                int col = cols[i];
+                if ((uint)col < (uint)k)
+                {
+                    offsets[n] = shift[col];
+                    weights[n] = vals[i];
+                    n++;
+                }
+            }
+        }
+        starts[r1 - r0] = n;
+        RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)y.LoadEffectiveAddressAsPtr(),
+            r0, r1, 1, starts, offsets, weights, p.OutputPlane, accumulate: false);
+    }
+
+    /// <summary>GPU fallback of <see cref="Forward"/>: one output element per iteration, reading x directly.</summary>
+    public static void ForwardScalar(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p)
+        => SparseConvDirect.Forward(thread, threads, x, packed, rowPointers, columns, values, y, p);
+
+    // ------------------------------------------------------------------ backward input
+
+    /// <summary>dx += dL/dx for the input channels this thread owns, reading the packed dy.</summary>
+    [SimdHelper(nameof(BackwardInputScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BackwardInput(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
+    {
+        var ws = workspace ??= new Workspace();
+        var tables = ws.Gather(p);
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        int* rowPtr = (int*)rowPointers.LoadEffectiveAddressAsPtr();
+        int* cols = (int*)columns.LoadEffectiveAddressAsPtr();
+        float* vals = (float*)values.LoadEffectiveAddressAsPtr();
+        int outChannels = p.OutChannels;
+        int inChannels = p.InChannels;
+        int k = p.WeightColumns;
+        int area = p.KernelArea;
+        int phases = tables.PhaseCount;
+        int* colPhase = Ptr(tables.ColumnPhase);
+        int* colShift = Ptr(tables.ColumnShift);
+
+        // Pass 1: kept weights per column, then per input channel; choose this thread's channels.
+        var colCount = ws.Ints(ref ws.ColumnCount, k);
+        new Span<int>(colCount, k).Clear();
+        for (int co = 0; co < outChannels; co++)
+        {
+            int s = Clamp(rowPtr[co], 0, capacity);
+            int e = Clamp(rowPtr[co + 1], s, capacity);
+            for (int i = s; i < e; i++)
+            {
+                int col = cols[i];
+                if ((uint)col < (uint)k)
+                {
+                    colCount[col]++;
+                }
+            }
+        }
+        long total = 0;
+        for (int col = 0; col < k; col++)
+        {
+            total += colCount[col];
+        }
+        total += (long)inChannels * RowCost;
+        int c0 = ChannelBoundary(colCount, area, inChannels, total, thread, threads);
+        int c1 = ChannelBoundary(colCount, area, inChannels, total, thread + 1, threads);
+
+        // Buckets (channel, phase) of this thread, counting sort of its kept weights.
+        int buckets = (c1 - c0) * phases;
+        var starts = ws.Ints(ref ws.RowStart, buckets + 1);
+        var cursor = ws.Ints(ref ws.Cursor, buckets + 1);
+        new Span<int>(starts, buckets + 1).Clear();
+        for (int col = c0 * area; col < c1 * area; col++)
+        {
+            if (colPhase[col] >= 0)
+            {
+                starts[(col / area - c0) * phases + colPhase[col] + 1] += colCount[col];
+            }
+        }
+        for (int b = 0; b < buckets; b++)
+        {
+            starts[b + 1] += starts[b];
+        }
+        int count = starts[buckets];
+        new Span<int>(starts, buckets + 1).CopyTo(new Span<int>(cursor, buckets + 1));
+        var offsets = ws.Ints(ref ws.ListOffset, count);
+        var weights = ws.Floats(ref ws.ListWeight, count);
+        int lo = c0 * area;
+        int hi = c1 * area;
+        for (int co = 0; co < outChannels; co++)
+        {
+            int s = Clamp(rowPtr[co], 0, capacity);
+            int e = Clamp(rowPtr[co + 1], s, capacity);
+            int rowShift = co * p.ChannelStride;
+            for (int i = s; i < e; i++)
+            {
+                int col = cols[i];
+                if (col >= lo && col < hi && colPhase[col] >= 0)
+                {
+                    int bucket = (col / area - c0) * phases + colPhase[col];
+                    int at = cursor[bucket]++;
+                    offsets[at] = rowShift + colShift[col];
+                    weights[at] = vals[i];
+                }
+            }
+        }
+        RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
+            c0, c1, phases, starts, offsets, weights, p.OutputPlane, accumulate: true);
+    }
+
+    /// <summary>GPU fallback of <see cref="BackwardInput"/>: atomic scatter from each dy element.</summary>
+    public static void BackwardInputScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
+        => SparseConvDirect.BackwardInput(thread, threads, dy, packed, rowPointers, columns, values, dx, p);
+
+    // ------------------------------------------------------------------ backward weight
+
+    /// <summary>dw += dL/dw for the input channels this thread owns, from the kept activations and the transposed dy.</summary>
+    [SimdHelper(nameof(BackwardWeightScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
+    {
+        var ws = workspace ??= new Workspace();
+        int* posTap = Ptr(ws.Weight(p).PositionTap);
+        count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
+        int* idx = (int*)xIndices.LoadEffectiveAddressAsPtr();
+        float* xv = (float*)xValues.LoadEffectiveAddressAsPtr();
+        float* dyT = (float*)packed.LoadEffectiveAddressAsPtr();
+        float* grad = (float*)dw.LoadEffectiveAddressAsPtr();
+        int batch = p.Batch;
+        int inChannels = p.InChannels;
+        int plane = p.InHeight * p.InWidth;
+        int area = p.KernelArea;
+        int k = p.WeightColumns;
+        int outChannels = p.OutChannels;
+        int batchRow = p.OutHeight * p.OutWidth * p.RowPitch;
+
+        int c0 = ActivationBoundary(idx, count, batch, inChannels, plane, thread, threads);
+        int c1 = ActivationBoundary(idx, count, batch, inChannels, plane, thread + 1, threads);
+        if (c0 >= c1)
+        {
+            return;
+        }
+        var cursor = ws.Ints(ref ws.Cursor, batch);
+        for (int b = 0; b < batch; b++)
+        {
+            cursor[b] = LowerBound(idx, count, ((long)b * inChannels + c0) * plane);
+        }
+        int blockChannels = Math.Max(1, 32 / area);
+        int blockColumns = blockChannels * area;
+        var acc = ws.Floats(ref ws.Accumulator, outChannels * blockColumns);
+        var entryPos = ws.Ints(ref ws.EntryPosition, count);
+        var entryRow = ws.Ints(ref ws.EntryRow, count);
+        var entryValue = ws.Floats(ref ws.EntryValue, count);
+        var offsets = ws.Ints(ref ws.ListOffset, count);
+        var weights = ws.Floats(ref ws.ListWeight, count);
+        float* tile = ws.Tile;
+
+        for (int cb = c0; cb < c1; cb += blockChannels)
+        {
+            int ce = Math.Min(cb + blockChannels, c1);
+            for (int ci = cb; ci < ce; ci++)
+            {
+                int entries = 0;
+                for (int b = 0; b < batch; b++)
+                {
+                    long first = ((long)b * inChannels + ci) * plane;
+                    long limit = first + plane;
+                    int j = cursor[b];
+                    while (j < count && idx[j] < limit)
+                    {
+                        long pos = idx[j] - first;
+                        float v = xv[j];
+                        if ((ulong)pos < (ulong)plane && v != 0f)
+                        {
+                            entryPos[entries] = (int)pos * area;
+                            entryRow[entries] = b * batchRow;
+                            entryValue[entries] = v;
+                            entries++;
+                        }
+                        j++;
+                    }
+                    cursor[b] = j;
+                }
+                for (int tap = 0; tap < area; tap++)
+                {
+                    int n = 0;
+                    for (int e = 0; e < entries; e++)
+                    {
+                        int o = posTap[entryPos[e] + tap];
+                        if (o >= 0)
+                        {
+                            offsets[n] = entryRow[e] + o;
+                            weights[n] = entryValue[e];
+                            n++;
+                        }
+                    }
+                    float* column = acc + (ci - cb) * area + tap;
+                    for (int co0 = 0; co0 < outChannels; co0 += 64)
+                    {
+                        int width = Math.Min(64, outChannels - co0);
+                        if (n == 0)
+                        {
+                            new Span<float>(tile, 64).Clear();
+                        }
+                        else if (width > 32)
+                        {
+                            Dot8(dyT + co0, 32, offsets, weights, n, tile);
+                        }
+                        else
+                        {
+                            Dot4(dyT + co0, offsets, weights, n, tile);
+                        }
+                        float* to = column + (long)co0 * blockColumns;
+                        for (int lane = 0; lane < width; lane++)
+                        {
+                            to[(long)lane * blockColumns] = tile[lane];
+                        }
+                    }
+                }
+            }
+            int span = (ce - cb) * area;
+            for (int co = 0; co < outChannels; co++)
+            {
+                float* d = grad + (long)co * k + cb * area;
+                float* s = acc + (long)co * blockColumns;
+                int t = 0;
+                for (; t + 8 <= span; t += 8)
+                {
+                    Vector256.Store(Vector256.Load(d + t) + Vector256.Load(s + t), d + t);
+                }
+                for (; t < span; t++)
+                {
+                    d[t] += s[t];
+                }
+            }
+        }
+    }
+
+    /// <summary>GPU fallback of <see cref="BackwardWeight"/>: atomic accumulation per (activation, output channel).</summary>
+    public static void BackwardWeightScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
+        => SparseConvDirect.BackwardWeight(thread, threads, dy, packed, xValues, xIndices, count, dw, p);
+
+    // ------------------------------------------------------------------ engine
+
+    /// <summary>
+    /// For each phase, each pair of runs and each row in [r0, r1): the row's (shift, weight) list of
+    /// that phase, <c>starts[(row - r0) * phases + phase]</c> .. next, summed over the runs, stored
+    /// into out + row * rowStride (overwrite or accumulate). Overwrite writes zeros for empty lists.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunGather(GatherTables tables, Workspace ws, float* packed, float* output, int r0, int r1,
+        int phases, int* starts, int* offsets, float* weights, int rowStride, bool accumulate)
+    {
+        int* stripStart = Ptr(tables.StripStart);
+        int* stripOutput = Ptr(tables.StripOutput);
+        byte* contiguous = Ptr(tables.Contiguous);
+        float* tile = ws.Tile;
+        for (int phase = 0; phase < phases; phase++)
+        {
+            int s0 = tables.PhaseStart[phase];
+            int s1 = tables.PhaseStart[phase + 1];
+            for (int s = s0; s < s1; s += 2)
+            {
+                bool two = s + 1 < s1;
+                float* src = packed + stripStart[s];
+                int second = two ? stripStart[s + 1] - stripStart[s] : 0;
+                int* out0 = stripOutput + (long)s * SparseConvStrips.Length;
+                byte* flags0 = contiguous + (long)s * 4;
+                for (int r = r0; r < r1; r++)
+                {
+                    int bucket = (r - r0) * phases + phase;
+                    int first = starts[bucket];
+                    int n = starts[bucket + 1] - first;
+                    if (n == 0 && accumulate)
+                    {
+                        continue;
+                    }
+                    if (n == 0)
+                    {
+                        new Span<float>(tile, 64).Clear();
+                    }
+                    else if (two)
+                    {
+                        Dot8(src, second, offsets + first, weights + first, n, tile);
+                    }
+                    else
+                    {
+                        Dot4(src, offsets + first, weights + first, n, tile);
+                    }
+                    float* row = output + (long)r * rowStride;
+                    StoreRun(tile, out0, flags0, row, accumulate);
+                    if (two)
+                    {
+                        StoreRun(tile + 32, out0 + SparseConvStrips.Length, flags0 + 4, row, accumulate);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes (or adds) the 32 lanes of one run to their outputs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRun(float* tile, int* outputs, byte* contiguous, float* row, bool accumulate)
+    {
+        for (int c = 0; c < 4; c++)
+        {
+            float* t = tile + c * 8;
+            int* o = outputs + c * 8;
+            if (contiguous[c] != 0)
+            {
+                float* d = row + o[0];
+                var v = Vector256.Load(t);
+                if (accumulate)
+                {
+                    v += Vector256.Load(d);
+                }
+                Vector256.Store(v, d);
+                continue;
+            }
+            for (int lane = 0; lane < 8; lane++)
+            {
+                int at = o[lane];
+                if (at >= 0)
+                {
+                    row[at] = accumulate ? row[at] + t[lane] : t[lane];
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Madd(Vector256<float> a, Vector256<float> b, Vector256<float> c)
+        => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
+    /// <summary>
+    /// tile[0..32) = sum_k w[k] * src[off[k] + 0..32), tile[32..64) = sum_k w[k] * src[off[k] + second + 0..32):
+    /// 8 accumulators in registers, 8 loads and 8 FMAs per kept entry.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot8(float* src, int second, int* offsets, float* weights, int n, float* tile)
+    {
+        var a0 = Vector256<float>.Zero;
+        var a1 = Vector256<float>.Zero;
+        var a2 = Vector256<float>.Zero;
+        var a3 = Vector256<float>.Zero;
+        var a4 = Vector256<float>.Zero;
+        var a5 = Vector256<float>.Zero;
+        var a6 = Vector256<float>.Zero;
+        var a7 = Vector256<float>.Zero;
+        for (int k = 0; k < n; k++)
+        {
+            float* p = src + offsets[k];
+            float* q = p + second;
+            var w = Vector256.Create(weights[k]);
+            a0 = Madd(Vector256.Load(p), w, a0);
+            a1 = Madd(Vector256.Load(p + 8), w, a1);
+            a2 = Madd(Vector256.Load(p + 16), w, a2);
+            a3 = Madd(Vector256.Load(p + 24), w, a3);
+            a4 = Madd(Vector256.Load(q), w, a4);
+            a5 = Madd(Vector256.Load(q + 8), w, a5);
+            a6 = Madd(Vector256.Load(q + 16), w, a6);
+            a7 = Madd(Vector256.Load(q + 24), w, a7);
+        }
+        Vector256.Store(a0, tile);
+        Vector256.Store(a1, tile + 8);
+        Vector256.Store(a2, tile + 16);
+        Vector256.Store(a3, tile + 24);
+        Vector256.Store(a4, tile + 32);
+        Vector256.Store(a5, tile + 40);
+        Vector256.Store(a6, tile + 48);
+        Vector256.Store(a7, tile + 56);
+    }
+
+    /// <summary>tile[0..32) = sum_k w[k] * src[off[k] + 0..32) (a single run).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4(float* src, int* offsets, float* weights, int n, float* tile)
+    {
+        var a0 = Vector256<float>.Zero;
+        var a1 = Vector256<float>.Zero;
+        var a2 = Vector256<float>.Zero;
+        var a3 = Vector256<float>.Zero;
+        var b0 = Vector256<float>.Zero;
+        var b1 = Vector256<float>.Zero;
+        var b2 = Vector256<float>.Zero;
+        var b3 = Vector256<float>.Zero;
+        int k = 0;
+        for (; k + 2 <= n; k += 2)
+        {
+            float* p = src + offsets[k];
+            float* q = src + offsets[k + 1];
+            var w = Vector256.Create(weights[k]);
+            var v = Vector256.Create(weights[k + 1]);
+            a0 = Madd(Vector256.Load(p), w, a0);
+            a1 = Madd(Vector256.Load(p + 8), w, a1);
+            a2 = Madd(Vector256.Load(p + 16), w, a2);
+            a3 = Madd(Vector256.Load(p + 24), w, a3);
+            b0 = Madd(Vector256.Load(q), v, b0);
+            b1 = Madd(Vector256.Load(q + 8), v, b1);
+            b2 = Madd(Vector256.Load(q + 16), v, b2);
+            b3 = Madd(Vector256.Load(q + 24), v, b3);
+        }
+        if (k < n)
+        {
+            float* p = src + offsets[k];
+            var w = Vector256.Create(weights[k]);
+            a0 = Madd(Vector256.Load(p), w, a0);
+            a1 = Madd(Vector256.Load(p + 8), w, a1);
+            a2 = Madd(Vector256.Load(p + 16), w, a2);
+            a3 = Madd(Vector256.Load(p + 24), w, a3);
+        }
+        Vector256.Store(a0 + b0, tile);
+        Vector256.Store(a1 + b1, tile + 8);
+        Vector256.Store(a2 + b2, tile + 16);
+        Vector256.Store(a3 + b3, tile + 24);
+    }
+
+    // ------------------------------------------------------------------ partitioning
+
+    private static int Clamp(int v, int lo, int hi) => Math.Max(lo, Math.Min(v, hi));
+
+    /// <summary>First row of thread t: the first row whose cost prefix reaches total * t / threads.</summary>
+    private static int RowBoundary(int* rowPtr, int rows, int capacity, long total, int t, int threads)
+    {
+        if (t <= 0)
+        {
+            return 0;
+        }
+        if (t >= threads)
+        {
+            return rows;
+        }
+        long target = total * t / threads;
+        long prefix = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            if (prefix >= target)
+            {
+                return r;
+            }
+            int s = Clamp(rowPtr[r], 0, capacity);
+            prefix += Clamp(rowPtr[r + 1], s, capacity) - s + RowCost;
+        }
+        return rows;
+    }
+
+    /// <summary>First input channel of thread t for backward input, balancing kept weights per channel.</summary>
+    private static int ChannelBoundary(int* colCount, int area, int channels, long total, int t, int threads)
+    {
+        if (t <= 0)
+        {
+            return 0;
+        }
+        if (t >= threads)
+        {
+            return channels;
+        }
+        long target = total * t / threads;
+        long prefix = 0;
+        for (int c = 0; c < channels; c++)
+        {
+            if (prefix >= target)
+            {
+                return c;
+            }
+            prefix += RowCost;
+            for (int a = 0; a < area; a++)
+            {
+                prefix += colCount[c * area + a];
+            }
+        }
+        return channels;
+    }
+
+    /// <summary>
+    /// First input channel of thread t for backward weight: the smallest c such that the kept
+    /// activations of channels below c (over all batches) reach count * t / threads, found by binary
+    /// search on c with binary searches in the increasing indices.
+    /// </summary>
+    private static int ActivationBoundary(int* idx, int count, int batch, int channels, int plane, int t, int threads)
+    {
+        if (t <= 0)
+        {
+            return 0;
+        }
+        if (t >= threads)
+        {
+            return channels;
+        }
+        long target = (long)count * t / threads;
+        int lo = 0;
+        int hi = channels;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >> 1;
+            long below = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                long first = (long)b * channels * plane;
+                below += LowerBound(idx, count, first + (long)mid * plane) - LowerBound(idx, count, first);
+            }
+            if (below >= target)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+        return lo;
+    }
+
+    /// <summary>First j in [0, count) with idx[j] &gt;= value (count if none), for increasing idx.</summary>
+    private static int LowerBound(int* idx, int count, long value)
+    {
+        int lo = 0;
+        int hi = count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (idx[mid] < value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    // ------------------------------------------------------------------ per-thread state
+
+    private static T* Ptr<T>(T[] array)
+        where T : unmanaged
+        => (T* )Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+
+    /// <summary>Packed rows: row r of the packed layout (channel, rowPhase, colPhase, batchOuter, u).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackRow(float* src, float* d, int r, SparseConvPlan p)
+    {
+        int u = r % p.PackedHeight;
+        int t = r / p.PackedHeight;
+        int bo = t % p.BatchOuter;
+        t /= p.BatchOuter;
+        int phases = p.Phases;
+        int cp = t % phases;
+        t /= phases;
+        int rp = t % phases;
+        int c = t / phases;
+        int h = u * phases + rp - p.PadTop;
+        int width = p.PackedWidth;
+        int bi = p.BatchInner;
+        int srcW = p.SourceWidth;
+        long plane = (long)p.SourceHeight * srcW;
+        long batchStride = plane * p.SourceChannels;
+        if ((uint)h >= (uint)p.SourceHeight)
+        {
+            new Span<float>(d, width * bi).Clear();
+            return;
+        }
+        int left = p.PadLeft;
+        if (bi == 1)
+        {
+            if (bo >= p.Batch)
+            {
+                new Span<float>(d, width).Clear();
+                return;
+            }
+            float* row = src + bo * batchStride + c * plane + (long)h * srcW;
+            if (phases == 1)
+            {
+                // v = w + left: zeros, a copy, zeros.
+                int vStart = Math.Min(width, left);
+                int vEnd = Math.Max(vStart, Math.Min(width, srcW + left));
+                new Span<float>(d, vStart).Clear();
+                new Span<float>(row + vStart - left, vEnd - vStart).CopyTo(new Span<float>(d + vStart, vEnd - vStart));
+                new Span<float>(d + vEnd, width - vEnd).Clear();
+                return;
+            }
+            for (int v = 0; v < width; v++)
+            {
+                int w = v * phases + cp - left;
+                d[v] = (uint)w < (uint)srcW ? row[w] : 0f;
+            }
+            return;
+        }
+        for (int v = 0; v < width; v++)
+        {
+            int w = v * phases + cp - left;
+            float* to = d + v * bi;
+            if ((uint)w >= (uint)srcW)
+            {
+                new Span<float>(to, bi).Clear();
+                continue;
+            }
+            float* from = src + c * plane + (long)h * srcW + w;
+            for (int lane = 0; lane < bi; lane++)
+            {
+                int b = bo * bi + lane;
+                to[lane] = b < p.Batch ? from[b * batchStride] : 0f;
+            }
+        }
+    }
+
+    /// <summary>Cached per-plan tables of a gather pass.</summary>
+    private sealed class GatherTables
+    {
+        public GatherTables(SparseConvPlan p)
+        {
+            var strips = SparseConvStrips.Build(p);
+            PhaseCount = strips.PhaseStart.Count - 1;
+            PhaseStart = [.. strips.PhaseStart];
+            StripStart = Pinned(strips.Start);
+            StripOutput = Pinned(strips.Output);
+            Contiguous = Pinned(strips.Contiguous);
+            int k = p.WeightColumns;
+            ColumnShift = GC.AllocateUninitializedArray<int>(k, pinned: true);
+            ColumnPhase = GC.AllocateUninitializedArray<int>(k, pinned: true);
+            int area = p.KernelArea;
+            int s = p.Stride;
+            int bi = p.BatchInner;
+            for (int col = 0; col < k; col++)
+            {
+                int ci = col / area;
+                int kh = col % area / p.KernelWidth;
+                int kw = col % p.KernelWidth;
+                if (p.Pass == SparseConvPlan.ForwardPass)
+                {
+                    ColumnShift[col] = ((ci * s + kh % s) * s + kw % s) * p.ChannelStride + (kh / s * p.PackedWidth + kw / s) * bi;
+                    ColumnPhase[col] = 0;
+                    continue;
+                }
+                // Backward input: dx row i*S + ph reads dy row i + (ph + P - kh) / S, for ph = (kh - P) mod S.
+                int ph = ((kh - p.Padding) % s + s) % s;
+                int pw = ((kw - p.Padding) % s + s) % s;
+                if (ph >= p.PhaseRows || pw >= p.PhaseCols)
+                {
+                    ColumnShift[col] = 0;
+                    ColumnPhase[col] = -1;
+                    continue;
+                }
+                int du = (ph + p.Padding - kh) / s + p.PadTop;
+                int dv = (pw + p.Padding - kw) / s + p.PadLeft;
+                ColumnShift[col] = (du * p.PackedWidth + dv) * bi;
+                ColumnPhase[col] = ph * p.PhaseCols + pw;
+            }
+        }
+
+        public int PhaseCount { get; }
+
+        public int[] PhaseStart { get; }
+
+        public int[] StripStart { get; }
+
+        public int[] StripOutput { get; }
+
+        public byte[] Contiguous { get; }
+
+        /// <summary>Shift of each weight column in the packed layout (backward input: without the dy channel term).</summary>
+        public int[] ColumnShift { get; }
+
+        /// <summary>Phase of each weight column (backward input; -1 when it reaches no input).</summary>
+        public int[] ColumnPhase { get; }
+
+        private static T[] Pinned<T>(List<T> list)
+            where T : unmanaged
+        {
+            var array = GC.AllocateUninitializedArray<T>(Math.Max(1, list.Count), pinned: true);
+            list.CopyTo(array);
+            return array;
+        }
+    }
+
+    /// <summary>Cached per-plan tables of backward weight.</summary>
+    private sealed class WeightTables
+    {
+        public WeightTables(SparseConvPlan p)
+        {
+            int area = p.KernelArea;
+            int plane = p.InHeight * p.InWidth;
+            PositionTap = GC.AllocateUninitializedArray<int>(Math.Max(1, plane * area), pinned: true);
+            int s = p.Stride;
+            for (int ih = 0; ih < p.InHeight; ih++)
+            {
+                for (int iw = 0; iw < p.InWidth; iw++)
+                {
+                    for (int kh = 0; kh < p.KernelHeight; kh++)
+                    {
+                        for (int kw = 0; kw < p.KernelWidth; kw++)
+                        {
+                            int th = ih + p.Padding - kh;
+                            int tw = iw + p.Padding - kw;
+                            int oh = th / s;
+                            int ow = tw / s;
+                            bool valid = th >= 0 && tw >= 0 && th % s == 0 && tw % s == 0 && oh < p.OutHeight && ow < p.OutWidth;
+                            PositionTap[(ih * p.InWidth + iw) * area + kh * p.KernelWidth + kw] =
+                                valid ? (oh * p.OutWidth + ow) * p.RowPitch : -1;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>For input position (ih, iw) and tap (kh, kw): the dy row offset (oh, ow) * RowPitch it meets, or -1.</summary>
+        public int[] PositionTap { get; }
+    }
+
+    /// <summary>Thread-local tables (cached per plan) and growable pinned buffers.</summary>
+    private sealed class Workspace
+    {
+        private const int MaxCachedPlans = 64;
+        private readonly Dictionary<SparseConvPlan, GatherTables> gather = [];
+        private readonly Dictionary<SparseConvPlan, WeightTables> weight = [];
+        private readonly float[] tile = GC.AllocateUninitializedArray<float>(64, pinned: true);
+
+        public int[] RowStart = [];
+        public int[] Cursor = [];
+        public int[] ColumnCount = [];
+        public int[] ListOffset = [];
+        public float[] ListWeight = [];
+        public int[] EntryPosition = [];
+        public int[] EntryRow = [];
+        public float[] EntryValue = [];
+        public float[] Accumulator = [];
+
+        public float* Tile => Ptr(tile);
+
+        public GatherTables Gather(SparseConvPlan p)
+        {
+            if (!gather.TryGetValue(p, out var tables))
+            {
+                if (gather.Count >= MaxCachedPlans)
+                {
+                    gather.Clear();
+                }
+                tables = new GatherTables(p);
+                gather[p] = tables;
+            }
+            return tables;
+        }
+
+        public WeightTables Weight(SparseConvPlan p)
+        {
+            if (!weight.TryGetValue(p, out var tables))
+            {
+                if (weight.Count >= MaxCachedPlans)
+                {
+                    weight.Clear();
+                }
+                tables = new WeightTables(p);
+                weight[p] = tables;
+            }
+            return tables;
+        }
+
+        public int* Ints(ref int[] buffer, int length)
+        {
+            if (buffer.Length < length || buffer.Length == 0)
+            {
+                buffer = GC.AllocateUninitializedArray<int>(Math.Max(16, length + length / 4), pinned: true);
+            }
+            return Ptr(buffer);
+        }
+
+        public float* Floats(ref float[] buffer, int length)
+        {
+            if (buffer.Length < length || buffer.Length == 0)
+            {
+                buffer = GC.AllocateUninitializedArray<float>(Math.Max(16, length + length / 4), pinned: true);
+            }
+            return Ptr(buffer);
+        }
+    }
+}

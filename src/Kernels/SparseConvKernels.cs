@@ -1,0 +1,473 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ZeroFL.Kernels;
+
+/// <summary>
+/// SWAT's sparse convolutions over NCHW tensors (zero padding, any stride and kernel size, no
+/// bias), with cost proportional to the kept entries. Shapes as in <see cref="Conv2dKernels"/>:
+/// x [Batch, InChannels, InHeight, InWidth], y [Batch, OutChannels, OutHeight, OutWidth], weights
+/// [OutChannels, InChannels, KernelHeight, KernelWidth]. A linear layer is the geometry
+/// (batch, in, 1, 1, out, 1, 1, 1, 0) with x [batch, in] and y [batch, out].
+/// <list type="bullet">
+/// <item>Sparse weights: CSR over the weight matrix [OutChannels, InChannels * KH * KW] (see
+/// <see cref="CsrKernels"/>); any column order within a row works.</item>
+/// <item>Sparse activations: <c>xValues</c> float[count] and <c>xIndices</c> int[count], flat
+/// NCHW indices into x, strictly increasing (the order of the top-K that produces them).</item>
+/// </list>
+/// <list type="bullet">
+/// <item><see cref="Forward"/>: y = conv(x, W_sparse). Cost: nnz(W) x Batch x OutHeight x OutWidth FMAs.</item>
+/// <item><see cref="BackwardInput"/>: dx += dL/dx from dy and W_sparse. Cost: nnz(W) x Batch x OutHeight x OutWidth.</item>
+/// <item><see cref="BackwardWeight"/>: dw += dL/dw (dense) from dy and the kept activations.
+/// Cost: count x OutChannels x KH x KW.</item>
+/// </list>
+/// On the CPU accelerator the SIMD engine of <see cref="SparseConvCpu"/> runs (a packing launch,
+/// then one compute launch with one thread per core, threads owning disjoint output rows). On
+/// GPUs, grid-stride kernels run the direct algorithms of <see cref="SparseConvDirect"/> (atomic
+/// adds in the two backward passes).
+/// <para>
+/// Safety: the host checks every view length; device index arrays (row pointers, columns,
+/// activation indices) are read clamp-protected inside the kernels: a row range is clamped to
+/// <c>[0, capacity]</c> (capacity = the shorter of columns and values), a column outside
+/// <c>[0, InChannels * KH * KW)</c> or an activation index outside x is skipped. Malformed
+/// sparse data gives wrong numbers, never an out-of-bounds access. On the CPU, activation indices
+/// that are not increasing may be missed (not misread).
+/// </para>
+/// CPU reference: <see cref="Reference.SparseConvReference"/> (the dense reference on the densified tensors).
+/// </summary>
+public sealed class SparseConvKernels
+{
+    private readonly KernelLaunch launch;
+    private readonly bool packed;
+    private readonly int batchInner;
+    private readonly Dictionary<ConvGeometry, Plans> plans = [];
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> pack;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> packTransposed;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> forward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> backwardInput;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int> backwardWeight;
+
+    /// <summary>Loads the kernels suited to the accelerator of <paramref name="launch"/>.</summary>
+    public SparseConvKernels(KernelLaunch launch)
+        : this(launch, forceDirect: false, batchInner: 0)
+    {
+    }
+
+    /// <summary>
+    /// Test hooks: <paramref name="forceDirect"/> runs the GPU (direct, atomic) kernels even on the
+    /// CPU accelerator, so that CI checks the algorithm GPUs run; <paramref name="batchInner"/>
+    /// (1 or 8; 0 = by estimated cost) fixes the batch blocking of the packed layout.
+    /// </summary>
+    internal SparseConvKernels(KernelLaunch launch, bool forceDirect, int batchInner)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        if (batchInner is not (0 or 1 or 8))
+        {
+            throw new ArgumentException($"batch blocking must be 0 (by cost), 1 or 8, got {batchInner}");
+        }
+        this.launch = launch;
+        this.batchInner = batchInner;
+        packed = launch.IsCpu && !forceDirect;
+        var a = launch.Accelerator;
+        pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
+        packTransposed = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
+        forward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
+            packed ? ForwardPackedKernel : ForwardDirectKernel);
+        backwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
+            packed ? BackwardInputPackedKernel : BackwardInputDirectKernel);
+        backwardWeight = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>(
+            packed ? BackwardWeightPackedKernel : BackwardWeightDirectKernel);
+    }
+
+    /// <summary>
+    /// Floats of device scratch that <see cref="Forward"/>, <see cref="BackwardInput"/> and
+    /// <see cref="BackwardWeight"/> need for <paramref name="g"/> (one buffer serves all three; its
+    /// contents need not be kept between calls). On the CPU accelerator this is about the size of x
+    /// or dy plus padding (it holds the packed operand); on GPUs it is 0 and any view, even an
+    /// empty one, may be passed.
+    /// </summary>
+    public long ScratchLength(ConvGeometry g)
+    {
+        g.Validate();
+        if (!packed)
+        {
+            return 0;
+        }
+        var p = PlansOf(g);
+        return Math.Max(Math.Max(p.Forward.PackedLength, p.BackwardInput.PackedLength), p.BackwardWeight.PackedLength)
+            + SparseConvPlan.Slack;
+    }
+
+    /// <summary>
+    /// y = conv(x, W) with W given as CSR over [OutChannels, InChannels * KH * KW]; overwrites y.
+    /// x [B, Cin, H, W], y [B, Cout, Ho, Wo]; rowPointers int[Cout + 1]; columns and values hold
+    /// the kept weights.
+    /// </summary>
+    public void Forward(ConvGeometry g, ArrayView<float> x, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> values, ArrayView<float> y, ArrayView<float> scratch)
+    {
+        const string what = "sparse conv forward";
+        CheckWeights(g, rowPointers, columns, values, what);
+        HostCheck.Length(x, g.InputLength, $"{what} input x");
+        HostCheck.Length(y, g.OutputLength, $"{what} output y");
+        HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
+        var plan = PlansOf(g).Forward;
+        if (packed)
+        {
+            int tp = launch.Threads(plan.PackedLength / (plan.PackedWidth * plan.BatchInner));
+            pack(tp, x, scratch, plan, tp);
+            int t = launch.Threads(g.OutChannels);
+            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
+        }
+        else
+        {
+            int t = launch.Threads(g.OutputLength);
+            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
+        }
+    }
+
+    /// <summary>
+    /// dx += dL/dx for dy = dL/dy [B, Cout, Ho, Wo] and the CSR weights; dx is [B, Cin, H, W].
+    /// </summary>
+    public void BackwardInput(ConvGeometry g, ArrayView<float> dy, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> values, ArrayView<float> dx, ArrayView<float> scratch)
+    {
+        const string what = "sparse conv backward input";
+        CheckWeights(g, rowPointers, columns, values, what);
+        HostCheck.Length(dy, g.OutputLength, $"{what} output gradient dy");
+        HostCheck.Length(dx, g.InputLength, $"{what} input gradient dx");
+        HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
+        var plan = PlansOf(g).BackwardInput;
+        if (packed)
+        {
+            int tp = launch.Threads(plan.PackedLength / (plan.PackedWidth * plan.BatchInner));
+            pack(tp, dy, scratch, plan, tp);
+            int t = launch.Threads(g.InChannels);
+            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+        }
+        else
+        {
+            int t = launch.Threads(g.OutputLength);
+            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+        }
+    }
+
+    /// <summary>
+    /// dw += dL/dw (dense, [Cout, Cin, KH, KW]) for dy = dL/dy [B, Cout, Ho, Wo] and the kept
+    /// activations of x: <paramref name="xValues"/>[0, xCount) at the flat NCHW indices
+    /// <paramref name="xIndices"/>[0, xCount) (strictly increasing); every other x counts as zero.
+    /// </summary>
+    public void BackwardWeight(ConvGeometry g, ArrayView<float> dy, ArrayView<float> xValues, ArrayView<int> xIndices,
+        int xCount, ArrayView<float> dw, ArrayView<float> scratch)
+    {
+        const string what = "sparse conv backward weight";
+        g.Validate();
+        HostCheck.Length(dy, g.OutputLength, $"{what} output gradient dy");
+        HostCheck.Length(dw, g.WeightLength, $"{what} weight gradient dw");
+        if (xCount < 0)
+        {
+            throw new ArgumentException($"{what}: activation count {xCount} is negative");
+        }
+        HostCheck.Length(xValues, xCount, $"{what} activation values");
+        HostCheck.Length(xIndices, xCount, $"{what} activation indices");
+        HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
+        if (xCount == 0)
+        {
+            return;
+        }
+        var plan = PlansOf(g).BackwardWeight;
+        if (packed)
+        {
+            int tp = launch.Threads((long)g.Batch * g.OutHeight * g.OutWidth);
+            packTransposed(tp, dy, scratch, plan, tp);
+            int t = launch.Threads(g.InChannels);
+            backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
+        }
+        else
+        {
+            int t = launch.Threads((long)xCount * g.OutChannels);
+            backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
+        }
+    }
+
+    private static void CheckWeights(ConvGeometry g, ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, string what)
+    {
+        g.Validate();
+        HostCheck.Length(rowPointers, g.OutChannels + 1L, $"{what} row pointers");
+        HostCheck.Count(columns.Length, $"{what} columns");
+        HostCheck.Count(values.Length, $"{what} values");
+    }
+
+    /// <summary>The plans of <paramref name="g"/>, choosing the batch blocking of each gather pass by estimated cost (cached).</summary>
+    private Plans PlansOf(ConvGeometry g)
+    {
+        if (plans.TryGetValue(g, out var found))
+        {
+            return found;
+        }
+        var result = packed && batchInner > 0
+            ? new Plans(SparseConvPlan.Forward(g, batchInner), SparseConvPlan.BackwardInput(g, batchInner), SparseConvPlan.BackwardWeight(g))
+            : packed
+            ? new Plans(
+                Cheapest(SparseConvPlan.Forward(g, 1), SparseConvPlan.Forward(g, 8), g.OutChannels, 0.1 * g.GemmK),
+                Cheapest(SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardInput(g, 8), g.InChannels, 0.1 * g.OutChannels * g.KernelHeight * g.KernelWidth),
+                SparseConvPlan.BackwardWeight(g))
+            : new Plans(SparseConvPlan.Forward(g, 1), SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardWeight(g));
+        plans[g] = result;
+        return result;
+    }
+
+    /// <summary>
+    /// The plan with the lower estimated cost: output rows x their run cost (at about 10% kept
+    /// weights) plus packing (a gather across batches costs more per float than a row copy).
+    /// </summary>
+    private static SparseConvPlan Cheapest(SparseConvPlan rowRuns, SparseConvPlan batchRuns, int rows, double tapsPerRow)
+    {
+        double taps = Math.Max(8, tapsPerRow);
+        double rowCost = rows * SparseConvStrips.Build(rowRuns).Cost(taps) + 0.5 * rowRuns.PackedLength;
+        double batchCost = rows * SparseConvStrips.Build(batchRuns).Cost(taps) + 2.0 * batchRuns.PackedLength;
+        return batchCost < rowCost ? batchRuns : rowRuns;
+    }
+
+    private readonly record struct Plans(SparseConvPlan Forward, SparseConvPlan BackwardInput, SparseConvPlan BackwardWeight);
+
+    /// <summary>CPU: packs x (forward) or dy (backward input) for the gather engine.</summary>
+    [GpuKernel]
+    internal static void PackKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
+        => SparseConvCpu.Pack(index, stride, source, packedView, p);
+
+    /// <summary>CPU: transposes dy to [B * Ho * Wo, RowPitch] for backward weight.</summary>
+    [GpuKernel]
+    internal static void PackTransposedKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
+        => SparseConvCpu.PackTransposed(index, stride, source, packedView, p);
+
+    /// <summary>CPU: thread index of stride computes its output channels of the forward pass.</summary>
+    [GpuKernel]
+    internal static void ForwardPackedKernel(Index1D index, ArrayView<float> x, ArrayView<float> packedView,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p, int stride)
+        => SparseConvCpu.Forward(index, stride, x, packedView, rowPointers, columns, values, y, p);
+
+    /// <summary>CPU: thread index of stride computes its input channels of the input gradient.</summary>
+    [GpuKernel]
+    internal static void BackwardInputPackedKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p, int stride)
+        => SparseConvCpu.BackwardInput(index, stride, dy, packedView, rowPointers, columns, values, dx, p);
+
+    /// <summary>CPU: thread index of stride computes the weight gradient of its input channels.</summary>
+    [GpuKernel]
+    internal static void BackwardWeightPackedKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p, int stride)
+        => SparseConvCpu.BackwardWeight(index, stride, dy, packedView, xValues, xIndices, count, dw, p);
+
+    /// <summary>GPU: grid-stride over output elements, each a sparse dot product.</summary>
+    [GpuKernel]
+    internal static void ForwardDirectKernel(Index1D index, ArrayView<float> x, ArrayView<float> packedView,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p, int stride)
+        => SparseConvDirect.Forward(index, stride, x, packedView, rowPointers, columns, values, y, p);
+
+    /// <summary>GPU: grid-stride over dy elements, atomic scatter into dx.</summary>
+    [GpuKernel]
+    internal static void BackwardInputDirectKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p, int stride)
+        => SparseConvDirect.BackwardInput(index, stride, dy, packedView, rowPointers, columns, values, dx, p);
+
+    /// <summary>GPU: grid-stride over (kept activation, output channel), atomic adds into dw.</summary>
+    [GpuKernel]
+    internal static void BackwardWeightDirectKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p, int stride)
+        => SparseConvDirect.BackwardWeight(index, stride, dy, packedView, xValues, xIndices, count, dw, p);
+}
+
+/// <summary>
+/// The direct sparse convolution algorithms: what GPUs run (grid-stride, atomics in the backward
+/// passes) and the scalar fallbacks of the <see cref="SparseConvCpu"/> SIMD helpers. Index arrays
+/// are clamp-protected exactly as in the CPU engine.
+/// </summary>
+internal static class SparseConvDirect
+{
+    /// <summary>The packed layout of <see cref="SparseConvPlan"/>, one element per iteration, zeros in the slack.</summary>
+    public static void Pack(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+    {
+        int total = p.PackedLength + SparseConvPlan.Slack;
+        int s = p.Phases;
+        for (int e = thread; e < total; e += threads)
+        {
+            float value = 0f;
+            if (e < p.PackedLength)
+            {
+                int lane = e % p.BatchInner;
+                int t = e / p.BatchInner;
+                int v = t % p.PackedWidth;
+                t /= p.PackedWidth;
+                int u = t % p.PackedHeight;
+                t /= p.PackedHeight;
+                int bo = t % p.BatchOuter;
+                t /= p.BatchOuter;
+                int cp = t % s;
+                t /= s;
+                int rp = t % s;
+                int c = t / s;
+                int b = bo * p.BatchInner + lane;
+                int h = u * s + rp - p.PadTop;
+                int w = v * s + cp - p.PadLeft;
+                if (b < p.Batch && (uint)h < (uint)p.SourceHeight && (uint)w < (uint)p.SourceWidth)
+                {
+                    value = source[(((long)b * p.SourceChannels + c) * p.SourceHeight + h) * p.SourceWidth + w];
+                }
+            }
+            packed[e] = value;
+        }
+    }
+
+    /// <summary>dy [B, Cout, Ho, Wo] to [B * Ho * Wo, RowPitch], zeros past Cout and in the slack.</summary>
+    public static void PackTransposed(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
+    {
+        int total = p.PackedLength + SparseConvPlan.Slack;
+        int plane = p.OutHeight * p.OutWidth;
+        for (int e = thread; e < total; e += threads)
+        {
+            float value = 0f;
+            int row = e / p.RowPitch;
+            int co = e - row * p.RowPitch;
+            if (e < p.PackedLength && co < p.OutChannels)
+            {
+                int b = row / plane;
+                int s = row - b * plane;
+                value = source[((long)b * p.OutChannels + co) * plane + s];
+            }
+            packed[e] = value;
+        }
+    }
+
+    /// <summary>y[b, co, oh, ow] = sum over the kept weights of row co of w * x (one output per iteration).</summary>
+    public static void Forward(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        int k = p.WeightColumns;
+        int area = p.KernelArea;
+        int total = p.Batch * p.OutChannels * p.OutHeight * p.OutWidth;
+        for (int e = thread; e < total; e += threads)
+        {
+            int ow = e % p.OutWidth;
+            int t = e / p.OutWidth;
+            int oh = t % p.OutHeight;
+            t /= p.OutHeight;
+            int co = t % p.OutChannels;
+            int b = t / p.OutChannels;
+            int start = CsrKernels.ClampIndex(rowPointers[co], 0, capacity);
+            int end = CsrKernels.ClampIndex(rowPointers[co + 1], start, capacity);
+            float sum = 0f;
+            for (int i = start; i < end; i++)
+            {
+                int col = columns[i];
+                if ((uint)col >= (uint)k)
+                {
+                    continue;
+                }
+                int ci = col / area;
+                int r = col - ci * area;
+                int kh = r / p.KernelWidth;
+                int kw = r - kh * p.KernelWidth;
+                int ih = oh * p.Stride - p.Padding + kh;
+                int iw = ow * p.Stride - p.Padding + kw;
+                if ((uint)ih < (uint)p.InHeight && (uint)iw < (uint)p.InWidth)
+                {
+                    sum += values[i] * x[(((long)b * p.InChannels + ci) * p.InHeight + ih) * p.InWidth + iw];
+                }
+            }
+            y[e] = sum;
+        }
+    }
+
+    /// <summary>For each dy element (one per iteration): dx[b, ci, ih, iw] += w * dy over its row's kept weights (atomic).</summary>
+    public static void BackwardInput(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        int k = p.WeightColumns;
+        int area = p.KernelArea;
+        int total = p.Batch * p.OutChannels * p.OutHeight * p.OutWidth;
+        for (int e = thread; e < total; e += threads)
+        {
+            float g = dy[e];
+            if (g == 0f)
+            {
+                continue;
+            }
+            int ow = e % p.OutWidth;
+            int t = e / p.OutWidth;
+            int oh = t % p.OutHeight;
+            t /= p.OutHeight;
+            int co = t % p.OutChannels;
+            int b = t / p.OutChannels;
+            int start = CsrKernels.ClampIndex(rowPointers[co], 0, capacity);
+            int end = CsrKernels.ClampIndex(rowPointers[co + 1], start, capacity);
+            for (int i = start; i < end; i++)
+            {
+                int col = columns[i];
+                if ((uint)col >= (uint)k)
+                {
+                    continue;
+                }
+                int ci = col / area;
+                int r = col - ci * area;
+                int kh = r / p.KernelWidth;
+                int kw = r - kh * p.KernelWidth;
+                int ih = oh * p.Stride - p.Padding + kh;
+                int iw = ow * p.Stride - p.Padding + kw;
+                if ((uint)ih < (uint)p.InHeight && (uint)iw < (uint)p.InWidth)
+                {
+                    Atomic.Add(ref dx[(((long)b * p.InChannels + ci) * p.InHeight + ih) * p.InWidth + iw], values[i] * g);
+                }
+            }
+        }
+    }
+
+    /// <summary>For each (kept activation, output channel): dw[co, ci, kh, kw] += x * dy over the taps it feeds (atomic).</summary>
+    public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
+    {
+        int n = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
+        long total = (long)n * p.OutChannels;
+        int plane = p.InHeight * p.InWidth;
+        int inputLength = p.Batch * p.InChannels * plane;
+        for (long e = thread; e < total; e += threads)
+        {
+            int j = (int)(e / p.OutChannels);
+            int co = (int)(e - (long)j * p.OutChannels);
+            int index = xIndices[j];
+            float v = xValues[j];
+            if ((uint)index >= (uint)inputLength || v == 0f)
+            {
+                continue;
+            }
+            int iw = index % p.InWidth;
+            int t = index / p.InWidth;
+            int ih = t % p.InHeight;
+            t /= p.InHeight;
+            int ci = t % p.InChannels;
+            int b = t / p.InChannels;
+            for (int kh = 0; kh < p.KernelHeight; kh++)
+            {
+                int th = ih + p.Padding - kh;
+                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OutHeight)
+                {
+                    continue;
+                }
+                int oh = th / p.Stride;
+                for (int kw = 0; kw < p.KernelWidth; kw++)
+                {
+                    int tw = iw + p.Padding - kw;
+                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OutWidth)
+                    {
+                        continue;
+                    }
+                    int ow = tw / p.Stride;
+                    float g = dy[(((long)b * p.OutChannels + co) * p.OutHeight + oh) * p.OutWidth + ow];
+                    Atomic.Add(ref dw[(((long)co * p.InChannels + ci) * p.KernelHeight + kh) * p.KernelWidth + kw], v * g);
+                }
+            }
+        }
+    }
+}

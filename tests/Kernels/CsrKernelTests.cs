@@ -1,0 +1,153 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Kernels;
+using ZeroFL.Kernels.Reference;
+using ZeroFL.Tests.Support;
+
+namespace ZeroFL.Tests.Kernels;
+
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+public sealed class CsrKernelTests(string device) : DeviceTest(device)
+{
+    /// <summary>Random sparse, empty rows, all zero, full, a single row, a single column.</summary>
+    public static IEnumerable<TestCaseData> Matrices()
+    {
+        yield return Case("random 10%", 17, 23, (r, c, random) => random.NextDouble() < 0.1);
+        yield return Case("random 50%", 40, 9, (r, c, random) => random.NextDouble() < 0.5);
+        yield return Case("empty rows", 12, 30, (r, c, random) => r % 3 != 1 && random.NextDouble() < 0.3);
+        yield return Case("all zero", 8, 8, (r, c, random) => false);
+        yield return Case("full", 7, 13, (r, c, random) => true);
+        yield return Case("one row", 1, 50, (r, c, random) => random.NextDouble() < 0.2);
+        yield return Case("one column", 33, 1, (r, c, random) => random.NextDouble() < 0.5);
+    }
+
+    [TestCaseSource(nameof(Matrices))]
+    public void EncodeMatchesReferenceAndRoundTripsExactly(int rows, int cols, float[] dense)
+    {
+        var csr = Device.Kernels.Csr;
+        var expected = CsrReference.Encode(dense, rows, cols);
+        int capacity = expected.Values.Length + 3;
+        var rowPointers = Upload(new int[rows + 1]);
+        var columns = Upload(Enumerable.Repeat(-7, capacity).ToArray());
+        var values = Upload(Enumerable.Repeat(float.NaN, capacity).ToArray());
+
+        int nonZeros = csr.Encode(Upload(dense), rows, cols, rowPointers, columns, values);
+
+        Assert.That(nonZeros, Is.EqualTo(expected.Values.Length));
+        Assert.That(rowPointers.Download(Device), Is.EqualTo(expected.RowPointers));
+        Assert.That(columns.SubView(0, nonZeros).Download(Device), Is.EqualTo(expected.Columns));
+        Assert.That(Download(values.SubView(0, nonZeros)), Is.EqualTo(expected.Values));
+        Assert.That(columns.SubView(nonZeros, 3).Download(Device), Is.All.EqualTo(-7), "nothing written past the non-zeros");
+
+        var decoded = Upload(Enumerable.Repeat(float.NaN, rows * cols).ToArray());
+        csr.Decode(rowPointers, columns.SubView(0, nonZeros), values.SubView(0, nonZeros), rows, cols, decoded);
+        Assert.That(Download(decoded), Is.EqualTo(dense), "decode(encode(m)) == m");
+        Assert.That(CsrReference.Decode(expected.RowPointers, expected.Columns, expected.Values, rows, cols), Is.EqualTo(dense));
+    }
+
+    [TestCaseSource(nameof(Matrices))]
+    public void ScatterAddMatchesReference(int rows, int cols, float[] dense)
+    {
+        var csr = CsrReference.Encode(dense, rows, cols);
+        var start = Numerics.Random(rows * cols, 5);
+        var expected = (float[])start.Clone();
+        CsrReference.ScatterAdd(csr.RowPointers, csr.Columns, csr.Values, 0.375f, rows, cols, expected);
+        var target = Upload(start);
+        Device.Kernels.Csr.ScatterAdd(Upload(csr.RowPointers), Upload(Pad(csr.Columns)), Upload(Pad(csr.Values)), 0.375f, rows, cols, target);
+        Assert.That(Download(target), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void ByteSizeIsValuesColumnsAndRowPointers()
+    {
+        Assert.That(CsrKernels.ByteSize(64, 0), Is.EqualTo(4 * 65));
+        Assert.That(CsrKernels.ByteSize(64, 3686), Is.EqualTo(3686 * 8 + 65 * 4));
+        Assert.That(CsrKernels.ByteSize(2048, 321_126L), Is.EqualTo(321_126L * 4 + 321_126L * 4 + 2049L * 4));
+        var dense = Numerics.Random(30 * 20, 3);
+        for (int i = 0; i < dense.Length; i += 3)
+        {
+            dense[i] = 0f;
+        }
+        var reference = CsrReference.Encode(dense, 30, 20);
+        long bytes = reference.RowPointers.Length * 4L + reference.Columns.Length * 4L + reference.Values.Length * 4L;
+        Assert.That(CsrKernels.ByteSize(30, reference.Values.Length), Is.EqualTo(bytes));
+        Assert.Throws<ArgumentException>(() => CsrKernels.ByteSize(-1, 3));
+    }
+
+    [Test]
+    public void EncodeRejectsTooSmallCapacityBeforeWriting()
+    {
+        var csr = Device.Kernels.Csr;
+        var dense = Numerics.Random(6 * 5, 8);
+        var rowPointers = Upload(new int[7]);
+        var columns = Upload(Enumerable.Repeat(-1, 29).ToArray());
+        var values = Upload(Enumerable.Repeat(-5f, 30).ToArray());
+        var ex = Assert.Throws<ArgumentException>(() => csr.Encode(Upload(dense), 6, 5, rowPointers, columns, values));
+        Assert.That(ex!.Message, Does.Contain("30 non-zeros"));
+        Assert.That(columns.Download(Device), Is.All.EqualTo(-1));
+        Assert.That(Download(values), Is.All.EqualTo(-5f));
+
+        Assert.Throws<ArgumentException>(() => csr.Encode(Upload(dense), 6, 5, rowPointers, Upload(new int[30]), Upload(new float[29])));
+        Assert.That(csr.Encode(Upload(dense), 6, 5, rowPointers, Upload(new int[30]), Upload(new float[30])), Is.EqualTo(30));
+    }
+
+    [Test]
+    public void ShapeErrorsAreRejectedOnTheHost()
+    {
+        var csr = Device.Kernels.Csr;
+        var dense = Upload(new float[12]);
+        var rowPointers = Upload(new int[5]);
+        var columns = Upload(new int[12]);
+        var values = Upload(new float[12]);
+        Assert.Throws<ArgumentException>(() => csr.Encode(dense, 4, 4, rowPointers, columns, values), "dense too short");
+        Assert.Throws<ArgumentException>(() => csr.Encode(dense, 4, 3, rowPointers.SubView(0, 4), columns, values), "row pointers too short");
+        Assert.Throws<ArgumentException>(() => csr.Encode(dense, 0, 3, rowPointers, columns, values));
+        Assert.Throws<ArgumentException>(() => csr.Decode(rowPointers, columns, values, 4, 4, dense));
+        Assert.Throws<ArgumentException>(() => csr.Decode(rowPointers.SubView(0, 3), columns, values, 4, 3, dense));
+        Assert.Throws<ArgumentException>(() => csr.ScatterAdd(rowPointers, columns, values, 1f, 4, 3, dense.SubView(0, 11)));
+        Assert.Throws<ArgumentException>(() => csr.ScatterAdd(rowPointers, columns, values, 1f, 4, -3, dense));
+    }
+
+    /// <summary>Malformed CSR (as an untrusted upload could be) is clamp-protected: no crash, bad entries ignored.</summary>
+    [Test]
+    public void MalformedIndicesAreSkippedNotFollowed()
+    {
+        var csr = Device.Kernels.Csr;
+        const int rows = 4;
+        const int cols = 5;
+        // Row 0: entries 0..1, the second column out of range; row 1: pointers go backwards (empty);
+        // row 2: starts at 1, ends at -9 (empty); row 3: starts at -9 (clamped to 0), ends at 4.
+        int[] rowPointers = [0, 2, 1, -9, 4];
+        int[] columns = [1, 77, -3, 4];
+        float[] values = [1f, 2f, 3f, 4f];
+        var expected = new float[rows * cols];
+        expected[0 * cols + 1] = 1f;
+        expected[3 * cols + 1] = 1f;
+        expected[3 * cols + 4] = 4f;
+        var dense = Upload(Enumerable.Repeat(9f, rows * cols).ToArray());
+        csr.Decode(Upload(rowPointers), Upload(columns), Upload(values), rows, cols, dense);
+        Assert.That(Download(dense), Is.EqualTo(expected));
+
+        int[] wild = [-100, 1000, int.MinValue, int.MaxValue, 3];
+        var sum = Upload(new float[rows * cols]);
+        Assert.DoesNotThrow(() => csr.ScatterAdd(Upload(wild), Upload(columns), Upload(values), 1f, rows, cols, sum));
+        Assert.DoesNotThrow(() => csr.Decode(Upload(wild), Upload(columns), Upload(values), rows, cols, sum));
+    }
+
+    private static TestCaseData Case(string name, int rows, int cols, Func<int, int, Random, bool> keep)
+    {
+        var random = new Random(rows * 131 + cols);
+        var dense = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < cols; c++)
+            {
+                dense[r * cols + c] = keep(r, c, random) ? (float)(random.NextDouble() * 2 - 1) + 1e-3f : 0f;
+            }
+        }
+        return new TestCaseData(rows, cols, dense).SetArgDisplayNames($"{name} {rows}x{cols}");
+    }
+
+    /// <summary>A non-empty copy (device buffers of length 0 are avoided).</summary>
+    private static T[] Pad<T>(T[] values) => values.Length > 0 ? values : new T[1];
+}

@@ -1,0 +1,263 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Kernels;
+using ZeroFL.Kernels.Reference;
+using ZeroFL.Tests.Support;
+
+namespace ZeroFL.Tests.Kernels;
+
+/// <summary>
+/// The sparse convolutions equal the dense reference applied to the masked tensors, for the engine
+/// the device runs (on the CPU: the packed SIMD engine) and for the direct algorithm GPUs run
+/// (forced on the CPU accelerator too, so that CI checks it).
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
+{
+    private static readonly Dictionary<(string, string), SparseConvKernels> Variants = [];
+
+    /// <summary>The device's own kernels; the packed CPU engine with runs along rows or across batches; the direct (GPU) algorithm.</summary>
+    private static readonly string[] VariantNames = ["auto", "rows", "batches", "direct"];
+
+    /// <summary>
+    /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
+    /// kernels; batch 1, 3, 9, 16; planes small enough that runs go across batches; linear layers.
+    /// </summary>
+    public static IEnumerable<TestCaseData> Geometries()
+    {
+        ConvGeometry[] geometries =
+        [
+            new(1, 1, 5, 5, 1, 3, 3, 1, 0),
+            new(3, 2, 7, 9, 4, 3, 3, 1, 1),
+            new(3, 3, 9, 8, 5, 3, 3, 2, 1),
+            new(1, 4, 6, 6, 3, 1, 1, 1, 0),
+            new(2, 3, 8, 7, 4, 1, 1, 2, 0),
+            new(3, 2, 11, 10, 3, 5, 5, 1, 2),
+            new(1, 3, 12, 13, 2, 5, 5, 2, 2),
+            new(2, 2, 9, 10, 3, 3, 2, 2, 1),
+            new(1, 2, 10, 11, 3, 2, 2, 3, 1),
+            new(2, 3, 5, 5, 4, 1, 1, 1, 2),
+            new(2, 16, 20, 19, 8, 3, 3, 1, 1),
+            new(3, 7, 17, 18, 13, 3, 3, 2, 1),
+            new(16, 6, 4, 4, 10, 3, 3, 1, 1),
+            new(9, 5, 6, 6, 7, 3, 3, 2, 1),
+            new(3, 12, 34, 33, 9, 3, 3, 1, 1),
+            new(5, 37, 1, 1, 19, 1, 1, 1, 0),
+            new(20, 70, 1, 1, 45, 1, 1, 1, 0),
+            new(1, 30, 1, 1, 70, 1, 1, 1, 0),
+        ];
+        double[] densities = [0, 0.05, 0.1, 0.5, 1.0];
+        foreach (var g in geometries)
+        {
+            foreach (double density in densities)
+            {
+                foreach (string variant in VariantNames)
+                {
+                    yield return new TestCaseData(g, density, variant).SetArgDisplayNames(
+                        $"b{g.Batch} c{g.InChannels}x{g.InHeight}x{g.InWidth} o{g.OutChannels} k{g.KernelHeight}x{g.KernelWidth} s{g.Stride} p{g.Padding} d{density} {variant}");
+                }
+            }
+        }
+    }
+
+    [TestCaseSource(nameof(Geometries))]
+    public void MatchesDenseReferenceOnMaskedTensors(ConvGeometry g, double density, string variant)
+    {
+        var sparse = Kernels(variant);
+        var x = Numerics.Random((int)g.InputLength, 41);
+        var w = Mask(Numerics.Random((int)g.WeightLength, 42), density, 43);
+        var dy = Numerics.Random((int)g.OutputLength, 44);
+        var dx0 = Numerics.Random((int)g.InputLength, 45);
+        var dw0 = Numerics.Random((int)g.WeightLength, 46);
+        var csr = CsrReference.Encode(w, g.OutChannels, g.GemmK);
+        var (xValues, xIndices) = Keep(x, density, 47);
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+        var rowPointers = Upload(csr.RowPointers);
+        var columns = Upload(NonEmpty(csr.Columns));
+        var values = Upload(NonEmpty(csr.Values));
+        Assert.That(csr.Values, Has.Length.EqualTo((int)Math.Round(density * g.WeightLength)));
+
+        var y = Upload(Enumerable.Repeat(float.NaN, (int)g.OutputLength).ToArray());
+        sparse.Forward(g, Upload(x), rowPointers, columns.SubView(0, csr.Values.Length), values.SubView(0, csr.Values.Length), y, scratch);
+        Numerics.AssertClose(ConvReference.Forward(g, x, w), Download(y), 1e-4f, 2e-6f * g.GemmK + 1e-5f, "sparse forward");
+
+        var dx = Upload(dx0);
+        sparse.BackwardInput(g, Upload(dy), rowPointers, columns, values, dx, scratch);
+        var expectedDx = (float[])dx0.Clone();
+        ConvReference.BackwardInput(g, dy, w, expectedDx);
+        Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 2e-6f * g.OutChannels * g.KernelHeight * g.KernelWidth + 1e-5f, "sparse backward input");
+
+        var dw = Upload(dw0);
+        sparse.BackwardWeight(g, Upload(dy), Upload(NonEmpty(xValues)), Upload(NonEmpty(xIndices)), xValues.Length, dw, scratch);
+        var expectedDw = (float[])dw0.Clone();
+        SparseConvReference.BackwardWeight(g, dy, xValues, xIndices, expectedDw);
+        Numerics.AssertClose(expectedDw, Download(dw), 1e-4f, 2e-6f * g.GemmN + 1e-5f, "sparse backward weight");
+    }
+
+    /// <summary>The reference itself: sparse forward equals dense forward on the decoded weights.</summary>
+    [Test]
+    public void ReferenceDensifiesCsrAndActivations()
+    {
+        var g = new ConvGeometry(2, 3, 6, 5, 4, 3, 3, 1, 1);
+        var x = Numerics.Random((int)g.InputLength, 1);
+        var w = Mask(Numerics.Random((int)g.WeightLength, 2), 0.3, 3);
+        var csr = CsrReference.Encode(w, g.OutChannels, g.GemmK);
+        Assert.That(SparseConvReference.DenseWeights(g, csr.RowPointers, csr.Columns, csr.Values), Is.EqualTo(w));
+        Assert.That(SparseConvReference.Forward(g, x, csr.RowPointers, csr.Columns, csr.Values), Is.EqualTo(ConvReference.Forward(g, x, w)));
+        var (values, indices) = Keep(x, 0.25, 4);
+        var dense = SparseConvReference.DenseActivations(g, values, indices);
+        Assert.That(dense.Count(v => v != 0f), Is.EqualTo(values.Length));
+    }
+
+    /// <summary>Forward and both backward passes agree with finite differences of the sparse forward.</summary>
+    [Test]
+    public void GradientsMatchFiniteDifferences([ValueSource(nameof(VariantNames))] string variant)
+    {
+        var g = new ConvGeometry(2, 3, 5, 4, 2, 3, 3, 2, 1);
+        var sparse = Kernels(variant);
+        var x = Numerics.Random((int)g.InputLength, 51);
+        var w = Mask(Numerics.Random((int)g.WeightLength, 52), 0.5, 53);
+        var r = Numerics.Random((int)g.OutputLength, 54);
+        var csr = CsrReference.Encode(w, g.OutChannels, g.GemmK);
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+        var rowPointers = Upload(csr.RowPointers);
+        var columns = Upload(csr.Columns);
+        var values = Upload(csr.Values);
+        var allIndices = Enumerable.Range(0, x.Length).ToArray();
+        var y = Zeros(g.OutputLength);
+
+        double Loss()
+        {
+            var dense = CsrReference.Encode(w, g.OutChannels, g.GemmK);
+            sparse.Forward(g, Upload(x), Upload(dense.RowPointers), Upload(dense.Columns), Upload(dense.Values), y, scratch);
+            return FiniteDifference.Dot(Download(y), r);
+        }
+
+        var dx = Zeros(g.InputLength);
+        var dw = Zeros(g.WeightLength);
+        sparse.BackwardInput(g, Upload(r), rowPointers, columns, values, dx, scratch);
+        sparse.BackwardWeight(g, Upload(r), Upload(x), Upload(allIndices), x.Length, dw, scratch);
+        var numericDx = FiniteDifference.Gradient(x, Loss, 1e-2f);
+        Numerics.AssertClose(numericDx, Download(dx), 1e-2f, 2e-3f, "dL/dx");
+        // Perturbing a masked-out weight brings it into the CSR, so every position sees the dense gradient.
+        var numericDw = FiniteDifference.Gradient(w, Loss, 1e-2f);
+        Numerics.AssertClose(numericDw, Download(dw), 1e-2f, 2e-3f, "dL/dw");
+    }
+
+    /// <summary>Rows past the capacity, backwards rows, wild columns and activation indices out of range are skipped.</summary>
+    [Test]
+    public void MalformedSparseDataIsSkippedNotFollowed([ValueSource(nameof(VariantNames))] string variant)
+    {
+        var g = new ConvGeometry(2, 2, 5, 5, 3, 3, 3, 1, 1);
+        var sparse = Kernels(variant);
+        int k = g.GemmK;
+        int[] rowPointers = [-5, 3, 2, 1000];
+        int[] columns = [0, k, 4, -1, 17, 9];
+        float[] values = [0.5f, 9f, -1f, 9f, 2f, 0.25f];
+        // Effective rows: 0 = entries [0, 3); 1 = [3, 2) empty; 2 = [2, 1000 clamped to 6). Columns k and -1 skipped.
+        var effective = new float[g.WeightLength];
+        effective[0 * k + 0] = 0.5f;
+        effective[0 * k + 4] = -1f;
+        effective[2 * k + 4] = -1f;
+        effective[2 * k + 17] = 2f;
+        effective[2 * k + 9] = 0.25f;
+        var x = Numerics.Random((int)g.InputLength, 61);
+        var dy = Numerics.Random((int)g.OutputLength, 62);
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+
+        var y = Zeros(g.OutputLength);
+        sparse.Forward(g, Upload(x), Upload(rowPointers), Upload(columns), Upload(values), y, scratch);
+        Numerics.AssertClose(ConvReference.Forward(g, x, effective), Download(y), 1e-4f, 1e-5f, "forward");
+
+        var dx = Zeros(g.InputLength);
+        sparse.BackwardInput(g, Upload(dy), Upload(rowPointers), Upload(columns), Upload(values), dx, scratch);
+        var expectedDx = new float[g.InputLength];
+        ConvReference.BackwardInput(g, dy, effective, expectedDx);
+        Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-5f, "backward input");
+
+        int[] indices = [int.MinValue, -1, 3, 40, 77, (int)g.InputLength, int.MaxValue];
+        float[] xValues = [5f, 5f, 1f, -2f, 0.5f, 5f, 5f];
+        var dw = Zeros(g.WeightLength);
+        sparse.BackwardWeight(g, Upload(dy), Upload(xValues), Upload(indices), indices.Length, dw, scratch);
+        var expectedDw = new float[g.WeightLength];
+        SparseConvReference.BackwardWeight(g, dy, [1f, -2f, 0.5f], [3, 40, 77], expectedDw);
+        Numerics.AssertClose(expectedDw, Download(dw), 1e-4f, 1e-5f, "backward weight");
+    }
+
+    [Test]
+    public void ShapeErrorsAreRejectedOnTheHost()
+    {
+        var sparse = Device.Kernels.SparseConv;
+        var g = new ConvGeometry(2, 3, 8, 8, 4, 3, 3, 1, 1);
+        var x = Zeros(g.InputLength);
+        var y = Zeros(g.OutputLength);
+        var dw = Zeros(g.WeightLength);
+        var rowPointers = Upload(new int[g.OutChannels + 1]);
+        var columns = Upload(new int[4]);
+        var values = Upload(new float[4]);
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+        Assert.DoesNotThrow(() => sparse.Forward(g, x, rowPointers, columns, values, y, scratch));
+        var ex = Assert.Throws<ArgumentException>(() => sparse.Forward(g, x.SubView(0, g.InputLength - 1), rowPointers, columns, values, y, scratch));
+        Assert.That(ex!.Message, Does.Contain("sparse conv forward input"));
+        Assert.Throws<ArgumentException>(() => sparse.Forward(g, x, rowPointers.SubView(0, g.OutChannels), columns, values, y, scratch));
+        Assert.Throws<ArgumentException>(() => sparse.Forward(g, x, rowPointers, columns, values, y.SubView(0, 9), scratch));
+        Assert.Throws<ArgumentException>(() => sparse.Forward(g with { Stride = 0 }, x, rowPointers, columns, values, y, scratch));
+        Assert.Throws<ArgumentException>(() => sparse.BackwardInput(g, y.SubView(0, 10), rowPointers, columns, values, x, scratch));
+        Assert.Throws<ArgumentException>(() => sparse.BackwardInput(g, y, rowPointers, columns, values, x.SubView(0, 10), scratch));
+        Assert.Throws<ArgumentException>(() => sparse.BackwardWeight(g, y, values, columns, 5, dw, scratch), "count past the views");
+        Assert.Throws<ArgumentException>(() => sparse.BackwardWeight(g, y, values, columns, -1, dw, scratch));
+        Assert.Throws<ArgumentException>(() => sparse.BackwardWeight(g, y, values, columns, 4, dw.SubView(0, 3), scratch));
+        Assert.DoesNotThrow(() => sparse.BackwardWeight(g, y, values, columns, 4, dw, scratch));
+        if (sparse.ScratchLength(g) > 0)
+        {
+            Assert.Throws<ArgumentException>(() => sparse.Forward(g, x, rowPointers, columns, values, y, scratch.SubView(0, scratch.Length - 1)));
+        }
+    }
+
+    /// <summary>The kernels under test (see <see cref="VariantNames"/>), loaded once per device.</summary>
+    private SparseConvKernels Kernels(string variant)
+    {
+        if (variant == "auto")
+        {
+            return Device.Kernels.SparseConv;
+        }
+        lock (Variants)
+        {
+            if (!Variants.TryGetValue((DeviceSpecText, variant), out var kernels))
+            {
+                kernels = new SparseConvKernels(Device.Kernels.Launch, forceDirect: variant == "direct", batchInner: variant switch
+                {
+                    "rows" => 1,
+                    "batches" => 8,
+                    _ => 0,
+                });
+                Variants[(DeviceSpecText, variant)] = kernels;
+            }
+            return kernels;
+        }
+    }
+
+    /// <summary>Keeps round(density * n) entries chosen at random (a top-K-like mask of random data), zeroes the rest.</summary>
+    private static float[] Mask(float[] values, double density, int seed)
+    {
+        var random = new Random(seed);
+        int keep = (int)Math.Round(density * values.Length);
+        var order = Enumerable.Range(0, values.Length).OrderBy(_ => random.Next()).ToArray();
+        var masked = new float[values.Length];
+        for (int i = 0; i < keep; i++)
+        {
+            masked[order[i]] = values[order[i]];
+        }
+        return masked;
+    }
+
+    /// <summary>The kept activations of <paramref name="x"/> at a random mask: values and increasing flat indices.</summary>
+    private static (float[] Values, int[] Indices) Keep(float[] x, double density, int seed)
+    {
+        var masked = Mask(x, density, seed);
+        var indices = Enumerable.Range(0, x.Length).Where(i => masked[i] != 0f).ToArray();
+        return (indices.Select(i => x[i]).ToArray(), indices);
+    }
+
+    private static T[] NonEmpty<T>(T[] values) => values.Length > 0 ? values : new T[1];
+}
