@@ -49,7 +49,7 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         int[] labels = [0, 2, 1];
         var net = new TinyNet();
         using var model = new Model(Device, "tiny", net, [1, Size, Size], Classes, seed: 5);
-        var settings = new SparsitySettings(sparsity, 1, sparseKernelMaxDensity);
+        var settings = new SparsitySettings(sparsity, 1, SparseLayerRule.Paper, sparseKernelMaxDensity);
         net.Conv.Sparsity = new SparseLayerState(settings);
         net.Hidden.Sparsity = new SparseLayerState(settings);
         var before = model.Store.Download();
@@ -122,6 +122,10 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         using var femnist = ModelCatalog.Create(Device, "femnist-cnn", 1, 28, 62, seed: 1);
         Assert.That(SwatRules.Apply(femnist, new SparsitySettings(0.9f)).Select(m => m.Path), Is.EqualTo(new[] { "net.0", "net.3", "net.6" }));
         Assert.That(SwatRules.Apply(femnist, new SparsitySettings(0f)), Is.Empty);
+        var all = SwatRules.Apply(resnet, new SparsitySettings(0.9f, Layers: SparseLayerRule.All));
+        Assert.That(all, Has.Count.EqualTo(19), "plus the three 1x1 shortcut convolutions");
+        Assert.That(all.Select(m => m.Path), Does.Contain("layer2.0.downsample.0"));
+        Assert.That(SwatRules.Apply(resnet, new SparsitySettings(0.9f)), Has.Count.EqualTo(16), "re-applying the paper rule makes the shortcuts dense again");
     }
 
     private float[] EvaluationLogits(Model model, float[] features)

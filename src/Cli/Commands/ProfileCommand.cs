@@ -20,6 +20,10 @@ public sealed class ProfileOptions
     [Option("sparsity", Default = 0.9f, HelpText = "SWAT sparsity of the sparse run (fraction of weights and activations dropped).")]
     public float Sparsity { get; set; } = 0.9f;
 
+    /// <summary>Which layers are sparse.</summary>
+    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
+    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
+
     /// <summary>Top-K period.</summary>
     [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps (1 = every step).")]
     public int TopKPeriod { get; set; } = 1;
@@ -85,7 +89,7 @@ public static class ProfileCommand
         }
         var spec = TrainCommand.ParseDevice(o.Device);
         using var device = ComputeDevice.Open(spec);
-        var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod), o.Steps, o.Warmup);
+        var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers), o.Steps, o.Warmup);
         var (dense, sparse) = StepProfile.Run(device, request);
         if (o.Json)
         {
@@ -126,6 +130,7 @@ public static class ProfileCommand
             ["batch"] = o.Batch,
             ["sparsity"] = o.Sparsity,
             ["topk_period"] = o.TopKPeriod,
+            ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
             ["dense_train_flops"] = dense.DenseTrainFlops,
             ["sparse_train_flops"] = sparse.TrainFlops,
             ["flop_reduction"] = 1 - sparse.TrainFlops / dense.DenseTrainFlops,

@@ -50,6 +50,10 @@ public sealed class TrainOptions
     [Option("sparsity", Default = 0f, HelpText = "SWAT sparsity: fraction of weights and activations dropped in the sparse layers (0 = dense).")]
     public float Sparsity { get; set; }
 
+    /// <summary>Which layers are sparse.</summary>
+    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
+    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
+
     /// <summary>Top-K period.</summary>
     [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps, reusing them in between (1 = exact every step).")]
     public int TopKPeriod { get; set; } = 1;
@@ -92,7 +96,7 @@ public static class TrainCommand
         using var model = ModelCatalog.Create(device, o.Model, train.Channels, train.Height, train.ClassCount, o.Seed);
         using var trainData = new DeviceDataset(device, train.Features, train.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
         using var testData = new DeviceDataset(device, split.Test.Features, split.Test.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
-        var sparseLayers = SwatRules.Apply(model, new SparsitySettings(o.Sparsity, o.TopKPeriod));
+        var sparseLayers = SwatRules.Apply(model, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers));
         using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay));
         var progress = new ProgressPrinter(o.Quiet);
         progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters, {sparseLayers.Count} sparse layers at {o.Sparsity}); {train.Name}: {train.Count} train, {split.Test.Count} test");
@@ -149,6 +153,7 @@ public static class TrainCommand
             ["seed"] = o.Seed,
             ["sparsity"] = o.Sparsity,
             ["topk_period"] = o.TopKPeriod,
+            ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
             ["sparse_layers"] = sparseLayers.Select(l => l.Path).ToArray(),
             ["train_flops"] = trainer.Flops.Sparse,
             ["dense_train_flops"] = trainer.Flops.Dense,

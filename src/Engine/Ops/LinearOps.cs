@@ -40,8 +40,7 @@ public static partial class Ops
         if (row is not null)
         {
             row.Steps++;
-            row.RetainedDenseBytes += x.Length * sizeof(float);
-            row.RetainedBytes += x.Length * sizeof(float);
+            tape.Profiler!.Retain(row, x.Root ?? x, x.Length * sizeof(float), x.Length * sizeof(float));
         }
         tape.Record(() =>
         {

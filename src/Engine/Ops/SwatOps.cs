@@ -117,8 +117,7 @@ public static partial class Ops
         if (row is not null)
         {
             row.Steps++;
-            row.RetainedDenseBytes += x.Length * sizeof(float);
-            row.RetainedBytes += (long)xCount * (sizeof(float) + sizeof(int));
+            tape.Profiler!.Retain(row, new object(), (long)xCount * (sizeof(float) + sizeof(int)), x.Length * sizeof(float));
         }
 
         tape.Record(() =>

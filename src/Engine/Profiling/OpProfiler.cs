@@ -64,6 +64,7 @@ public sealed class OpProfiler
 {
     private readonly Dictionary<string, LayerProfile> layers = new();
     private readonly List<LayerProfile> order = new();
+    private readonly Dictionary<object, long> retained = new(ReferenceEqualityComparer.Instance);
     private readonly ComputeDevice device;
 
     /// <summary>Creates a profiler for <paramref name="device"/>.</summary>
@@ -87,6 +88,23 @@ public sealed class OpProfiler
         return profile;
     }
 
+    /// <summary>
+    /// Bytes kept for backward over all layers, each kept tensor counted once (a block input that
+    /// both a 3x3 convolution and a 1x1 shortcut keep is one tensor).
+    /// </summary>
+    public long RetainedBytes => retained.Values.Sum();
+
+    /// <summary>
+    /// Records that <paramref name="layer"/> keeps <paramref name="bytes"/> of <paramref name="tensor"/>
+    /// for its backward; <paramref name="denseBytes"/> is what the dense layer would keep.
+    /// </summary>
+    public void Retain(LayerProfile layer, object tensor, long bytes, long denseBytes)
+    {
+        layer.RetainedBytes += bytes;
+        layer.RetainedDenseBytes += denseBytes;
+        retained[tensor] = bytes;
+    }
+
     /// <summary>Times a pass of <paramref name="layer"/> until the returned scope is disposed.</summary>
     public Scope Measure(LayerProfile layer, Pass pass)
     {
@@ -99,6 +117,7 @@ public sealed class OpProfiler
     {
         layers.Clear();
         order.Clear();
+        retained.Clear();
     }
 
     /// <summary>A running measurement.</summary>

@@ -22,7 +22,7 @@ public sealed record ProfileRequest(string Model, int Channels, int Size, int Cl
 /// <param name="StepSeconds">Median seconds of a whole training step (no profiler syncs).</param>
 /// <param name="TrainFlops">FLOPs of conv and linear layers counted from the entries used.</param>
 /// <param name="DenseTrainFlops">The same layers' dense-equivalent FLOPs.</param>
-/// <param name="RetainedActivationBytes">Bytes of layer inputs kept for the weight gradients.</param>
+/// <param name="RetainedActivationBytes">Bytes of layer inputs kept for the weight gradients, each tensor counted once.</param>
 /// <param name="PeakWorkspaceBytes">Peak per-step device temporaries (activations, gradients, scratch).</param>
 /// <param name="ParameterBytes">Device bytes of parameters, gradients and momentum.</param>
 /// <param name="Layers">Per-layer counters, averaged per step.</param>
@@ -88,7 +88,7 @@ public static class StepProfile
         seconds.Sort();
         return new RunProfile(
             seconds[seconds.Count / 2], flops, denseFlops,
-            profiler.Layers.Sum(l => l.RetainedBytes),
+            profiler.RetainedBytes / r.Steps,
             trainer.Workspace.PeakBytes,
             model.Store.Bytes,
             profiler.Layers);

@@ -8,14 +8,17 @@ namespace ZeroFL.Engine.Sparsity;
 /// convolution except the stem (the 1x1 shortcut convolutions stay dense); LEAF FEMNIST CNN — both
 /// convolutions and the first linear layer, the classifier dense; the small CNN (our choice, by the
 /// same logic: first layer and classifier dense) — the second convolution and the hidden linear
-/// layer. Batch-norm and biases are never sparsified.
+/// layer. Batch-norm and biases are never sparsified. <see cref="SparseLayerRule.All"/> also makes
+/// ResNet-18's 1x1 shortcut convolutions sparse (then every layer but the stem and the classifier is).
 /// </summary>
 public static class SwatRules
 {
-    /// <summary>The sparse layers of <paramref name="network"/> by the paper's rule.</summary>
-    public static IReadOnlyList<Module> SparseLayers(Module network) => network switch
+    /// <summary>The sparse layers of <paramref name="network"/> under <paramref name="rule"/>.</summary>
+    public static IReadOnlyList<Module> SparseLayers(Module network, SparseLayerRule rule = SparseLayerRule.Paper) => network switch
     {
-        ResNet18 r => r.Blocks.SelectMany(b => new Module[] { b.Conv1, b.Conv2 }).ToList(),
+        ResNet18 r => r.Blocks.SelectMany(b => rule == SparseLayerRule.All && b.Shortcut is not null
+            ? new Module[] { b.Conv1, b.Conv2, b.Shortcut }
+            : [b.Conv1, b.Conv2]).ToList(),
         FemnistCnn f => [f.Conv1, f.Conv2, f.Fc1],
         SmallCnn s => [s.Conv2, s.Fc1],
         _ => throw new ArgumentException($"no SWAT layer rule for {network.GetType().Name}"),
@@ -28,26 +31,34 @@ public static class SwatRules
     public static IReadOnlyList<Module> Apply(Model model, SparsitySettings settings)
     {
         settings.Validate();
-        var layers = SparseLayers(model.Network);
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
+        {
+            SetState(layer, null);
+        }
+        var layers = SparseLayers(model.Network, settings.Layers);
         foreach (var layer in layers)
         {
-            var state = settings.Sparsity > 0 ? new SparseLayerState(settings) : null;
-            switch (layer)
-            {
-                case Conv2d conv:
-                    conv.Sparsity = state;
-                    break;
-                case Linear linear:
-                    linear.Sparsity = state;
-                    break;
-            }
+            SetState(layer, settings.Sparsity > 0 ? new SparseLayerState(settings) : null);
         }
         return settings.Sparsity > 0 ? layers : [];
     }
 
-    /// <summary>The sparse weight parameters (what ZeroFL's uplink compresses) of <paramref name="model"/>.</summary>
-    public static IReadOnlyList<Parameter> SparseWeights(Model model) =>
-        SparseLayers(model.Network).Select(l => l switch
+    private static void SetState(Module layer, SparseLayerState? state)
+    {
+        switch (layer)
+        {
+            case Conv2d conv:
+                conv.Sparsity = state;
+                break;
+            case Linear linear:
+                linear.Sparsity = state;
+                break;
+        }
+    }
+
+    /// <summary>The sparse weight parameters (what ZeroFL's uplink compresses) of <paramref name="model"/> under <paramref name="rule"/>.</summary>
+    public static IReadOnlyList<Parameter> SparseWeights(Model model, SparseLayerRule rule = SparseLayerRule.Paper) =>
+        SparseLayers(model.Network, rule).Select(l => l switch
         {
             Conv2d c => c.Weight,
             Linear f => f.Weight,
@@ -57,7 +68,7 @@ public static class SwatRules
     /// <summary>Forgets every sparse layer's saved thresholds (next step recomputes them exactly).</summary>
     public static void ResetThresholds(Model model)
     {
-        foreach (var layer in SparseLayers(model.Network))
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
         {
             (layer as Conv2d)?.Sparsity?.Reset();
             (layer as Linear)?.Sparsity?.Reset();
