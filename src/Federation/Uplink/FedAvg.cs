@@ -43,8 +43,8 @@ public sealed class AggregationResult
 /// pulls towards zero, exactly the paper's rule.</item>
 /// <item>DiffOnTopKWeights, TopKWeightsDiff: w_{t+1} = w_t + sum_k (n_k/n) u^k, so an unsent entry means no change.</item>
 /// </list>
-/// Sums are accumulated in double and rounded to float once per entry (the device, accumulating
-/// in float, matches to a relative 1e-6 or so).
+/// Sums are accumulated in double and rounded to float once per entry; device code that
+/// accumulates in float (in another client order) agrees only to a tolerance, so compare with one.
 /// </summary>
 public static class FedAvg
 {
