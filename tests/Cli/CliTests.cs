@@ -36,6 +36,12 @@ public sealed class CliTests
     [TestCase("train", "--sparsity", "1")]
     [TestCase("train", "--topk-period", "0")]
     [TestCase("profile", "--sparsity", "0")]
+    [TestCase("run", "--strategy", "best")]
+    [TestCase("run", "--clients-per-round", "500")]
+    [TestCase("run", "--mask-ratio", "0.95")]
+    [TestCase("run", "--rounds", "0")]
+    [TestCase("run", "--partition", "zipf")]
+    [TestCase("run", "--strategy", "swat", "--sparsity", "0")]
     [TestCase("profile", "--model", "alexnet")]
     [TestCase("frobnicate")]
     public void BadCommandLineGivesOneLineAndExitCode2(params string[] args)
@@ -94,6 +100,45 @@ public sealed class CliTests
         Assert.That(root.GetProperty("test_accuracy").GetDouble(), Is.InRange(0.0, 1.0));
         Assert.That(root.GetProperty("batches").GetInt64(), Is.EqualTo(3));
         Assert.That(root.GetProperty("train_flops").GetDouble(), Is.LessThan(root.GetProperty("dense_train_flops").GetDouble()));
+    }
+
+    [Test]
+    public void RunDoesAThreeRoundFederatedExperimentEndToEnd()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 300, testCount: 50);
+        string outDir = Path.Combine(files.Directory, "fl");
+        var (code, output, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+            "--rounds", "3", "--eval-every", "2", "--batch-size", "16", "--out", outDir);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output.Split('\n').Count(l => l.StartsWith("round ", StringComparison.Ordinal)), Is.EqualTo(3), output);
+        var rows = File.ReadAllLines(Path.Combine(outDir, "metrics.csv"));
+        Assert.That(rows[0], Does.StartWith("round,test_accuracy,train_loss,upload_bytes,dense_upload_bytes,train_flops,dense_train_flops,seconds"));
+        Assert.That(rows, Has.Length.EqualTo(4));
+        Assert.That(rows[1].Split(',')[1], Is.Empty, "round 1 is not evaluated");
+        Assert.That(rows[2].Split(',')[1], Is.Not.Empty, "round 2 is");
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        var root = summary.RootElement;
+        foreach (var key in new[] { "final_test_accuracy", "rounds", "clients", "clients_per_round", "strategy", "sparsity", "mask_ratio",
+            "uplink_bytes_total", "dense_uplink_bytes_total", "train_flops_total", "dense_train_flops_total", "wall_seconds", "failed_clients" })
+        {
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        }
+        Assert.That(root.GetProperty("strategy").GetString(), Is.EqualTo("topk-weights"));
+        Assert.That(root.GetProperty("uplink_bytes_total").GetInt64(), Is.LessThan(root.GetProperty("dense_uplink_bytes_total").GetInt64()));
+        Assert.That(root.GetProperty("failed_clients").GetInt32(), Is.EqualTo(0));
+        Assert.That(File.ReadAllLines(Path.Combine(outDir, "layers.csv")), Has.Length.EqualTo(1 + 3 * 2), "two sparse layers per round");
+    }
+
+    [Test]
+    public void RunHelpListsEveryOption()
+    {
+        var (code, output, _) = Run("run", "--help");
+        Assert.That(code, Is.EqualTo(0));
+        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json" })
+        {
+            Assert.That(output, Does.Contain(option));
+        }
     }
 
     [Test]
