@@ -83,6 +83,32 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         }
     }
 
+    [TestCase(UplinkStrategy.TopKWeights)]
+    [TestCase(UplinkStrategy.DiffOnTopKWeights)]
+    [TestCase(UplinkStrategy.TopKWeightsDiff)]
+    public void MaskRatioEqualToSparsityGivesTheDenseUploadResult(UplinkStrategy strategy)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        var globalHost = global.Store.Download();
+        var trained = globalHost.Select((v, i) => v + 0.01f * MathF.Sin(i)).ToArray();
+        float[] Aggregate(UplinkSettings settings)
+        {
+            using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+            using var aggregator = new DeviceAggregator(Device, uplink);
+            var globalView = Upload(globalHost);
+            aggregator.Begin();
+            var wire = encoder.Encode(0, 10, Upload(trained), globalView);
+            Assert.That(wire.Layers.All(l => !l.IsCsr), Is.EqualTo(settings.KeepFraction == 1m), "r_mask = sp sends every layer whole");
+            aggregator.Add(wire);
+            aggregator.Finish(globalView, settings.Strategy);
+            return Download(globalView);
+        }
+        var full = Aggregate(new UplinkSettings(strategy, 0.9, 0.9));
+        var swat = Aggregate(new UplinkSettings(UplinkStrategy.Swat, 0.9, 0));
+        Numerics.AssertClose(swat, full, 1e-5f, 1e-6f, "r_mask = sparsity versus the dense (SWAT) upload");
+    }
+
     [TestCase("row pointer count")]
     [TestCase("row pointers not monotone")]
     [TestCase("last row pointer")]
