@@ -3,7 +3,7 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all] [--device cpu] [--quick]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse] [--device cpu] [--quick]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
@@ -11,7 +11,7 @@ for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all":
+        case "gemm" or "conv" or "all" or "sparse":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -21,10 +21,10 @@ for (int i = 0; i < args.Length; i++)
             quick = true;
             break;
         case "-h" or "--help":
-            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
+            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
             return 0;
         default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all] [--device cpu] [--quick])");
+            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse] [--device cpu] [--quick])");
             return 64;
     }
 }
@@ -50,6 +50,21 @@ try
             harness.Conv(layer, g);
         }
     }
+    if (suite is "sparse")
+    {
+        var sparse = new SparseConvBench(device, quick);
+        foreach (double density in new[] { 0.1, 0.05 })
+        {
+            foreach (var (layer, g) in ResNet18Convs().Concat(FemnistSparseLayers()))
+            {
+                sparse.Layer(layer, g, density);
+            }
+        }
+        foreach (var (layer, g) in ResNet18Convs().Concat(FemnistSparseLayers()))
+        {
+            sparse.Crossover(layer, g, [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7]);
+        }
+    }
     return 0;
 }
 catch (ValidationException e)
@@ -66,6 +81,15 @@ catch (Exception e) when (e is InvalidOperationException or ArgumentException or
 // The distinct 3x3 convolutions of ResNet-18 on 32x32 CIFAR input at batch 32 (im2col GEMM
 // M = Cout, K = Cin*9, N = 32*Ho*Wo): 64x576x32768, 128x1152x8192, 128x576x8192 (stride 2),
 // 256x2304x2048, 512x4608x512.
+// The sparse layers of the LEAF FEMNIST CNN besides conv1 (1 input channel): conv2 (5x5, 32 -> 64 on
+// 14x14) and fc1 (3136 -> 2048, a linear layer = a 1x1 convolution on 1x1 images) at batch 20 and 64.
+static IEnumerable<(string Layer, ConvGeometry Geometry)> FemnistSparseLayers()
+{
+    yield return ("femnist_conv2", new ConvGeometry(32, 32, 14, 14, 64, 5, 5, 1, 2));
+    yield return ("femnist_fc1", new ConvGeometry(20, 3136, 1, 1, 2048, 1, 1, 1, 0));
+    yield return ("femnist_fc1", new ConvGeometry(64, 3136, 1, 1, 2048, 1, 1, 1, 0));
+}
+
 static IEnumerable<(string Layer, ConvGeometry Geometry)> ResNet18Convs()
 {
     const int batch = 32;

@@ -38,6 +38,12 @@ internal static unsafe class SparseConvCpu
     /// <summary>Cost of an output row beyond its kept weights, in FMAs (its stores), for balancing threads.</summary>
     private const int RowCost = 8;
 
+    /// <summary>Backward weight: floats of the per-thread dw column block (kept in L2).</summary>
+    private const int AccumulatorFloats = 48 * 1024;
+
+    /// <summary>Backward weight: floats of transposed dy per block of images (kept in L2).</summary>
+    private const int ImageBlockFloats = 64 * 1024;
+
     [ThreadStatic]
     private static Workspace? workspace;
 
@@ -80,33 +86,54 @@ internal static unsafe class SparseConvCpu
         int plane = p.OutHeight * p.OutWidth;
         int channels = p.OutChannels;
         int pitch = p.RowPitch;
-        int rowsTotal = p.Batch * plane;
-        int r0 = (int)((long)rowsTotal * thread / threads);
-        int r1 = (int)((long)rowsTotal * (thread + 1) / threads);
-        const int Block = 16;
-        for (int r = r0; r < r1;)
+        int blocks = (plane + 7) / 8;
+        int units = p.Batch * blocks;
+        int u0 = (int)((long)units * thread / threads);
+        int u1 = (int)((long)units * (thread + 1) / threads);
+        for (int u = u0; u < u1; u++)
         {
-            int b = r / plane;
-            int s0 = r - b * plane;
-            int count = Math.Min(Math.Min(Block, plane - s0), r1 - r);
+            int b = u / blocks;
+            int s0 = (u - b * blocks) * 8;
+            int count = Math.Min(8, plane - s0);
             float* from = src + (long)b * channels * plane + s0;
-            float* to = dst + (long)r * pitch;
-            for (int c = 0; c < channels; c++)
+            float* to = dst + ((long)b * plane + s0) * pitch;
+            int c0 = 0;
+            if (Avx.IsSupported && count == 8)
             {
-                float* f = from + (long)c * plane;
-                for (int s = 0; s < count; s++)
+                for (; c0 + 8 <= channels; c0 += 8)
                 {
-                    to[(long)s * pitch + c] = f[s];
+                    float* f = from + (long)c0 * plane;
+                    var r0 = Vector256.Load(f);
+                    var r1 = Vector256.Load(f + plane);
+                    var r2 = Vector256.Load(f + 2L * plane);
+                    var r3 = Vector256.Load(f + 3L * plane);
+                    var r4 = Vector256.Load(f + 4L * plane);
+                    var r5 = Vector256.Load(f + 5L * plane);
+                    var r6 = Vector256.Load(f + 6L * plane);
+                    var r7 = Vector256.Load(f + 7L * plane);
+                    Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                    Vector256.Store(r0, to + c0);
+                    Vector256.Store(r1, to + pitch + c0);
+                    Vector256.Store(r2, to + 2L * pitch + c0);
+                    Vector256.Store(r3, to + 3L * pitch + c0);
+                    Vector256.Store(r4, to + 4L * pitch + c0);
+                    Vector256.Store(r5, to + 5L * pitch + c0);
+                    Vector256.Store(r6, to + 6L * pitch + c0);
+                    Vector256.Store(r7, to + 7L * pitch + c0);
                 }
             }
             for (int s = 0; s < count; s++)
             {
+                float* t = to + (long)s * pitch;
+                for (int c = c0; c < channels; c++)
+                {
+                    t[c] = from[(long)c * plane + s];
+                }
                 for (int c = channels; c < pitch; c++)
                 {
-                    to[(long)s * pitch + c] = 0f;
+                    t[c] = 0f;
                 }
             }
-            r += count;
         }
         if (thread == threads - 1)
         {
@@ -313,94 +340,139 @@ internal static unsafe class SparseConvCpu
         {
             cursor[b] = LowerBound(idx, count, ((long)b * inChannels + c0) * plane);
         }
-        int blockChannels = Math.Max(1, 32 / area);
-        int blockColumns = blockChannels * area;
-        var acc = ws.Floats(ref ws.Accumulator, outChannels * blockColumns);
+        // Loop order: blocks of input channels (their dw columns accumulate in L2), then blocks of
+        // images (their dy rows stay in L2 while every channel of the block meets them), then channels.
+        int pitch = p.RowPitch;
+        int channelFloats = area * pitch;
+        int blockChannels = Math.Max(1, Math.Min(c1 - c0, AccumulatorFloats / channelFloats));
+        if (blockChannels > 8)
+        {
+            blockChannels &= ~7;
+        }
+        int blockImages = Math.Max(1, Math.Min(batch, ImageBlockFloats / Math.Max(1, batchRow)));
+        var acc = ws.Floats(ref ws.Accumulator, blockChannels * channelFloats);
         var entryPos = ws.Ints(ref ws.EntryPosition, count);
         var entryRow = ws.Ints(ref ws.EntryRow, count);
         var entryValue = ws.Floats(ref ws.EntryValue, count);
         var offsets = ws.Ints(ref ws.ListOffset, count);
         var weights = ws.Floats(ref ws.ListWeight, count);
         float* tile = ws.Tile;
+        var weightTables = ws.Weight(p);
+        int* posClass = Ptr(weightTables.PositionClass);
+        int* posBase = Ptr(weightTables.PositionBase);
+        int* classTapStart = Ptr(weightTables.ClassTapStart);
+        int* classTap = Ptr(weightTables.ClassTap);
+        int* classDelta = Ptr(weightTables.ClassDelta);
+        int classes = p.Stride * p.Stride;
+        var classStart = ws.Ints(ref ws.RowStart, classes + 1);
+        var classCursor = ws.Ints(ref ws.ColumnCount, classes + 1);
+        var classOffset = ws.Ints(ref ws.ClassOffset, count);
+        var classWeight = ws.Floats(ref ws.ClassWeight, count);
 
         for (int cb = c0; cb < c1; cb += blockChannels)
         {
             int ce = Math.Min(cb + blockChannels, c1);
-            for (int ci = cb; ci < ce; ci++)
+            int columns = (ce - cb) * area;
+            new Span<float>(acc, columns * pitch).Clear();
+            for (int b0 = 0; b0 < batch; b0 += blockImages)
             {
-                int entries = 0;
-                for (int b = 0; b < batch; b++)
+                int b1 = Math.Min(batch, b0 + blockImages);
+                for (int ci = cb; ci < ce; ci++)
                 {
-                    long first = ((long)b * inChannels + ci) * plane;
-                    long limit = first + plane;
-                    int j = cursor[b];
-                    while (j < count && idx[j] < limit)
+                    int entries = 0;
+                    for (int b = b0; b < b1; b++)
                     {
-                        long pos = idx[j] - first;
-                        float v = xv[j];
-                        if ((ulong)pos < (ulong)plane && v != 0f)
+                        long first = ((long)b * inChannels + ci) * plane;
+                        long limit = first + plane;
+                        int j = cursor[b];
+                        while (j < count && idx[j] < limit)
                         {
-                            entryPos[entries] = (int)pos * area;
-                            entryRow[entries] = b * batchRow;
-                            entryValue[entries] = v;
-                            entries++;
+                            long pos = idx[j] - first;
+                            float v = xv[j];
+                            if ((ulong)pos < (ulong)plane && v != 0f)
+                            {
+                                entryPos[entries] = (int)pos;
+                                entryRow[entries] = b * batchRow;
+                                entryValue[entries] = v;
+                                entries++;
+                            }
+                            j++;
                         }
-                        j++;
+                        cursor[b] = j;
                     }
-                    cursor[b] = j;
-                }
-                for (int tap = 0; tap < area; tap++)
-                {
-                    int n = 0;
+                    if (entries == 0)
+                    {
+                        continue;
+                    }
+                    // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
+                    new Span<int>(classStart, classes + 1).Clear();
                     for (int e = 0; e < entries; e++)
                     {
-                        int o = posTap[entryPos[e] + tap];
-                        if (o >= 0)
+                        int c = posClass[entryPos[e]];
+                        if (c >= 0)
                         {
-                            offsets[n] = entryRow[e] + o;
-                            weights[n] = entryValue[e];
-                            n++;
+                            classStart[c + 1]++;
                         }
                     }
-                    float* column = acc + (ci - cb) * area + tap;
-                    for (int co0 = 0; co0 < outChannels; co0 += 64)
+                    for (int c = 0; c < classes; c++)
                     {
-                        int width = Math.Min(64, outChannels - co0);
-                        if (n == 0)
+                        classStart[c + 1] += classStart[c];
+                        classCursor[c] = classStart[c];
+                    }
+                    int border = 0;
+                    for (int e = 0; e < entries; e++)
+                    {
+                        int pos = entryPos[e];
+                        int c = posClass[pos];
+                        if (c >= 0)
                         {
-                            new Span<float>(tile, 64).Clear();
-                        }
-                        else if (width > 32)
-                        {
-                            Dot8(dyT + co0, 32, offsets, weights, n, tile);
+                            int at = classCursor[c]++;
+                            classOffset[at] = entryRow[e] + posBase[pos];
+                            classWeight[at] = entryValue[e];
                         }
                         else
                         {
-                            Dot4(dyT + co0, offsets, weights, n, tile);
+                            entryPos[border] = pos;
+                            entryRow[border] = entryRow[e];
+                            entryValue[border] = entryValue[e];
+                            border++;
                         }
-                        float* to = column + (long)co0 * blockColumns;
-                        for (int lane = 0; lane < width; lane++)
+                    }
+                    float* channelAcc = acc + (long)(ci - cb) * area * pitch;
+                    for (int c = 0; c < classes; c++)
+                    {
+                        int n = classStart[c + 1] - classStart[c];
+                        if (n == 0)
                         {
-                            to[(long)lane * blockColumns] = tile[lane];
+                            continue;
+                        }
+                        for (int t = classTapStart[c]; t < classTapStart[c + 1]; t++)
+                        {
+                            AccumulateTap(dyT + classDelta[t], classOffset + classStart[c], classWeight + classStart[c], n,
+                                channelAcc + (long)classTap[t] * pitch, outChannels, tile);
+                        }
+                    }
+                    for (int tap = 0; tap < area && border > 0; tap++)
+                    {
+                        int n = 0;
+                        for (int e = 0; e < border; e++)
+                        {
+                            int o = posTap[entryPos[e] * area + tap];
+                            if (o >= 0)
+                            {
+                                offsets[n] = entryRow[e] + o;
+                                weights[n] = entryValue[e];
+                                n++;
+                            }
+                        }
+                        if (n > 0)
+                        {
+                            AccumulateTap(dyT, offsets, weights, n, channelAcc + (long)tap * pitch, outChannels, tile);
                         }
                     }
                 }
             }
-            int span = (ce - cb) * area;
-            for (int co = 0; co < outChannels; co++)
-            {
-                float* d = grad + (long)co * k + cb * area;
-                float* s = acc + (long)co * blockColumns;
-                int t = 0;
-                for (; t + 8 <= span; t += 8)
-                {
-                    Vector256.Store(Vector256.Load(d + t) + Vector256.Load(s + t), d + t);
-                }
-                for (; t < span; t++)
-                {
-                    d[t] += s[t];
-                }
-            }
+            AddTransposed(acc, pitch, columns, outChannels, grad + cb * area, k);
         }
     }
 
@@ -408,6 +480,111 @@ internal static unsafe class SparseConvCpu
     public static void BackwardWeightScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
         ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
         => SparseConvDirect.BackwardWeight(thread, threads, dy, packed, xValues, xIndices, count, dw, p);
+
+    /// <summary>
+    /// row[0 .. width) += sum over k of w[k] * src[off[k] + 0 .. width), 64 output channels per Dot8
+    /// (width rounded up to 8 lanes; the row has room for them).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateTap(float* src, int* offsets, float* weights, int n, float* row, int width, float* tile)
+    {
+        for (int co0 = 0; co0 < width; co0 += 64)
+        {
+            int w = Math.Min(64, width - co0);
+            if (w > 32)
+            {
+                Dot8(src + co0, 32, offsets, weights, n, tile);
+            }
+            else
+            {
+                Dot4(src + co0, offsets, weights, n, tile);
+            }
+            float* to = row + co0;
+            for (int c = 0; c < w; c += 8)
+            {
+                Vector256.Store(Vector256.Load(to + c) + Vector256.Load(tile + c), to + c);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[c * ldDst + j] += src[j * ldSrc + c] for j &lt; rows, c &lt; cols: the [rows, cols] block
+    /// added transposed, 8x8 at a time with AVX shuffles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddTransposed(float* src, int ldSrc, int rows, int cols, float* dst, int ldDst)
+    {
+        for (int c0 = 0; c0 < cols; c0 += 8)
+        {
+            for (int j0 = 0; j0 < rows; j0 += 8)
+            {
+                if (Avx.IsSupported && c0 + 8 <= cols && j0 + 8 <= rows)
+                {
+                    float* s = src + (long)j0 * ldSrc + c0;
+                    var r0 = Vector256.Load(s);
+                    var r1 = Vector256.Load(s + ldSrc);
+                    var r2 = Vector256.Load(s + 2L * ldSrc);
+                    var r3 = Vector256.Load(s + 3L * ldSrc);
+                    var r4 = Vector256.Load(s + 4L * ldSrc);
+                    var r5 = Vector256.Load(s + 5L * ldSrc);
+                    var r6 = Vector256.Load(s + 6L * ldSrc);
+                    var r7 = Vector256.Load(s + 7L * ldSrc);
+                    Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                    float* d = dst + (long)c0 * ldDst + j0;
+                    AddTo(d, r0);
+                    AddTo(d + ldDst, r1);
+                    AddTo(d + 2L * ldDst, r2);
+                    AddTo(d + 3L * ldDst, r3);
+                    AddTo(d + 4L * ldDst, r4);
+                    AddTo(d + 5L * ldDst, r5);
+                    AddTo(d + 6L * ldDst, r6);
+                    AddTo(d + 7L * ldDst, r7);
+                    continue;
+                }
+                for (int c = c0; c < Math.Min(c0 + 8, cols); c++)
+                {
+                    for (int j = j0; j < Math.Min(j0 + 8, rows); j++)
+                    {
+                        dst[(long)c * ldDst + j] += src[(long)j * ldSrc + c];
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddTo(float* d, Vector256<float> v) => Vector256.Store(Vector256.Load(d) + v, d);
+
+    /// <summary>Transposes the 8x8 matrix whose rows are r0..r7 in place (AVX unpack, shuffle, lane permute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44);
+        var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44);
+        var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44);
+        var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44);
+        var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r0 = Avx.Permute2x128(s0, s4, 0x20);
+        r1 = Avx.Permute2x128(s1, s5, 0x20);
+        r2 = Avx.Permute2x128(s2, s6, 0x20);
+        r3 = Avx.Permute2x128(s3, s7, 0x20);
+        r4 = Avx.Permute2x128(s0, s4, 0x31);
+        r5 = Avx.Permute2x128(s1, s5, 0x31);
+        r6 = Avx.Permute2x128(s2, s6, 0x31);
+        r7 = Avx.Permute2x128(s3, s7, 0x31);
+    }
 
     // ------------------------------------------------------------------ engine
 
@@ -870,10 +1047,77 @@ internal static unsafe class SparseConvCpu
                     }
                 }
             }
+
+            // Position classes: an input position whose every tap lands inside dy is "interior"; its
+            // taps are those with kh = (ih + P) mod S (mod S), and each meets the dy row
+            // base(ih, iw) + delta(tap), the delta depending only on the class (ih + P, iw + P) mod S.
+            int classes = s * s;
+            PositionClass = GC.AllocateUninitializedArray<int>(Math.Max(1, plane), pinned: true);
+            PositionBase = GC.AllocateUninitializedArray<int>(Math.Max(1, plane), pinned: true);
+            ClassTapStart = GC.AllocateUninitializedArray<int>(classes + 1, pinned: true);
+            var taps = new List<int>();
+            var deltas = new List<int>();
+            for (int c = 0; c < classes; c++)
+            {
+                ClassTapStart[c] = taps.Count;
+                int rh = c / s;
+                int rw = c % s;
+                for (int kh = rh; kh < p.KernelHeight; kh += s)
+                {
+                    for (int kw = rw; kw < p.KernelWidth; kw += s)
+                    {
+                        taps.Add(kh * p.KernelWidth + kw);
+                        deltas.Add(-((kh - rh) / s * p.OutWidth + (kw - rw) / s) * p.RowPitch);
+                    }
+                }
+            }
+            ClassTapStart[classes] = taps.Count;
+            ClassTap = GC.AllocateUninitializedArray<int>(Math.Max(1, taps.Count), pinned: true);
+            ClassDelta = GC.AllocateUninitializedArray<int>(Math.Max(1, taps.Count), pinned: true);
+            taps.CopyTo(ClassTap);
+            deltas.CopyTo(ClassDelta);
+            for (int ih = 0; ih < p.InHeight; ih++)
+            {
+                for (int iw = 0; iw < p.InWidth; iw++)
+                {
+                    int rh = (ih + p.Padding) % s;
+                    int rw = (iw + p.Padding) % s;
+                    int ohBase = (ih + p.Padding - rh) / s;
+                    int owBase = (iw + p.Padding - rw) / s;
+                    bool interior = true;
+                    for (int kh = rh; kh < p.KernelHeight && interior; kh += s)
+                    {
+                        for (int kw = rw; kw < p.KernelWidth && interior; kw += s)
+                        {
+                            int oh = ohBase - (kh - rh) / s;
+                            int ow = owBase - (kw - rw) / s;
+                            interior = oh >= 0 && oh < p.OutHeight && ow >= 0 && ow < p.OutWidth;
+                        }
+                    }
+                    int pos = ih * p.InWidth + iw;
+                    PositionClass[pos] = interior ? rh * s + rw : -1;
+                    PositionBase[pos] = interior ? (ohBase * p.OutWidth + owBase) * p.RowPitch : 0;
+                }
+            }
         }
 
         /// <summary>For input position (ih, iw) and tap (kh, kw): the dy row offset (oh, ow) * RowPitch it meets, or -1.</summary>
         public int[] PositionTap { get; }
+
+        /// <summary>Class (ih + P) mod S * S + (iw + P) mod S of an interior input position, -1 at the border.</summary>
+        public int[] PositionClass { get; }
+
+        /// <summary>Row offset of an interior position's class base (ohBase, owBase) * RowPitch.</summary>
+        public int[] PositionBase { get; }
+
+        /// <summary>Class c owns taps ClassTapStart[c] .. ClassTapStart[c + 1] - 1 of <see cref="ClassTap"/>.</summary>
+        public int[] ClassTapStart { get; }
+
+        /// <summary>Tap index kh * KW + kw of each class tap.</summary>
+        public int[] ClassTap { get; }
+
+        /// <summary>Offset of each class tap's dy row relative to the position's base.</summary>
+        public int[] ClassDelta { get; }
     }
 
     /// <summary>Thread-local tables (cached per plan) and growable pinned buffers.</summary>
@@ -893,6 +1137,8 @@ internal static unsafe class SparseConvCpu
         public int[] EntryRow = [];
         public float[] EntryValue = [];
         public float[] Accumulator = [];
+        public int[] ClassOffset = [];
+        public float[] ClassWeight = [];
 
         public float* Tile => Ptr(tile);
 
