@@ -16,22 +16,32 @@ namespace ZeroFL.Kernels;
 /// Forward and backward input are one "gather" engine. The dense operand (x, or dy) is first packed
 /// (<see cref="Pack"/>, its own launch) so that every kept weight is a constant shift in packed
 /// memory (see <see cref="SparseConvPlan"/>). Each output row (an output channel, or an input
-/// channel for backward input) holds a list of (shift, weight) pairs, one per kept weight; each
-/// thread owns a range of rows balanced by kept weights. For each pair of 32-position runs
-/// (<see cref="SparseConvStrips"/>) and each owned row, <see cref="Dot8"/> keeps 8 Vector256
-/// accumulators in registers and, per kept weight, does 8 loads and 8 FMAs; then the 64 results are
-/// stored (8-wide where the lanes are consecutive outputs). Cost: kept weights x outputs / 8 FMAs.
+/// channel for backward input) holds a list of (shift, weight) pairs, one per kept weight (per
+/// output phase for strided backward input); each thread owns a range of rows balanced by kept
+/// weights. For each pair of 32-position runs (<see cref="SparseConvStrips"/>) and each owned row,
+/// <see cref="Dot8"/> keeps 8 Vector256 accumulators in registers and, per kept weight, does 8 loads
+/// and 8 FMAs; then the 64 results are stored (8-wide where the lanes are consecutive outputs; for
+/// stride 2, the two column phases interleaved into 16 consecutive floats). Cost: kept weights x
+/// outputs / 8 FMAs, plus one pass over the operand to pack it.
 /// </para>
 /// <para>
 /// Backward weight transposes dy to [batch, outH, outW, Cout] (<see cref="PackTransposed"/>), then
 /// each thread owns a range of input channels balanced by kept activations (found by binary search
-/// in the increasing indices). Per input channel and kernel tap it lists (dy row, activation) pairs
-/// and <see cref="Dot8"/> sums them over 64 output channels at a time; blocks of input channels are
-/// then added into dw. Cost: kept activations x taps x Cout / 8 FMAs.
+/// in the increasing indices), processed in blocks of channels (their dw columns accumulate in L2)
+/// and blocks of images (their dy rows stay in L2). Interior activations of a channel are bucketed
+/// by position class so that one list serves every tap with a constant shift; border ones get
+/// per-tap lists. <see cref="Dot8"/> sums each list over 64 output channels at a time; the block is
+/// then added into dw transposed. Cost: kept activations x taps x Cout / 8 FMAs.
+/// </para>
+/// <para>
+/// Linear layers (1x1 kernel on 1x1 images) differ where the batch is the only spatial extent:
+/// backward input scatters w * dy[:, co] (held in registers) into per-thread private dx copies that
+/// <see cref="ReduceCopies"/> sums; backward weight runs output-channel major so that dw (dense,
+/// usually far larger than the kept activations) is streamed once.
 /// </para>
 /// Device index arrays are read clamp-protected: row ranges clamped to the capacity, columns and
-/// activation indices outside their range skipped. Per-thread tables (runs, column shifts) are
-/// cached per plan in thread-local pinned arrays; per-call lists grow on demand.
+/// activation indices outside their range skipped. Per-thread tables (runs, column shifts, position
+/// classes) are cached per plan in thread-local pinned arrays; per-call lists grow on demand.
 /// </summary>
 internal static unsafe class SparseConvCpu
 {
@@ -39,7 +49,7 @@ internal static unsafe class SparseConvCpu
     private const int RowCost = 8;
 
     /// <summary>Backward weight: floats of the per-thread dw column block (kept in L2).</summary>
-    private const int AccumulatorFloats = 48 * 1024;
+    private const int AccumulatorFloats = 64 * 1024;
 
     /// <summary>Backward weight: floats of transposed dy per block of images (kept in L2).</summary>
     private const int ImageBlockFloats = 64 * 1024;
@@ -49,7 +59,7 @@ internal static unsafe class SparseConvCpu
 
     // ------------------------------------------------------------------ packing
 
-    /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the rows of the packed layout.</summary>
+    /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the (channel, phase) planes of the packed layout.</summary>
     [SimdHelper(nameof(PackScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -57,17 +67,166 @@ internal static unsafe class SparseConvCpu
     {
         float* src = (float*)source.LoadEffectiveAddressAsPtr();
         float* dst = (float*)packed.LoadEffectiveAddressAsPtr();
-        int rowLength = p.PackedWidth * p.BatchInner;
-        int rowsTotal = p.PackedLength / rowLength;
-        int r0 = (int)((long)rowsTotal * thread / threads);
-        int r1 = (int)((long)rowsTotal * (thread + 1) / threads);
-        for (int r = r0; r < r1; r++)
+        int phases = p.Phases;
+        int units = p.SourceChannels * phases * phases;
+        int u0 = (int)((long)units * thread / threads);
+        int u1 = (int)((long)units * (thread + 1) / threads);
+        int height = p.PackedHeight;
+        int width = p.PackedWidth;
+        int bi = p.BatchInner;
+        int rowLength = width * bi;
+        int srcH = p.SourceHeight;
+        int srcW = p.SourceWidth;
+        long plane = (long)srcH * srcW;
+        long batchStride = plane * p.SourceChannels;
+        for (int unit = u0; unit < u1; unit++)
         {
-            PackRow(src, dst + (long)r * rowLength, r, p);
+            // One (channel, row phase, column phase) block: BatchOuter x PackedHeight rows.
+            int c = unit / (phases * phases);
+            int rp = unit / phases % phases;
+            int shift = unit % phases - p.PadLeft;
+            float* d = dst + (long)unit * p.ChannelStride;
+            for (int bo = 0; bo < p.BatchOuter; bo++)
+            {
+                for (int u = 0; u < height; u++, d += rowLength)
+                {
+                    int h = u * phases + rp - p.PadTop;
+                    if ((uint)h >= (uint)srcH)
+                    {
+                        Clear(d, rowLength);
+                        continue;
+                    }
+                    float* row = src + c * plane + (long)h * srcW;
+                    if (bi == 1)
+                    {
+                        PackRow(row + bo * batchStride, d, width, phases, shift, srcW);
+                    }
+                    else
+                    {
+                        PackRowAcrossBatches(row, d, width, phases, shift, srcW, batchStride, bo * bi, Math.Min(bi, p.Batch - bo * bi));
+                    }
+                }
+            }
         }
         if (thread == threads - 1)
         {
-            new Span<float>(dst + p.PackedLength, SparseConvPlan.Slack).Clear();
+            Clear(dst + p.PackedLength, SparseConvPlan.Slack);
+        }
+    }
+
+    /// <summary>d[v] = row[v * phases + shift] (zero outside [0, srcW)) for v &lt; width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackRow(float* row, float* d, int width, int phases, int shift, int srcW)
+    {
+        if (width == 1)
+        {
+            *d = (uint)shift < (uint)srcW ? row[shift] : 0f;
+            return;
+        }
+        if (phases == 1)
+        {
+            int vStart = Math.Clamp(-shift, 0, width);
+            int vEnd = Math.Clamp(srcW - shift, vStart, width);
+            Clear(d, vStart);
+            Copy(row + vStart + shift, d + vStart, vEnd - vStart);
+            Clear(d + vEnd, width - vEnd);
+            return;
+        }
+        for (int v = 0; v < width; v++)
+        {
+            int w = v * phases + shift;
+            d[v] = (uint)w < (uint)srcW ? row[w] : 0f;
+        }
+    }
+
+    /// <summary>
+    /// d[v * 8 + lane] = row[(b0 + lane) * batchStride + v * phases + shift] for lanes &lt; count (zero
+    /// elsewhere and outside [0, srcW)); full interior runs of 8 columns go through an 8x8 transpose.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackRowAcrossBatches(float* row, float* d, int width, int phases, int shift, int srcW,
+        long batchStride, int b0, int count)
+    {
+        float* first = row + b0 * batchStride;
+        int v = 0;
+        if (Avx.IsSupported && phases == 1 && count == 8)
+        {
+            int vStart = Math.Clamp(-shift, 0, width);
+            int vEnd = Math.Clamp(srcW - shift, vStart, width);
+            for (; v < vStart; v++)
+            {
+                Vector256.Store(Vector256<float>.Zero, d + v * 8);
+            }
+            for (; v + 8 <= vEnd; v += 8)
+            {
+                float* f = first + v + shift;
+                var r0 = Vector256.Load(f);
+                var r1 = Vector256.Load(f + batchStride);
+                var r2 = Vector256.Load(f + 2 * batchStride);
+                var r3 = Vector256.Load(f + 3 * batchStride);
+                var r4 = Vector256.Load(f + 4 * batchStride);
+                var r5 = Vector256.Load(f + 5 * batchStride);
+                var r6 = Vector256.Load(f + 6 * batchStride);
+                var r7 = Vector256.Load(f + 7 * batchStride);
+                Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                float* t = d + v * 8;
+                Vector256.Store(r0, t);
+                Vector256.Store(r1, t + 8);
+                Vector256.Store(r2, t + 16);
+                Vector256.Store(r3, t + 24);
+                Vector256.Store(r4, t + 32);
+                Vector256.Store(r5, t + 40);
+                Vector256.Store(r6, t + 48);
+                Vector256.Store(r7, t + 56);
+            }
+        }
+        for (; v < width; v++)
+        {
+            int w = v * phases + shift;
+            float* t = d + v * 8;
+            if ((uint)w >= (uint)srcW)
+            {
+                Vector256.Store(Vector256<float>.Zero, t);
+                continue;
+            }
+            float* f = first + w;
+            int lane = 0;
+            for (; lane < count; lane++)
+            {
+                t[lane] = f[lane * batchStride];
+            }
+            for (; lane < 8; lane++)
+            {
+                t[lane] = 0f;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Clear(float* d, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            Vector256.Store(Vector256<float>.Zero, d + i);
+        }
+        for (; i < n; i++)
+        {
+            d[i] = 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* from, float* to, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            Vector256.Store(Vector256.Load(from + i), to + i);
+        }
+        for (; i < n; i++)
+        {
+            to[i] = from[i];
         }
     }
 
@@ -201,7 +360,7 @@ internal static unsafe class SparseConvCpu
         }
         starts[r1 - r0] = n;
         RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)y.LoadEffectiveAddressAsPtr(),
-            r0, r1, 1, starts, offsets, weights, p.OutputPlane, accumulate: false);
+            r0, r1, starts, offsets, weights, p.OutputPlane, accumulate: false);
     }
 
     /// <summary>GPU fallback of <see cref="Forward"/>: one output element per iteration, reading x directly.</summary>
@@ -218,6 +377,11 @@ internal static unsafe class SparseConvCpu
     public static void BackwardInput(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
         ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
     {
+        if (p.PrivateCopies > 0)
+        {
+            BackwardInputLinear(thread, threads, packed, rowPointers, columns, values, p);
+            return;
+        }
         var ws = workspace ??= new Workspace();
         var tables = ws.Gather(p);
         int capacity = (int)Math.Min(columns.Length, values.Length);
@@ -297,7 +461,150 @@ internal static unsafe class SparseConvCpu
             }
         }
         RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
-            c0, c1, phases, starts, offsets, weights, p.OutputPlane, accumulate: true);
+            c0, c1, starts, offsets, weights, p.OutputPlane, accumulate: true);
+    }
+
+    /// <summary>
+    /// Linear backward input, scatter form: thread t owns weight rows (balanced by kept weights) and
+    /// its private copy dxT_t [InChannels, padded batch] in the scratch; for each row co it holds
+    /// dy[:, co] in registers (64 batch lanes at a time) and adds w * dy[:, co] into dxT_t[ci] for
+    /// each kept weight (co, ci). <see cref="ReduceCopies"/> then sums the copies into dx.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardInputLinear(int thread, int threads, ArrayView<float> packed,
+        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, SparseConvPlan p)
+    {
+        if (thread >= p.PrivateCopies)
+        {
+            return;
+        }
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        int* rowPtr = (int*)rowPointers.LoadEffectiveAddressAsPtr();
+        int* cols = (int*)columns.LoadEffectiveAddressAsPtr();
+        float* vals = (float*)values.LoadEffectiveAddressAsPtr();
+        float* dyT = (float*)packed.LoadEffectiveAddressAsPtr();
+        int rows = p.OutChannels;
+        int k = p.InChannels;
+        int lanes = p.BatchOuter * p.BatchInner;
+        float* copy = dyT + p.PrivateOffset + (long)thread * p.PrivateLength;
+        Clear(copy, p.PrivateLength);
+        long total = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            int s = Clamp(rowPtr[r], 0, capacity);
+            total += Clamp(rowPtr[r + 1], s, capacity) - s + RowCost;
+        }
+        int r0 = RowBoundary(rowPtr, rows, capacity, total, thread, threads);
+        int r1 = RowBoundary(rowPtr, rows, capacity, total, thread + 1, threads);
+        for (int l0 = 0; l0 < lanes; l0 += 64)
+        {
+            int vectors = Math.Min(8, (lanes - l0) / 8);
+            for (int r = r0; r < r1; r++)
+            {
+                int s = Clamp(rowPtr[r], 0, capacity);
+                int e = Clamp(rowPtr[r + 1], s, capacity);
+                float* g = dyT + (long)r * lanes + l0;
+                float* to = copy + l0;
+                if (vectors == 8)
+                {
+                    var g0 = Vector256.Load(g);
+                    var g1 = Vector256.Load(g + 8);
+                    var g2 = Vector256.Load(g + 16);
+                    var g3 = Vector256.Load(g + 24);
+                    var g4 = Vector256.Load(g + 32);
+                    var g5 = Vector256.Load(g + 40);
+                    var g6 = Vector256.Load(g + 48);
+                    var g7 = Vector256.Load(g + 56);
+                    for (int i = s; i < e; i++)
+                    {
+                        int col = cols[i];
+                        if ((uint)col >= (uint)k)
+                        {
+                            continue;
+                        }
+                        var w = Vector256.Create(vals[i]);
+                        float* d = to + (long)col * lanes;
+                        Vector256.Store(Madd(g0, w, Vector256.Load(d)), d);
+                        Vector256.Store(Madd(g1, w, Vector256.Load(d + 8)), d + 8);
+                        Vector256.Store(Madd(g2, w, Vector256.Load(d + 16)), d + 16);
+                        Vector256.Store(Madd(g3, w, Vector256.Load(d + 24)), d + 24);
+                        Vector256.Store(Madd(g4, w, Vector256.Load(d + 32)), d + 32);
+                        Vector256.Store(Madd(g5, w, Vector256.Load(d + 40)), d + 40);
+                        Vector256.Store(Madd(g6, w, Vector256.Load(d + 48)), d + 48);
+                        Vector256.Store(Madd(g7, w, Vector256.Load(d + 56)), d + 56);
+                    }
+                    continue;
+                }
+                for (int i = s; i < e; i++)
+                {
+                    int col = cols[i];
+                    if ((uint)col >= (uint)k)
+                    {
+                        continue;
+                    }
+                    var w = Vector256.Create(vals[i]);
+                    float* d = to + (long)col * lanes;
+                    for (int v = 0; v < vectors; v++)
+                    {
+                        Vector256.Store(Madd(Vector256.Load(g + v * 8), w, Vector256.Load(d + v * 8)), d + v * 8);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Linear backward input, second launch: thread t owns input channels and adds, for each, the
+    /// sum of the private copies (transposed 8x8 at a time) into dx [batch, InChannels].
+    /// </summary>
+    [SimdHelper(nameof(ReduceCopiesScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ReduceCopies(int thread, int threads, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p)
+    {
+        float* copies = (float*)scratch.LoadEffectiveAddressAsPtr() + p.PrivateOffset;
+        float* grad = (float*)dx.LoadEffectiveAddressAsPtr();
+        int k = p.InChannels;
+        int lanes = p.BatchOuter * p.BatchInner;
+        int batch = p.Batch;
+        int blocks = (k + 7) / 8;
+        int c0 = (int)((long)blocks * thread / threads) * 8;
+        int c1 = Math.Min(k, (int)((long)blocks * (thread + 1) / threads) * 8);
+        var ws = workspace ??= new Workspace();
+        float* sum = ws.Floats(ref ws.Accumulator, 8 * lanes);
+        for (int cb = c0; cb < c1; cb += 8)
+        {
+            int width = Math.Min(8, c1 - cb);
+            // sum[c][lane] over the copies, then dx[b, cb + c] += sum[c][b].
+            Copy(copies + (long)cb * lanes, sum, width * lanes);
+            for (int t = 1; t < p.PrivateCopies; t++)
+            {
+                float* from = copies + (long)t * p.PrivateLength + (long)cb * lanes;
+                for (int i = 0; i < width * lanes; i += 8)
+                {
+                    Vector256.Store(Vector256.Load(sum + i) + Vector256.Load(from + i), sum + i);
+                }
+            }
+            AddTransposed(sum, lanes, width, batch, grad + cb, k);
+        }
+    }
+
+    /// <summary>GPU fallback of <see cref="ReduceCopies"/> (never launched on GPUs, which use atomics).</summary>
+    public static void ReduceCopiesScalar(int thread, int threads, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p)
+    {
+        int lanes = p.BatchOuter * p.BatchInner;
+        int total = p.Batch * p.InChannels;
+        for (int e = thread; e < total; e += threads)
+        {
+            int b = e / p.InChannels;
+            int ci = e - b * p.InChannels;
+            float sum = 0f;
+            for (int t = 0; t < p.PrivateCopies; t++)
+            {
+                sum += scratch[p.PrivateOffset + (long)t * p.PrivateLength + (long)ci * lanes + b];
+            }
+            dx[e] += sum;
+        }
     }
 
     /// <summary>GPU fallback of <see cref="BackwardInput"/>: atomic scatter from each dy element.</summary>
@@ -314,6 +621,11 @@ internal static unsafe class SparseConvCpu
     public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
         ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
     {
+        if (p.IsLinear)
+        {
+            BackwardWeightLinear(thread, threads, packed, xValues, xIndices, count, dw, p);
+            return;
+        }
         var ws = workspace ??= new Workspace();
         int* posTap = Ptr(ws.Weight(p).PositionTap);
         count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
@@ -476,6 +788,70 @@ internal static unsafe class SparseConvCpu
         }
     }
 
+    /// <summary>
+    /// Linear backward weight, output-channel major: dw [Cout, Cin] is dense and large while the kept
+    /// activations are few, so the pass is bound by reading and writing dw. Thread t owns blocks of
+    /// 16 output channels; for each block it sums x * dy[b, block] into acc [Cin, 16] (in L2) over the
+    /// kept activations, then adds acc transposed into the 16 contiguous dw rows (a streaming pass).
+    /// Any index order works.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardWeightLinear(int thread, int threads, ArrayView<float> packed,
+        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
+    {
+        const int Block = 16;
+        var ws = workspace ??= new Workspace();
+        count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
+        int* idx = (int*)xIndices.LoadEffectiveAddressAsPtr();
+        float* xv = (float*)xValues.LoadEffectiveAddressAsPtr();
+        float* dyT = (float*)packed.LoadEffectiveAddressAsPtr();
+        float* grad = (float*)dw.LoadEffectiveAddressAsPtr();
+        int inChannels = p.InChannels;
+        int outChannels = p.OutChannels;
+        int pitch = p.RowPitch;
+        int inputLength = p.Batch * inChannels;
+        int blocks = (outChannels + Block - 1) / Block;
+        int k0 = (int)((long)blocks * thread / threads);
+        int k1 = (int)((long)blocks * (thread + 1) / threads);
+        if (k0 >= k1)
+        {
+            return;
+        }
+        var entryRow = ws.Ints(ref ws.EntryRow, count);
+        var entryChannel = ws.Ints(ref ws.EntryPosition, count);
+        var entryValue = ws.Floats(ref ws.EntryValue, count);
+        int entries = 0;
+        for (int j = 0; j < count; j++)
+        {
+            int index = idx[j];
+            float v = xv[j];
+            if ((uint)index < (uint)inputLength && v != 0f)
+            {
+                int b = index / inChannels;
+                entryRow[entries] = b * pitch;
+                entryChannel[entries] = (index - b * inChannels) * Block;
+                entryValue[entries] = v;
+                entries++;
+            }
+        }
+        var acc = ws.Floats(ref ws.Accumulator, inChannels * Block);
+        for (int kb = k0; kb < k1; kb++)
+        {
+            int co0 = kb * Block;
+            Clear(acc, inChannels * Block);
+            float* g = dyT + co0;
+            for (int e = 0; e < entries; e++)
+            {
+                var w = Vector256.Create(entryValue[e]);
+                float* from = g + entryRow[e];
+                float* to = acc + entryChannel[e];
+                Vector256.Store(Madd(Vector256.Load(from), w, Vector256.Load(to)), to);
+                Vector256.Store(Madd(Vector256.Load(from + 8), w, Vector256.Load(to + 8)), to + 8);
+            }
+            AddTransposed(acc, Block, inChannels, Math.Min(Block, outChannels - co0), grad + (long)co0 * inChannels, inChannels);
+        }
+    }
+
     /// <summary>GPU fallback of <see cref="BackwardWeight"/>: atomic accumulation per (activation, output channel).</summary>
     public static void BackwardWeightScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
         ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
@@ -589,87 +965,129 @@ internal static unsafe class SparseConvCpu
     // ------------------------------------------------------------------ engine
 
     /// <summary>
-    /// For each phase, each pair of runs and each row in [r0, r1): the row's (shift, weight) list of
-    /// that phase, <c>starts[(row - r0) * phases + phase]</c> .. next, summed over the runs, stored
-    /// into out + row * rowStride (overwrite or accumulate). Overwrite writes zeros for empty lists.
+    /// For each pair of runs and each row in [r0, r1): for each output phase, the row's (shift,
+    /// weight) list of that phase, <c>starts[(row - r0) * phases + phase]</c> .. next, summed over the
+    /// runs, then stored into out + row * rowStride (overwrite or accumulate). Overwrite writes zeros
+    /// for empty lists.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunGather(GatherTables tables, Workspace ws, float* packed, float* output, int r0, int r1,
-        int phases, int* starts, int* offsets, float* weights, int rowStride, bool accumulate)
+        int* starts, int* offsets, float* weights, int rowStride, bool accumulate)
     {
+        int phases = tables.PhaseCount;
+        int runs = tables.StripStart.Length;
         int* stripStart = Ptr(tables.StripStart);
-        int* stripOutput = Ptr(tables.StripOutput);
-        byte* contiguous = Ptr(tables.Contiguous);
-        float* tile = ws.Tile;
-        for (int phase = 0; phase < phases; phase++)
+        float* tile = ws.Tiles(phases);
+        for (int s = 0; s < runs; s += 2)
         {
-            int s0 = tables.PhaseStart[phase];
-            int s1 = tables.PhaseStart[phase + 1];
-            for (int s = s0; s < s1; s += 2)
+            bool two = s + 1 < runs;
+            float* src = packed + stripStart[s];
+            int second = two ? stripStart[s + 1] - stripStart[s] : 0;
+            for (int r = r0; r < r1; r++)
             {
-                bool two = s + 1 < s1;
-                float* src = packed + stripStart[s];
-                int second = two ? stripStart[s + 1] - stripStart[s] : 0;
-                int* out0 = stripOutput + (long)s * SparseConvStrips.Length;
-                byte* flags0 = contiguous + (long)s * 4;
-                for (int r = r0; r < r1; r++)
+                int* bucket = starts + (r - r0) * phases;
+                bool any = false;
+                for (int phase = 0; phase < phases; phase++)
                 {
-                    int bucket = (r - r0) * phases + phase;
-                    int first = starts[bucket];
-                    int n = starts[bucket + 1] - first;
-                    if (n == 0 && accumulate)
-                    {
-                        continue;
-                    }
+                    int first = bucket[phase];
+                    int n = bucket[phase + 1] - first;
+                    float* t = tile + phase * 64;
                     if (n == 0)
                     {
-                        new Span<float>(tile, 64).Clear();
+                        if (!accumulate || phases > 1)
+                        {
+                            Clear(t, 64);
+                        }
+                        continue;
                     }
-                    else if (two)
+                    any = true;
+                    if (two)
                     {
-                        Dot8(src, second, offsets + first, weights + first, n, tile);
+                        Dot8(src, second, offsets + first, weights + first, n, t);
                     }
                     else
                     {
-                        Dot4(src, offsets + first, weights + first, n, tile);
+                        Dot4(src, offsets + first, weights + first, n, t);
                     }
-                    float* row = output + (long)r * rowStride;
-                    StoreRun(tile, out0, flags0, row, accumulate);
-                    if (two)
-                    {
-                        StoreRun(tile + 32, out0 + SparseConvStrips.Length, flags0 + 4, row, accumulate);
-                    }
+                }
+                if (!any && accumulate)
+                {
+                    continue;
+                }
+                float* row = output + (long)r * rowStride;
+                StoreRuns(tables, tile, s, row, accumulate);
+                if (two)
+                {
+                    StoreRuns(tables, tile + 32, s + 1, row, accumulate);
                 }
             }
         }
     }
 
-    /// <summary>Writes (or adds) the 32 lanes of one run to their outputs.</summary>
+    /// <summary>Writes (or adds) the 32 lanes of every phase of one run (phase p's lanes at tile + 64 p).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRun(float* tile, int* outputs, byte* contiguous, float* row, bool accumulate)
+    private static void StoreRuns(GatherTables tables, float* tile, int run, float* row, bool accumulate)
     {
-        for (int c = 0; c < 4; c++)
+        int phases = tables.PhaseCount;
+        int phaseRows = tables.PhaseRows;
+        int phaseCols = phases / phaseRows;
+        int* outputs = Ptr(tables.StripOutput) + (long)run * phases * SparseConvStrips.Length;
+        byte* contiguous = Ptr(tables.Contiguous) + (long)run * phases * 4;
+        byte* paired = Ptr(tables.Paired) + (long)run * phaseRows * 4;
+        for (int ph = 0; ph < phaseRows; ph++)
         {
-            float* t = tile + c * 8;
-            int* o = outputs + c * 8;
-            if (contiguous[c] != 0)
+            for (int c = 0; c < 4; c++)
             {
-                float* d = row + o[0];
-                var v = Vector256.Load(t);
-                if (accumulate)
+                if (paired[ph * 4 + c] != 0 && Avx.IsSupported)
                 {
-                    v += Vector256.Load(d);
+                    // Stride 2: lanes of phases (ph, 0) and (ph, 1) are columns 2j and 2j + 1 of one row.
+                    var even = Vector256.Load(tile + ph * 2 * 64 + c * 8);
+                    var odd = Vector256.Load(tile + (ph * 2 + 1) * 64 + c * 8);
+                    var lo = Avx.UnpackLow(even, odd);
+                    var hi = Avx.UnpackHigh(even, odd);
+                    float* d = row + outputs[ph * 2 * SparseConvStrips.Length + c * 8];
+                    var first = Avx.Permute2x128(lo, hi, 0x20);
+                    var second = Avx.Permute2x128(lo, hi, 0x31);
+                    if (accumulate)
+                    {
+                        first += Vector256.Load(d);
+                        second += Vector256.Load(d + 8);
+                    }
+                    Vector256.Store(first, d);
+                    Vector256.Store(second, d + 8);
+                    continue;
                 }
-                Vector256.Store(v, d);
-                continue;
+                for (int pw = 0; pw < phaseCols; pw++)
+                {
+                    int phase = ph * phaseCols + pw;
+                    StoreChunk(tile + phase * 64 + c * 8, outputs + phase * SparseConvStrips.Length + c * 8,
+                        contiguous[phase * 4 + c] != 0, row, accumulate);
+                }
             }
-            for (int lane = 0; lane < 8; lane++)
+        }
+    }
+
+    /// <summary>Writes (or adds) 8 lanes: one vector when they are consecutive outputs, else lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreChunk(float* t, int* o, bool contiguous, float* row, bool accumulate)
+    {
+        if (contiguous)
+        {
+            float* d = row + o[0];
+            var v = Vector256.Load(t);
+            if (accumulate)
             {
-                int at = o[lane];
-                if (at >= 0)
-                {
-                    row[at] = accumulate ? row[at] + t[lane] : t[lane];
-                }
+                v += Vector256.Load(d);
+            }
+            Vector256.Store(v, d);
+            return;
+        }
+        for (int lane = 0; lane < 8; lane++)
+        {
+            int at = o[lane];
+            if (at >= 0)
+            {
+                row[at] = accumulate ? row[at] + t[lane] : t[lane];
             }
         }
     }
@@ -882,85 +1300,18 @@ internal static unsafe class SparseConvCpu
         where T : unmanaged
         => (T* )Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 
-    /// <summary>Packed rows: row r of the packed layout (channel, rowPhase, colPhase, batchOuter, u).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackRow(float* src, float* d, int r, SparseConvPlan p)
-    {
-        int u = r % p.PackedHeight;
-        int t = r / p.PackedHeight;
-        int bo = t % p.BatchOuter;
-        t /= p.BatchOuter;
-        int phases = p.Phases;
-        int cp = t % phases;
-        t /= phases;
-        int rp = t % phases;
-        int c = t / phases;
-        int h = u * phases + rp - p.PadTop;
-        int width = p.PackedWidth;
-        int bi = p.BatchInner;
-        int srcW = p.SourceWidth;
-        long plane = (long)p.SourceHeight * srcW;
-        long batchStride = plane * p.SourceChannels;
-        if ((uint)h >= (uint)p.SourceHeight)
-        {
-            new Span<float>(d, width * bi).Clear();
-            return;
-        }
-        int left = p.PadLeft;
-        if (bi == 1)
-        {
-            if (bo >= p.Batch)
-            {
-                new Span<float>(d, width).Clear();
-                return;
-            }
-            float* row = src + bo * batchStride + c * plane + (long)h * srcW;
-            if (phases == 1)
-            {
-                // v = w + left: zeros, a copy, zeros.
-                int vStart = Math.Min(width, left);
-                int vEnd = Math.Max(vStart, Math.Min(width, srcW + left));
-                new Span<float>(d, vStart).Clear();
-                new Span<float>(row + vStart - left, vEnd - vStart).CopyTo(new Span<float>(d + vStart, vEnd - vStart));
-                new Span<float>(d + vEnd, width - vEnd).Clear();
-                return;
-            }
-            for (int v = 0; v < width; v++)
-            {
-                int w = v * phases + cp - left;
-                d[v] = (uint)w < (uint)srcW ? row[w] : 0f;
-            }
-            return;
-        }
-        for (int v = 0; v < width; v++)
-        {
-            int w = v * phases + cp - left;
-            float* to = d + v * bi;
-            if ((uint)w >= (uint)srcW)
-            {
-                new Span<float>(to, bi).Clear();
-                continue;
-            }
-            float* from = src + c * plane + (long)h * srcW + w;
-            for (int lane = 0; lane < bi; lane++)
-            {
-                int b = bo * bi + lane;
-                to[lane] = b < p.Batch ? from[b * batchStride] : 0f;
-            }
-        }
-    }
-
     /// <summary>Cached per-plan tables of a gather pass.</summary>
     private sealed class GatherTables
     {
         public GatherTables(SparseConvPlan p)
         {
             var strips = SparseConvStrips.Build(p);
-            PhaseCount = strips.PhaseStart.Count - 1;
-            PhaseStart = [.. strips.PhaseStart];
+            PhaseCount = strips.Phases;
+            PhaseRows = p.PhaseRows;
             StripStart = Pinned(strips.Start);
             StripOutput = Pinned(strips.Output);
             Contiguous = Pinned(strips.Contiguous);
+            Paired = Pinned(strips.Paired);
             int k = p.WeightColumns;
             ColumnShift = GC.AllocateUninitializedArray<int>(k, pinned: true);
             ColumnPhase = GC.AllocateUninitializedArray<int>(k, pinned: true);
@@ -994,15 +1345,18 @@ internal static unsafe class SparseConvCpu
             }
         }
 
+        /// <summary>Output phases (1, or the stride's residues for backward input).</summary>
         public int PhaseCount { get; }
 
-        public int[] PhaseStart { get; }
+        public int PhaseRows { get; }
 
         public int[] StripStart { get; }
 
         public int[] StripOutput { get; }
 
         public byte[] Contiguous { get; }
+
+        public byte[] Paired { get; }
 
         /// <summary>Shift of each weight column in the packed layout (backward input: without the dy channel term).</summary>
         public int[] ColumnShift { get; }
@@ -1013,7 +1367,7 @@ internal static unsafe class SparseConvCpu
         private static T[] Pinned<T>(List<T> list)
             where T : unmanaged
         {
-            var array = GC.AllocateUninitializedArray<T>(Math.Max(1, list.Count), pinned: true);
+            var array = GC.AllocateUninitializedArray<T>(list.Count, pinned: true);
             list.CopyTo(array);
             return array;
         }
@@ -1127,6 +1481,7 @@ internal static unsafe class SparseConvCpu
         private readonly Dictionary<SparseConvPlan, GatherTables> gather = [];
         private readonly Dictionary<SparseConvPlan, WeightTables> weight = [];
         private readonly float[] tile = GC.AllocateUninitializedArray<float>(64, pinned: true);
+        private float[] phaseTiles = [];
 
         public int[] RowStart = [];
         public int[] Cursor = [];
@@ -1141,6 +1496,9 @@ internal static unsafe class SparseConvCpu
         public float[] ClassWeight = [];
 
         public float* Tile => Ptr(tile);
+
+        /// <summary>64 floats per output phase.</summary>
+        public float* Tiles(int phases) => Floats(ref phaseTiles, 64 * phases);
 
         public GatherTables Gather(SparseConvPlan p)
         {

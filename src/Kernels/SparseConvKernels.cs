@@ -46,6 +46,7 @@ public sealed class SparseConvKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> backwardInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int> backwardWeight;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> reduceCopies;
 
     /// <summary>Loads the kernels suited to the accelerator of <paramref name="launch"/>.</summary>
     public SparseConvKernels(KernelLaunch launch)
@@ -71,6 +72,7 @@ public sealed class SparseConvKernels
         var a = launch.Accelerator;
         pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
         packTransposed = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
+        reduceCopies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
         forward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
             packed ? ForwardPackedKernel : ForwardDirectKernel);
         backwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
@@ -94,8 +96,7 @@ public sealed class SparseConvKernels
             return 0;
         }
         var p = PlansOf(g);
-        return Math.Max(Math.Max(p.Forward.PackedLength, p.BackwardInput.PackedLength), p.BackwardWeight.PackedLength)
-            + SparseConvPlan.Slack;
+        return Math.Max(Math.Max(p.Forward.ScratchLength, p.BackwardInput.ScratchLength), p.BackwardWeight.ScratchLength);
     }
 
     /// <summary>
@@ -114,7 +115,7 @@ public sealed class SparseConvKernels
         var plan = PlansOf(g).Forward;
         if (packed)
         {
-            int tp = launch.Threads(plan.PackedLength / (plan.PackedWidth * plan.BatchInner));
+            int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
             pack(tp, x, scratch, plan, tp);
             int t = launch.Threads(g.OutChannels);
             forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
@@ -140,8 +141,15 @@ public sealed class SparseConvKernels
         var plan = PlansOf(g).BackwardInput;
         if (packed)
         {
-            int tp = launch.Threads(plan.PackedLength / (plan.PackedWidth * plan.BatchInner));
+            int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
             pack(tp, dy, scratch, plan, tp);
+            if (plan.PrivateCopies > 0)
+            {
+                backwardInput(plan.PrivateCopies, dy, scratch, rowPointers, columns, values, dx, plan, plan.PrivateCopies);
+                int tr = launch.Threads(g.InChannels);
+                reduceCopies(tr, scratch, dx, plan, tr);
+                return;
+            }
             int t = launch.Threads(g.InChannels);
             backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
         }
@@ -198,6 +206,13 @@ public sealed class SparseConvKernels
         HostCheck.Count(values.Length, $"{what} values");
     }
 
+    /// <summary>Test and benchmark hook: the forward, backward-input and backward-weight plans used for <paramref name="g"/>.</summary>
+    internal (SparseConvPlan Forward, SparseConvPlan BackwardInput, SparseConvPlan BackwardWeight) PlansFor(ConvGeometry g)
+    {
+        var p = PlansOf(g);
+        return (p.Forward, p.BackwardInput, p.BackwardWeight);
+    }
+
     /// <summary>The plans of <paramref name="g"/>, choosing the batch blocking of each gather pass by estimated cost (cached).</summary>
     private Plans PlansOf(ConvGeometry g)
     {
@@ -209,8 +224,12 @@ public sealed class SparseConvKernels
             ? new Plans(SparseConvPlan.Forward(g, batchInner), SparseConvPlan.BackwardInput(g, batchInner), SparseConvPlan.BackwardWeight(g))
             : packed
             ? new Plans(
-                Cheapest(SparseConvPlan.Forward(g, 1), SparseConvPlan.Forward(g, 8), g.OutChannels, 0.1 * g.GemmK),
-                Cheapest(SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardInput(g, 8), g.InChannels, 0.1 * g.OutChannels * g.KernelHeight * g.KernelWidth),
+                SparseConvPlan.Forward(g, 1).IsLinear
+                    ? SparseConvPlan.Forward(g, 8)
+                    : Cheapest(SparseConvPlan.Forward(g, 1), SparseConvPlan.Forward(g, 8), g.OutChannels, 0.1 * g.GemmK),
+                SparseConvPlan.Forward(g, 1).IsLinear
+                    ? SparseConvPlan.BackwardInputLinear(g, launch.Threads(g.OutChannels))
+                    : Cheapest(SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardInput(g, 8), g.InChannels, 0.1 * g.OutChannels * g.KernelHeight * g.KernelWidth),
                 SparseConvPlan.BackwardWeight(g))
             : new Plans(SparseConvPlan.Forward(g, 1), SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardWeight(g));
         plans[g] = result;
@@ -240,6 +259,11 @@ public sealed class SparseConvKernels
     [GpuKernel]
     internal static void PackTransposedKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
         => SparseConvCpu.PackTransposed(index, stride, source, packedView, p);
+
+    /// <summary>CPU, linear backward input: dx += the sum of the threads' private copies.</summary>
+    [GpuKernel]
+    internal static void ReduceCopiesKernel(Index1D index, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p, int stride)
+        => SparseConvCpu.ReduceCopies(index, stride, scratch, dx, p);
 
     /// <summary>CPU: thread index of stride computes its output channels of the forward pass.</summary>
     [GpuKernel]

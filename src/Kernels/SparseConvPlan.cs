@@ -84,6 +84,24 @@ internal readonly record struct SparseConvPlan
     /// <summary>Backward weight: floats per row of the transposed dy (OutChannels rounded up to 8).</summary>
     public int RowPitch { get; init; }
 
+    /// <summary>
+    /// Backward input of a linear layer (1x1 kernel on 1x1 images): the number of per-thread private
+    /// dx copies [InChannels, BatchOuter * 8] that follow the packed dy in the scratch (0 otherwise).
+    /// </summary>
+    public int PrivateCopies { get; init; }
+
+    /// <summary>Offset of the private dx copies in the scratch.</summary>
+    public int PrivateOffset => PackedLength + Slack;
+
+    /// <summary>Floats of one private dx copy: InChannels x the padded batch.</summary>
+    public int PrivateLength => InChannels * BatchOuter * BatchInner;
+
+    /// <summary>Floats of scratch the pass needs.</summary>
+    public long ScratchLength => (long)PackedLength + Slack + (long)PrivateCopies * PrivateLength;
+
+    /// <summary>A linear layer: 1x1 kernel, stride 1, no padding, 1x1 images.</summary>
+    public bool IsLinear => KernelHeight == 1 && KernelWidth == 1 && Stride == 1 && Padding == 0 && InHeight == 1 && InWidth == 1;
+
     public int KernelArea => KernelHeight * KernelWidth;
 
     /// <summary>Columns of the weight matrix: InChannels * KernelHeight * KernelWidth.</summary>
@@ -170,6 +188,21 @@ internal readonly record struct SparseConvPlan
         };
     }
 
+    /// <summary>
+    /// The backward-input plan of a linear layer on the CPU: dy packed as [OutChannels, batch padded
+    /// to 8], followed by <paramref name="copies"/> private dx copies that the threads scatter into
+    /// and a second launch sums.
+    /// </summary>
+    public static SparseConvPlan BackwardInputLinear(ConvGeometry g, int copies)
+    {
+        var plan = BackwardInput(g, 8) with { PrivateCopies = copies };
+        if (plan.ScratchLength > int.MaxValue)
+        {
+            throw new ArgumentException($"sparse convolution {g}: the private input-gradient copies exceed 32-bit element counts");
+        }
+        return plan;
+    }
+
     /// <summary>The backward-weight plan: dy transposed to [batch * outH * outW, RowPitch].</summary>
     public static SparseConvPlan BackwardWeight(ConvGeometry g)
     {
@@ -240,88 +273,117 @@ internal readonly record struct SparseConvPlan
 }
 
 /// <summary>
-/// Runs of <see cref="Length"/> consecutive packed positions q that cover every output of one
-/// phase of a gather pass (forward or backward input), and where each lane's result goes. A run
-/// starts at the first output not yet covered, so idle lanes come only from gaps in q (the columns
-/// past the output width, batches past the end). Built once per plan on the host (to choose the
-/// batch blocking) and by each CPU thread (cached).
+/// Runs of <see cref="Length"/> consecutive packed positions q that cover every output of a gather
+/// pass (forward or backward input), and where each lane's result goes. The output phases of a
+/// strided backward input share the packed dy, hence one set of runs over the union of their
+/// positions, with a destination per (run, phase, lane). A run starts at the first output not yet
+/// covered, so idle lanes come only from gaps in q (columns past the output width, batches past the
+/// end). Built once per plan on the host (to choose the batch blocking) and by each CPU thread (cached).
 /// </summary>
 internal sealed class SparseConvStrips
 {
     /// <summary>Lanes per run: four Vector256.</summary>
     public const int Length = 32;
 
-    /// <summary>Runs of each phase: phase f owns runs PhaseStart[f] .. PhaseStart[f + 1] - 1.</summary>
-    public List<int> PhaseStart { get; } = [];
+    /// <summary>Output phases: 1, or Stride^2 (clipped to the image) for backward input.</summary>
+    public int Phases { get; private init; }
 
     /// <summary>First packed position q of each run.</summary>
     public List<int> Start { get; } = [];
 
-    /// <summary><see cref="Length"/> per run: output offset of the lane (without the channel term), -1 when idle.</summary>
+    /// <summary><see cref="Length"/> per (run, phase): output offset of the lane (without the channel term), -1 when idle.</summary>
     public List<int> Output { get; } = [];
 
-    /// <summary>4 per run: 1 when the chunk's 8 lanes are all busy and write 8 consecutive floats.</summary>
+    /// <summary>4 per (run, phase): 1 when the chunk's 8 lanes are all busy and write 8 consecutive floats.</summary>
     public List<byte> Contiguous { get; } = [];
 
-    /// <summary>Builds the runs of every phase of a gather plan.</summary>
+    /// <summary>
+    /// Stride 2 only, 4 per (run, phase row): 1 when the chunk's lanes of phases (ph, 0) and (ph, 1)
+    /// are all busy and together write 16 consecutive floats (column 2j and 2j + 1 interleaved).
+    /// </summary>
+    public List<byte> Paired { get; } = [];
+
+    /// <summary>Builds the runs of a gather plan.</summary>
     public static SparseConvStrips Build(in SparseConvPlan p)
     {
-        var strips = new SparseConvStrips();
+        int phaseRows = p.PhaseRows;
+        int phaseCols = p.PhaseCols;
+        int phases = phaseRows * phaseCols;
+        var strips = new SparseConvStrips { Phases = phases };
         int bi = p.BatchInner;
         int hu = p.PackedHeight;
         int wu = p.PackedWidth;
-        for (int ph = 0; ph < p.PhaseRows; ph++)
+        int rows = p.PhaseHeight(0);
+        int cols = p.PhaseWidth(0);
+        long end = long.MinValue;
+        int start = 0;
+        for (int bo = 0; bo < p.BatchOuter; bo++)
         {
-            for (int pw = 0; pw < p.PhaseCols; pw++)
+            for (int i = 0; i < rows; i++)
             {
-                strips.PhaseStart.Add(strips.Start.Count);
-                int rows = p.PhaseHeight(ph);
-                int cols = p.PhaseWidth(pw);
-                long end = long.MinValue;
-                int start = 0;
-                for (int bo = 0; bo < p.BatchOuter; bo++)
+                for (int j = 0; j < cols; j++)
                 {
-                    for (int i = 0; i < rows; i++)
+                    for (int lane = 0; lane < bi; lane++)
                     {
-                        for (int j = 0; j < cols; j++)
+                        int b = bo * bi + lane;
+                        if (b >= p.Batch)
                         {
-                            for (int lane = 0; lane < bi; lane++)
+                            continue;
+                        }
+                        int q = ((bo * hu + i) * wu + j) * bi + lane;
+                        if (q >= end)
+                        {
+                            start = q;
+                            end = (long)q + Length;
+                            strips.Start.Add(q);
+                            for (int t = 0; t < Length * phases; t++)
                             {
-                                int b = bo * bi + lane;
-                                if (b >= p.Batch)
+                                strips.Output.Add(-1);
+                            }
+                        }
+                        int run = strips.Start.Count - 1;
+                        for (int ph = 0; ph < phaseRows; ph++)
+                        {
+                            for (int pw = 0; pw < phaseCols; pw++)
+                            {
+                                if (i < p.PhaseHeight(ph) && j < p.PhaseWidth(pw))
                                 {
-                                    continue;
+                                    strips.Output[(run * phases + ph * phaseCols + pw) * Length + (q - start)] = p.OutputOffset(b, i, j, ph, pw);
                                 }
-                                int q = ((bo * hu + i) * wu + j) * bi + lane;
-                                if (q >= end)
-                                {
-                                    start = q;
-                                    end = (long)q + Length;
-                                    strips.Start.Add(q);
-                                    for (int t = 0; t < Length; t++)
-                                    {
-                                        strips.Output.Add(-1);
-                                    }
-                                }
-                                strips.Output[strips.Output.Count - Length + (q - start)] = p.OutputOffset(b, i, j, ph, pw);
                             }
                         }
                     }
                 }
             }
         }
-        strips.PhaseStart.Add(strips.Start.Count);
-        for (int s = 0; s < strips.Start.Count; s++)
+        int runs = strips.Start.Count;
+        for (int run = 0; run < runs; run++)
         {
-            for (int c = 0; c < Length / 8; c++)
+            for (int phase = 0; phase < phases; phase++)
             {
-                int first = strips.Output[s * Length + c * 8];
-                bool run = first >= 0;
-                for (int lane = 1; lane < 8 && run; lane++)
+                int at = (run * phases + phase) * Length;
+                for (int c = 0; c < Length / 8; c++)
                 {
-                    run = strips.Output[s * Length + c * 8 + lane] == first + lane;
+                    strips.Contiguous.Add((byte)(IsRun(strips.Output, at + c * 8, 1) ? 1 : 0));
                 }
-                strips.Contiguous.Add((byte)(run ? 1 : 0));
+            }
+            for (int ph = 0; ph < phaseRows; ph++)
+            {
+                for (int c = 0; c < Length / 8; c++)
+                {
+                    bool paired = p.Stride == 2 && phaseCols == 2;
+                    if (paired)
+                    {
+                        int even = (run * phases + ph * 2) * Length + c * 8;
+                        int odd = even + Length;
+                        paired = IsRun(strips.Output, even, 2);
+                        for (int lane = 0; lane < 8 && paired; lane++)
+                        {
+                            paired = strips.Output[odd + lane] == strips.Output[even + lane] + 1;
+                        }
+                    }
+                    strips.Paired.Add((byte)(paired ? 1 : 0));
+                }
             }
         }
         return strips;
@@ -329,21 +391,50 @@ internal sealed class SparseConvStrips
 
     /// <summary>
     /// Estimated cost of one output row over all runs, assuming <paramref name="tapsPerRow"/>
-    /// kept taps per row: 4 vector FMAs per tap per run, plus 1 per contiguous chunk store and 8
-    /// per scattered one.
+    /// kept taps per row: 4 vector FMAs per tap per run, plus per chunk store 1 (contiguous),
+    /// 1 per phase (paired) or 8 per phase (scattered).
     /// </summary>
     public double Cost(double tapsPerRow)
     {
-        double cost = 0;
-        int phases = PhaseStart.Count - 1;
-        for (int s = 0; s < Start.Count; s++)
+        double cost = Start.Count * 4 * tapsPerRow;
+        int phaseRows = Paired.Count / Math.Max(1, Start.Count * 4);
+        int phaseCols = Phases / Math.Max(1, phaseRows);
+        for (int run = 0; run < Start.Count; run++)
         {
-            cost += 4 * tapsPerRow / phases;
-        }
-        foreach (byte contiguous in Contiguous)
-        {
-            cost += contiguous != 0 ? 1 : 8;
+            for (int ph = 0; ph < phaseRows; ph++)
+            {
+                for (int c = 0; c < 4; c++)
+                {
+                    if (Paired[(run * phaseRows + ph) * 4 + c] != 0)
+                    {
+                        cost += 2;
+                        continue;
+                    }
+                    for (int pw = 0; pw < phaseCols; pw++)
+                    {
+                        cost += Contiguous[(run * Phases + ph * phaseCols + pw) * 4 + c] != 0 ? 1 : 8;
+                    }
+                }
+            }
         }
         return cost;
+    }
+
+    /// <summary>True when the 8 lanes from <paramref name="at"/> are busy and step by <paramref name="step"/>.</summary>
+    private static bool IsRun(List<int> output, int at, int step)
+    {
+        int first = output[at];
+        if (first < 0)
+        {
+            return false;
+        }
+        for (int lane = 1; lane < 8; lane++)
+        {
+            if (output[at + lane] != first + step * lane)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 }

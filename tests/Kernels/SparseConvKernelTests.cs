@@ -42,6 +42,7 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             new(16, 6, 4, 4, 10, 3, 3, 1, 1),
             new(9, 5, 6, 6, 7, 3, 3, 2, 1),
             new(3, 12, 34, 33, 9, 3, 3, 1, 1),
+            new(2, 3, 32, 32, 4, 3, 3, 2, 1),
             new(5, 37, 1, 1, 19, 1, 1, 1, 0),
             new(20, 70, 1, 1, 45, 1, 1, 1, 0),
             new(1, 30, 1, 1, 70, 1, 1, 1, 0),
@@ -92,6 +93,22 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         var expectedDw = (float[])dw0.Clone();
         SparseConvReference.BackwardWeight(g, dy, xValues, xIndices, expectedDw);
         Numerics.AssertClose(expectedDw, Download(dw), 1e-4f, 2e-6f * g.GemmN + 1e-5f, "sparse backward weight");
+    }
+
+    /// <summary>
+    /// Stride-2 backward input on an even-width image stores column pairs of its two column phases
+    /// as 16 consecutive floats; the plan used by <see cref="MatchesDenseReferenceOnMaskedTensors"/>
+    /// (geometry b2 c3x32x32, "rows") has such chunks, and a linear layer has a single phase.
+    /// </summary>
+    [Test]
+    public void StridedBackwardInputPlansPairColumnPhases()
+    {
+        var strided = SparseConvStrips.Build(SparseConvPlan.BackwardInput(new ConvGeometry(2, 3, 32, 32, 4, 3, 3, 2, 1), 1));
+        Assert.That(strided.Phases, Is.EqualTo(4));
+        Assert.That(strided.Paired.Count(f => f != 0), Is.GreaterThan(strided.Paired.Count / 2));
+        var linear = SparseConvStrips.Build(SparseConvPlan.BackwardInput(new ConvGeometry(20, 7, 1, 1, 5, 1, 1, 1, 0), 8));
+        Assert.That(linear.Phases, Is.EqualTo(1));
+        Assert.That(linear.Paired, Is.All.EqualTo((byte)0));
     }
 
     /// <summary>The reference itself: sparse forward equals dense forward on the decoded weights.</summary>
