@@ -3,7 +3,7 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse] [--device cpu] [--quick]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|federation] [--device cpu] [--quick]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
@@ -11,7 +11,7 @@ for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse":
+        case "gemm" or "conv" or "all" or "sparse" or "federation":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -21,16 +21,25 @@ for (int i = 0; i < args.Length; i++)
             quick = true;
             break;
         case "-h" or "--help":
-            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
+            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
             return 0;
         default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse] [--device cpu] [--quick])");
+            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse|federation] [--device cpu] [--quick])");
             return 64;
     }
 }
 
 try
 {
+    if (suite is "federation")
+    {
+        using var fedDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        var data = ZeroFL.Data.IdxDataset.Load("fashion-mnist", null);
+        var bench = new FederationBench(fedDevice, quick);
+        bench.RoundCost(data);
+        bench.Memory(data);
+        return 0;
+    }
     string blas = OpenBlas.Initialise(Environment.ProcessorCount);
     using var device = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
     Console.Error.WriteLine($"# device {device.Description}; reference {blas}; {(quick ? "quick" : "full")} run");
@@ -72,7 +81,7 @@ catch (ValidationException e)
     Console.Error.WriteLine($"VALIDATION FAILED, benchmark aborted: {e.Message}");
     return 2;
 }
-catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or ZeroFL.Data.DataNotFoundException or ZeroFL.Data.DataFormatException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

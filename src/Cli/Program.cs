@@ -25,10 +25,12 @@ public static class Program
             settings.CaseInsensitiveEnumValues = true;
             settings.AutoVersion = false;
         });
-        var result = parser.ParseArguments<DevicesOptions, TrainOptions>(args);
+        var result = parser.ParseArguments<RunOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
+            (RunOptions o) => Run(() => RunCommand.Run(o)),
             (TrainOptions o) => Run(() => TrainCommand.Run(o)),
+            (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
             errors => ReportParseErrors(result, errors));
     }
 
@@ -68,7 +70,7 @@ public static class Program
         }
         if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
         {
-            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: devices, train)");
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, train, profile, devices)");
             return UsageError;
         }
         var sentence = SentenceBuilder.Create();

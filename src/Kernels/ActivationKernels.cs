@@ -55,6 +55,15 @@ public sealed class ActivationKernels
         addScaled(t, a, b, 1f, c, r);
     }
 
+    /// <summary>c = a - b (e.g. a client's update w_E - w_t). All three have the same length.</summary>
+    public void Subtract(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
+    {
+        HostCheck.SameLength(a, b, "subtract");
+        HostCheck.SameLength(a, c, "subtract");
+        var (t, r) = Ranges(HostCheck.Count(a.Length, "subtract"));
+        addScaled(t, a, b, -1f, c, r);
+    }
+
     /// <summary>y += alpha * x. Used for every "accumulate this gradient" step.</summary>
     public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
     {

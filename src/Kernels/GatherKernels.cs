@@ -13,6 +13,7 @@ public sealed class GatherKernels
     private readonly KernelLaunch launch;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> rows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int> labels;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> scatter;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public GatherKernels(KernelLaunch launch)
@@ -21,6 +22,7 @@ public sealed class GatherKernels
         var a = launch.Accelerator;
         rows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
         labels = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
+        scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);
     }
 
     /// <summary>
@@ -49,6 +51,21 @@ public sealed class GatherKernels
         labels(t, source, indices, destination, n, t);
     }
 
+    /// <summary>
+    /// Densifies a compressed list: destination = 0, then destination[indices[i]] = values[i] for
+    /// i &lt; count. The indices live on the device (written by a top-K compress), so the kernel
+    /// skips any index outside the destination instead of trusting it.
+    /// </summary>
+    public void Scatter(ArrayView<float> values, ArrayView<int> indices, int count, ArrayView<float> destination)
+    {
+        HostCheck.Length(values, count, "scatter values");
+        HostCheck.Length(indices, count, "scatter indices");
+        int n = HostCheck.Count(destination.Length, "scatter destination");
+        destination.MemSetToZero();
+        int t = launch.Threads(count);
+        scatter(t, values, indices, destination, count, n, t);
+    }
+
     private static void ValidateIndices(ReadOnlySpan<int> hostIndices, ArrayView<int> indices, long rowsAvailable, string what)
     {
         if (indices.Length != hostIndices.Length)
@@ -72,6 +89,19 @@ public sealed class GatherKernels
             int row = i / rowLength;
             int column = i - row * rowLength;
             destination[i] = source[(long)indices[row] * rowLength + column];
+        }
+    }
+
+    [GpuKernel]
+    internal static void ScatterKernel(Index1D index, ArrayView<float> values, ArrayView<int> indices, ArrayView<float> destination, int count, int n, int stride)
+    {
+        for (int i = index; i < count; i += stride)
+        {
+            int target = indices[i];
+            if ((uint)target < (uint)n)
+            {
+                destination[target] = values[i];
+            }
         }
     }
 

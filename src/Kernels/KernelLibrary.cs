@@ -20,6 +20,7 @@ public sealed class KernelLibrary
         Gemm = new GemmKernels(Launch);
         Conv = new Conv2dKernels(Launch, Gemm);
         Gather = new GatherKernels(Launch);
+        Uplink = new UplinkKernels(Launch);
         TopK = new TopKKernels(Launch);
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
@@ -51,6 +52,9 @@ public sealed class KernelLibrary
 
     /// <summary>Mini-batch gathering from device-resident datasets.</summary>
     public GatherKernels Gather { get; }
+
+    /// <summary>Keep-where-non-zero, non-zero count and scaling for the federation's uplink and aggregation.</summary>
+    public UplinkKernels Uplink { get; }
 
     /// <summary>Exact magnitude top-K: select the threshold, mask, compress to (value, index) lists.</summary>
     public TopKKernels TopK { get; }

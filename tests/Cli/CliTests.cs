@@ -33,6 +33,16 @@ public sealed class CliTests
     [TestCase("train", "--device", "tpu")]
     [TestCase("train", "--epochs", "many")]
     [TestCase("train", "--no-such-option")]
+    [TestCase("train", "--sparsity", "1")]
+    [TestCase("train", "--topk-period", "0")]
+    [TestCase("profile", "--sparsity", "0")]
+    [TestCase("run", "--strategy", "best")]
+    [TestCase("run", "--clients-per-round", "500")]
+    [TestCase("run", "--mask-ratio", "0.95")]
+    [TestCase("run", "--rounds", "0")]
+    [TestCase("run", "--partition", "zipf")]
+    [TestCase("run", "--strategy", "swat", "--sparsity", "0")]
+    [TestCase("profile", "--model", "alexnet")]
     [TestCase("frobnicate")]
     public void BadCommandLineGivesOneLineAndExitCode2(params string[] args)
     {
@@ -69,6 +79,82 @@ public sealed class CliTests
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(output, Does.Contain("cpu:0"));
         Assert.That(output, Does.Contain("<- auto"));
+    }
+
+    [Test]
+    public void TrainRunsEndToEndOnASmallGeneratedDatasetAndWritesTheSummary()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 96, testCount: 40, gzip: true);
+        string outDir = Path.Combine(files.Directory, "run");
+        var (code, output, err) = Run("train", "--data-dir", files.Directory, "--device", "cpu", "--batch-size", "32",
+            "--out", outDir, "--sparsity", "0.9", "--topk-period", "2");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("test accuracy"));
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        var root = summary.RootElement;
+        foreach (var key in new[] { "test_accuracy", "epochs", "train_samples_per_second", "wall_seconds", "device", "train_flops", "dense_train_flops" })
+        {
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        }
+        Assert.That(root.GetProperty("test_accuracy").GetDouble(), Is.InRange(0.0, 1.0));
+        Assert.That(root.GetProperty("batches").GetInt64(), Is.EqualTo(3));
+        Assert.That(root.GetProperty("train_flops").GetDouble(), Is.LessThan(root.GetProperty("dense_train_flops").GetDouble()));
+    }
+
+    [Test]
+    public void RunDoesAThreeRoundFederatedExperimentEndToEnd()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 300, testCount: 50);
+        string outDir = Path.Combine(files.Directory, "fl");
+        var (code, output, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+            "--rounds", "3", "--eval-every", "2", "--batch-size", "16", "--out", outDir);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output.Split('\n').Count(l => l.StartsWith("round ", StringComparison.Ordinal)), Is.EqualTo(3), output);
+        var rows = File.ReadAllLines(Path.Combine(outDir, "metrics.csv"));
+        Assert.That(rows[0], Does.StartWith("round,test_accuracy,train_loss,upload_bytes,dense_upload_bytes,train_flops,dense_train_flops,seconds"));
+        Assert.That(rows, Has.Length.EqualTo(4));
+        Assert.That(rows[1].Split(',')[1], Is.Empty, "round 1 is not evaluated");
+        Assert.That(rows[2].Split(',')[1], Is.Not.Empty, "round 2 is");
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        var root = summary.RootElement;
+        foreach (var key in new[] { "final_test_accuracy", "rounds", "clients", "clients_per_round", "strategy", "sparsity", "mask_ratio",
+            "uplink_bytes_total", "dense_uplink_bytes_total", "train_flops_total", "dense_train_flops_total", "wall_seconds", "failed_clients" })
+        {
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        }
+        Assert.That(root.GetProperty("strategy").GetString(), Is.EqualTo("topk-weights"));
+        Assert.That(root.GetProperty("uplink_bytes_total").GetInt64(), Is.LessThan(root.GetProperty("dense_uplink_bytes_total").GetInt64()));
+        Assert.That(root.GetProperty("failed_clients").GetInt32(), Is.EqualTo(0));
+        Assert.That(File.ReadAllLines(Path.Combine(outDir, "layers.csv")), Has.Length.EqualTo(1 + 3 * 2), "two sparse layers per round");
+    }
+
+    [Test]
+    public void RunHelpListsEveryOption()
+    {
+        var (code, output, _) = Run("run", "--help");
+        Assert.That(code, Is.EqualTo(0));
+        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json" })
+        {
+            Assert.That(output, Does.Contain(option));
+        }
+    }
+
+    [Test]
+    public void ProfileReportsDenseAndSparseFiguresAsJson()
+    {
+        var (code, output, err) = Run("profile", "--model", "cnn", "--batch", "8", "--sparsity", "0.9", "--steps", "1", "--warmup", "0", "--device", "cpu", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        foreach (var key in new[] { "dense_train_flops", "sparse_train_flops", "dense_step_seconds", "sparse_step_seconds", "retained_activation_bytes_dense", "retained_activation_bytes_sparse", "layers" })
+        {
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        }
+        Assert.That(root.GetProperty("sparse_train_flops").GetDouble(), Is.LessThan(root.GetProperty("dense_train_flops").GetDouble()));
+        Assert.That(root.GetProperty("retained_activation_bytes_sparse").GetInt64(), Is.LessThan(root.GetProperty("retained_activation_bytes_dense").GetInt64()));
+        Assert.That(root.GetProperty("layers").GetArrayLength(), Is.EqualTo(4), "conv1, conv2, fc1, fc2");
     }
 
     [Test]

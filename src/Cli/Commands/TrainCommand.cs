@@ -5,6 +5,7 @@ using CommandLine;
 using ZeroFL.Data;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
 using ZeroFL.Engine.Training;
 
 namespace ZeroFL.Cli.Commands;
@@ -45,6 +46,18 @@ public sealed class TrainOptions
     [Option("weight-decay", Default = 5e-4f, HelpText = "L2 weight decay.")]
     public float WeightDecay { get; set; } = 5e-4f;
 
+    /// <summary>SWAT sparsity.</summary>
+    [Option("sparsity", Default = 0f, HelpText = "SWAT sparsity: fraction of weights and activations dropped in the sparse layers (0 = dense).")]
+    public float Sparsity { get; set; }
+
+    /// <summary>Which layers are sparse.</summary>
+    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
+    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
+
+    /// <summary>Top-K period.</summary>
+    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps, reusing them in between (1 = exact every step).")]
+    public int TopKPeriod { get; set; } = 1;
+
     /// <summary>Seed.</summary>
     [Option("seed", Default = 1, HelpText = "Seed for initialisation and shuffling.")]
     public int Seed { get; set; } = 1;
@@ -83,9 +96,10 @@ public static class TrainCommand
         using var model = ModelCatalog.Create(device, o.Model, train.Channels, train.Height, train.ClassCount, o.Seed);
         using var trainData = new DeviceDataset(device, train.Features, train.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
         using var testData = new DeviceDataset(device, split.Test.Features, split.Test.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
+        var sparseLayers = SwatRules.Apply(model, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers));
         using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay));
         var progress = new ProgressPrinter(o.Quiet);
-        progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters); {train.Name}: {train.Count} train, {split.Test.Count} test");
+        progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters, {sparseLayers.Count} sparse layers at {o.Sparsity}); {train.Name}: {train.Count} train, {split.Test.Count} test");
 
         var sampler = new BatchSampler(train.Count, o.BatchSize, o.Seed);
         int batchesPerEpoch = o.MaxBatches > 0 ? Math.Min(o.MaxBatches, sampler.BatchCount) : sampler.BatchCount;
@@ -137,6 +151,12 @@ public static class TrainCommand
             ["momentum"] = o.Momentum,
             ["weight_decay"] = o.WeightDecay,
             ["seed"] = o.Seed,
+            ["sparsity"] = o.Sparsity,
+            ["topk_period"] = o.TopKPeriod,
+            ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
+            ["sparse_layers"] = sparseLayers.Select(l => l.Path).ToArray(),
+            ["train_flops"] = trainer.Flops.Sparse,
+            ["dense_train_flops"] = trainer.Flops.Dense,
             ["parameters"] = model.Store.TrainableLength,
             ["workspace_peak_bytes"] = trainer.Workspace.PeakBytes,
         };
@@ -166,6 +186,14 @@ public static class TrainCommand
         if (!(o.WeightDecay >= 0) || !float.IsFinite(o.WeightDecay))
         {
             throw new UsageException($"--weight-decay must be a non-negative number, got {o.WeightDecay}");
+        }
+        if (!(o.Sparsity >= 0f && o.Sparsity < 1f))
+        {
+            throw new UsageException($"--sparsity must be in [0, 1), got {o.Sparsity}");
+        }
+        if (o.TopKPeriod < 1)
+        {
+            throw new UsageException($"--topk-period must be at least 1, got {o.TopKPeriod}");
         }
         if (o.MaxBatches < 0)
         {

@@ -1,6 +1,7 @@
 using ILGPU;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Engine.Memory;
+using ZeroFL.Engine.Profiling;
 using ZeroFL.Kernels;
 
 namespace ZeroFL.Engine.Autograd;
@@ -33,6 +34,15 @@ public sealed class Tape
 
     /// <summary>True while training: ops record backwards and batch-norm uses batch statistics.</summary>
     public bool Training { get; set; } = true;
+
+    /// <summary>Dotted path of the module whose ops are running (set by layers; names profiler rows).</summary>
+    public string Scope { get; set; } = string.Empty;
+
+    /// <summary>Per-layer timing and counters, or null when not profiling.</summary>
+    public OpProfiler? Profiler { get; set; }
+
+    /// <summary>Dense and actual FLOPs of conv and linear layers, summed until cleared.</summary>
+    public FlopCounter Flops { get; } = new();
 
     /// <summary>Number of recorded backward closures.</summary>
     public int Count => backwards.Count;

@@ -72,7 +72,8 @@ public sealed class BasicBlock : Module
         Norm2 = AddChild("bn2", new BatchNorm2d(outChannels));
         if (stride != 1 || inChannels != outChannels)
         {
-            downsample = AddChild("downsample", new Sequential(new Conv2d(inChannels, outChannels, 1, stride, 0, bias: false), new BatchNorm2d(outChannels)));
+            Shortcut = new Conv2d(inChannels, outChannels, 1, stride, 0, bias: false);
+            downsample = AddChild("downsample", new Sequential(Shortcut, new BatchNorm2d(outChannels)));
         }
     }
 
@@ -87,6 +88,9 @@ public sealed class BasicBlock : Module
 
     /// <summary>Second batch-norm.</summary>
     public BatchNorm2d Norm2 { get; }
+
+    /// <summary>The 1x1 shortcut convolution when the block changes shape, else null.</summary>
+    public Conv2d? Shortcut { get; }
 
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)

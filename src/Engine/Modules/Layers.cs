@@ -1,4 +1,5 @@
 using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Sparsity;
 using Op = ZeroFL.Engine.Ops.Ops;
 
 namespace ZeroFL.Engine.Modules;
@@ -40,9 +41,17 @@ public sealed class Conv2d : Module
     /// <summary>Bias [out], or null.</summary>
     public Parameter? Bias { get; }
 
+    /// <summary>SWAT state when the layer trains sparse; null for a dense layer.</summary>
+    public SparseLayerState? Sparsity { get; set; }
+
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) =>
-        Op.Conv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        return Sparsity is null
+            ? Op.Conv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding)
+            : Op.SwatConv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding, Sparsity);
+    }
 }
 
 /// <summary>Fully connected layer with weight [out, in] and optional bias [out].</summary>
@@ -69,9 +78,18 @@ public sealed class Linear : Module
     /// <summary>Bias [out], or null.</summary>
     public Parameter? Bias { get; }
 
+    /// <summary>SWAT state when the layer trains sparse; null for a dense layer.</summary>
+    public SparseLayerState? Sparsity { get; set; }
+
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) =>
-        Op.Linear(tape, input.Shape.Length == 2 ? input : Op.Flatten(input), Weight.Value, Bias?.Value);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        var flat = input.Shape.Length == 2 ? input : Op.Flatten(input);
+        return Sparsity is null
+            ? Op.Linear(tape, flat, Weight.Value, Bias?.Value)
+            : Op.SwatLinear(tape, flat, Weight.Value, Bias?.Value, Sparsity);
+    }
 }
 
 /// <summary>Batch normalisation over channels, PyTorch names (weight, bias, running_mean, running_var).</summary>

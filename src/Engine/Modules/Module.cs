@@ -11,6 +11,9 @@ public abstract class Module
     private readonly List<Parameter> parameters = new();
     private readonly List<(string Name, Module Module)> children = new();
 
+    /// <summary>Dotted path of this module in its model ("layer1.0.conv1"), set when parameters are collected.</summary>
+    public string Path { get; private set; } = string.Empty;
+
     /// <summary>Runs the module; ops record their backward on <paramref name="tape"/>.</summary>
     public abstract Tensor Forward(Tape tape, Tensor input);
 
@@ -53,6 +56,7 @@ public abstract class Module
 
     private void Collect(string prefix, List<Parameter> into)
     {
+        Path = prefix;
         foreach (var p in parameters)
         {
             p.FullName = Join(prefix, p.Name);

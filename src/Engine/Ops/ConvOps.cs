@@ -29,14 +29,24 @@ public static partial class Ops
         var k = tape.Kernels;
         bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
         var y = tape.NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], needsGrad);
-        k.Conv.Forward(g, x.Data, w.Data, y.Data, tape.Workspace.Scratch(k.Conv.WorkspaceLength(g)));
-        if (bias is not null)
+        var row = ProfileRow(tape, "conv");
+        using (Measure(tape, row, Profiling.Pass.Forward))
         {
-            k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            k.Conv.Forward(g, x.Data, w.Data, y.Data, tape.Workspace.Scratch(k.Conv.WorkspaceLength(g)));
+            if (bias is not null)
+            {
+                k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
         }
+        CountFlops(tape, row, Profiling.Pass.Forward, g.ForwardFlops, g.ForwardFlops);
         if (!needsGrad)
         {
             return y;
+        }
+        if (row is not null)
+        {
+            row.Steps++;
+            tape.Profiler!.Retain(row, x.Root ?? x, x.Length * sizeof(float), x.Length * sizeof(float));
         }
         tape.Record(() =>
         {
@@ -47,7 +57,11 @@ public static partial class Ops
             var scratch = tape.Workspace.Scratch(k.Conv.WorkspaceLength(g));
             if (w.RequiresGrad)
             {
-                k.Conv.BackwardWeight(g, y.Grad, x.Data, tape.GradOf(w), scratch);
+                using (Measure(tape, row, Profiling.Pass.BackwardWeight))
+                {
+                    k.Conv.BackwardWeight(g, y.Grad, x.Data, tape.GradOf(w), scratch);
+                }
+                CountFlops(tape, row, Profiling.Pass.BackwardWeight, g.ForwardFlops, g.ForwardFlops);
             }
             if (bias is not null && bias.RequiresGrad)
             {
@@ -55,7 +69,11 @@ public static partial class Ops
             }
             if (x.RequiresGrad)
             {
-                k.Conv.BackwardInput(g, y.Grad, w.Data, tape.GradOf(x), scratch);
+                using (Measure(tape, row, Profiling.Pass.BackwardInput))
+                {
+                    k.Conv.BackwardInput(g, y.Grad, w.Data, tape.GradOf(x), scratch);
+                }
+                CountFlops(tape, row, Profiling.Pass.BackwardInput, g.ForwardFlops, g.ForwardFlops);
             }
         });
         return y;

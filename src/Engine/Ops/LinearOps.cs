@@ -22,14 +22,25 @@ public static partial class Ops
         var k = tape.Kernels;
         bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
         var y = tape.NewTensor([batch, outputs], needsGrad);
-        k.Gemm.Run(false, true, batch, outputs, inputs, 1f, x.Data, inputs, w.Data, inputs, 0f, y.Data, outputs);
-        if (bias is not null)
+        var row = ProfileRow(tape, "linear");
+        double flops = 2.0 * batch * outputs * inputs;
+        using (Measure(tape, row, Profiling.Pass.Forward))
         {
-            k.Activation.BiasForward(y.Data, bias.Data, batch, outputs, 1);
+            k.Gemm.Run(false, true, batch, outputs, inputs, 1f, x.Data, inputs, w.Data, inputs, 0f, y.Data, outputs);
+            if (bias is not null)
+            {
+                k.Activation.BiasForward(y.Data, bias.Data, batch, outputs, 1);
+            }
         }
+        CountFlops(tape, row, Profiling.Pass.Forward, flops, flops);
         if (!needsGrad)
         {
             return y;
+        }
+        if (row is not null)
+        {
+            row.Steps++;
+            tape.Profiler!.Retain(row, x.Root ?? x, x.Length * sizeof(float), x.Length * sizeof(float));
         }
         tape.Record(() =>
         {
@@ -39,7 +50,11 @@ public static partial class Ops
             }
             if (w.RequiresGrad)
             {
-                k.Gemm.Run(true, false, outputs, inputs, batch, 1f, y.Grad, outputs, x.Data, inputs, 1f, tape.GradOf(w), inputs);
+                using (Measure(tape, row, Profiling.Pass.BackwardWeight))
+                {
+                    k.Gemm.Run(true, false, outputs, inputs, batch, 1f, y.Grad, outputs, x.Data, inputs, 1f, tape.GradOf(w), inputs);
+                }
+                CountFlops(tape, row, Profiling.Pass.BackwardWeight, flops, flops);
             }
             if (bias is not null && bias.RequiresGrad)
             {
@@ -47,7 +62,11 @@ public static partial class Ops
             }
             if (x.RequiresGrad)
             {
-                k.Gemm.Run(false, false, batch, inputs, outputs, 1f, y.Grad, outputs, w.Data, inputs, 1f, tape.GradOf(x), inputs);
+                using (Measure(tape, row, Profiling.Pass.BackwardInput))
+                {
+                    k.Gemm.Run(false, false, batch, inputs, outputs, 1f, y.Grad, outputs, w.Data, inputs, 1f, tape.GradOf(x), inputs);
+                }
+                CountFlops(tape, row, Profiling.Pass.BackwardInput, flops, flops);
             }
         });
         return y;

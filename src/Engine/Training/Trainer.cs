@@ -37,6 +37,16 @@ public sealed class Trainer : IDisposable
     /// <summary>The optimizer.</summary>
     public Sgd Optimizer { get; }
 
+    /// <summary>Training FLOPs of conv and linear layers (dense-equivalent and actual) since last cleared.</summary>
+    public Profiling.FlopCounter Flops => tape.Flops;
+
+    /// <summary>Per-layer profiler, or null (the default) when not profiling.</summary>
+    public Profiling.OpProfiler? Profiler
+    {
+        get => tape.Profiler;
+        set => tape.Profiler = value;
+    }
+
     /// <summary>The step workspace (its peak is the step's temporary device memory).</summary>
     public Workspace Workspace => tape.Workspace;
 

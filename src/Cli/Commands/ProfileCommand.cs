@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Text.Json;
+using CommandLine;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Profiling;
+using ZeroFL.Engine.Sparsity;
+
+namespace ZeroFL.Cli.Commands;
+
+/// <summary>Options of <c>zerofl profile</c>.</summary>
+[Verb("profile", HelpText = "Run real training steps dense and with SWAT; report FLOPs, time and retained activation memory per layer.")]
+public sealed class ProfileOptions
+{
+    /// <summary>Model name.</summary>
+    [Option("model", Default = "resnet18", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
+    public string Model { get; set; } = "resnet18";
+
+    /// <summary>Sparsity.</summary>
+    [Option("sparsity", Default = 0.9f, HelpText = "SWAT sparsity of the sparse run (fraction of weights and activations dropped).")]
+    public float Sparsity { get; set; } = 0.9f;
+
+    /// <summary>Which layers are sparse.</summary>
+    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
+    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
+
+    /// <summary>Top-K period.</summary>
+    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps (1 = every step).")]
+    public int TopKPeriod { get; set; } = 1;
+
+    /// <summary>Batch size.</summary>
+    [Option("batch", Default = 32, HelpText = "Mini-batch size.")]
+    public int Batch { get; set; } = 32;
+
+    /// <summary>Input size.</summary>
+    [Option("input-size", HelpText = "Input height and width (default: 32 for resnet18, 28 otherwise).")]
+    public int? InputSize { get; set; }
+
+    /// <summary>Input channels.</summary>
+    [Option("channels", HelpText = "Input channels (default: 3 for resnet18, 1 otherwise).")]
+    public int? Channels { get; set; }
+
+    /// <summary>Classes.</summary>
+    [Option("classes", HelpText = "Classes (default: 62 for femnist-cnn, 10 otherwise).")]
+    public int? Classes { get; set; }
+
+    /// <summary>Measured steps.</summary>
+    [Option("steps", Default = 3, HelpText = "Measured training steps per run.")]
+    public int Steps { get; set; } = 3;
+
+    /// <summary>Warm-up steps.</summary>
+    [Option("warmup", Default = 1, HelpText = "Unmeasured steps before measuring.")]
+    public int Warmup { get; set; } = 1;
+
+    /// <summary>Device.</summary>
+    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index.")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>JSON output.</summary>
+    [Option("json", Default = false, HelpText = "Print one JSON object instead of a table.")]
+    public bool Json { get; set; }
+}
+
+/// <summary>The profiler.</summary>
+public static class ProfileCommand
+{
+    /// <summary>Profiles and prints.</summary>
+    public static int Run(ProfileOptions o)
+    {
+        if (!ModelCatalog.Names.Contains(o.Model))
+        {
+            throw new UsageException($"unknown --model '{o.Model}' (expected one of: {string.Join(", ", ModelCatalog.Names)})");
+        }
+        if (!(o.Sparsity > 0f && o.Sparsity < 1f))
+        {
+            throw new UsageException($"--sparsity must be in (0, 1), got {o.Sparsity}");
+        }
+        if (o.TopKPeriod < 1 || o.Batch < 1 || o.Steps < 1 || o.Warmup < 0)
+        {
+            throw new UsageException("--topk-period, --batch and --steps must be positive and --warmup not negative");
+        }
+        bool resnet = o.Model == "resnet18";
+        int size = o.InputSize ?? (resnet ? 32 : 28);
+        int channels = o.Channels ?? (resnet ? 3 : 1);
+        int classes = o.Classes ?? (o.Model == "femnist-cnn" ? 62 : 10);
+        if (size < 4 || channels < 1 || classes < 2)
+        {
+            throw new UsageException("--input-size must be at least 4, --channels at least 1, --classes at least 2");
+        }
+        var spec = TrainCommand.ParseDevice(o.Device);
+        using var device = ComputeDevice.Open(spec);
+        var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers), o.Steps, o.Warmup);
+        var (dense, sparse) = StepProfile.Run(device, request);
+        if (o.Json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(ToJson(device, o, dense, sparse)));
+        }
+        else
+        {
+            PrintTable(device, o, dense, sparse);
+        }
+        return 0;
+    }
+
+    private static Dictionary<string, object> ToJson(ComputeDevice device, ProfileOptions o, RunProfile dense, RunProfile sparse)
+    {
+        var denseLayers = dense.Layers.ToDictionary(l => l.Name);
+        var layers = sparse.Layers.Select(l =>
+        {
+            var d = denseLayers.GetValueOrDefault(l.Name);
+            return new Dictionary<string, object>
+            {
+                ["name"] = l.Name,
+                ["kind"] = l.Kind,
+                ["sparse"] = l.Sparse,
+                ["sparse_kernels"] = l.SparseKernels,
+                ["dense_flops"] = new[] { l.DenseFlops[0], l.DenseFlops[1], l.DenseFlops[2] },
+                ["sparse_flops"] = new[] { l.SparseFlops[0], l.SparseFlops[1], l.SparseFlops[2] },
+                ["dense_seconds"] = d is null ? Array.Empty<double>() : new[] { d.Seconds[0], d.Seconds[1], d.Seconds[2] },
+                ["sparse_seconds"] = new[] { l.Seconds[0], l.Seconds[1], l.Seconds[2] },
+                ["retained_bytes_dense"] = l.RetainedDenseBytes,
+                ["retained_bytes_sparse"] = l.RetainedBytes,
+            };
+        }).ToList();
+        var (sparseLayersDense, sparseLayersSparse) = SparseLayerSeconds(dense, sparse);
+        return new Dictionary<string, object>
+        {
+            ["model"] = o.Model,
+            ["device"] = device.Description,
+            ["batch"] = o.Batch,
+            ["sparsity"] = o.Sparsity,
+            ["topk_period"] = o.TopKPeriod,
+            ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
+            ["dense_train_flops"] = dense.DenseTrainFlops,
+            ["sparse_train_flops"] = sparse.TrainFlops,
+            ["flop_reduction"] = 1 - sparse.TrainFlops / dense.DenseTrainFlops,
+            ["dense_step_seconds"] = dense.StepSeconds,
+            ["sparse_step_seconds"] = sparse.StepSeconds,
+            ["sparse_layers_dense_seconds"] = sparseLayersDense,
+            ["sparse_layers_sparse_seconds"] = sparseLayersSparse,
+            ["retained_activation_bytes_dense"] = dense.RetainedActivationBytes,
+            ["retained_activation_bytes_sparse"] = sparse.RetainedActivationBytes,
+            ["peak_workspace_bytes_dense"] = dense.PeakWorkspaceBytes,
+            ["peak_workspace_bytes_sparse"] = sparse.PeakWorkspaceBytes,
+            ["parameter_bytes"] = dense.ParameterBytes,
+            ["layers"] = layers,
+        };
+    }
+
+    /// <summary>Seconds per step spent in the layers that are sparse in the sparse run, in both runs.</summary>
+    private static (double Dense, double Sparse) SparseLayerSeconds(RunProfile dense, RunProfile sparse)
+    {
+        var names = sparse.Layers.Where(l => l.Sparse).Select(l => l.Name).ToHashSet();
+        return (dense.Layers.Where(l => names.Contains(l.Name)).Sum(l => l.Seconds.Sum()),
+                sparse.Layers.Where(l => names.Contains(l.Name)).Sum(l => l.Seconds.Sum()));
+    }
+
+    private static void PrintTable(ComputeDevice device, ProfileOptions o, RunProfile dense, RunProfile sparse)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"{o.Model}, batch {o.Batch}, sparsity {o.Sparsity}, top-k period {o.TopKPeriod}, {device.Description}");
+        Console.WriteLine($"{"layer",-26} {"kind",-6} {"dense GFLOP",11} {"sparse GFLOP",12} {"dense ms",9} {"sparse ms",9} {"kept KB",9} {"dense KB",9}");
+        var denseLayers = dense.Layers.ToDictionary(l => l.Name);
+        foreach (var l in sparse.Layers)
+        {
+            var d = denseLayers.GetValueOrDefault(l.Name);
+            string mark = l.Sparse ? (l.SparseKernels ? "*" : "+") : " ";
+            Console.WriteLine(string.Format(c, "{0,-26} {1,-6} {2,11:F3} {3,12:F3} {4,9:F1} {5,9:F1} {6,9:F0} {7,9:F0}",
+                l.Name + mark, l.Kind, l.DenseFlops.Sum() / 1e9, l.SparseFlops.Sum() / 1e9,
+                (d?.Seconds.Sum() ?? double.NaN) * 1e3, l.Seconds.Sum() * 1e3, l.RetainedBytes / 1024.0, l.RetainedDenseBytes / 1024.0));
+        }
+        var (sparseLayersDense, sparseLayersSparse) = SparseLayerSeconds(dense, sparse);
+        Console.WriteLine("(* sparse kernels, + sparse by masking with dense kernels)");
+        Console.WriteLine(string.Format(c, "training FLOPs per step: dense {0:F2} G, sparse {1:F2} G ({2:P1} fewer)", dense.DenseTrainFlops / 1e9, sparse.TrainFlops / 1e9, 1 - sparse.TrainFlops / dense.DenseTrainFlops));
+        Console.WriteLine(string.Format(c, "step time: dense {0:F3} s, sparse {1:F3} s; sparse layers only: dense {2:F3} s, sparse {3:F3} s ({4:F2}x)", dense.StepSeconds, sparse.StepSeconds, sparseLayersDense, sparseLayersSparse, sparseLayersDense / sparseLayersSparse));
+        Console.WriteLine(string.Format(c, "activations kept for backward: dense {0:F1} MB, sparse {1:F1} MB ({2:P1})", dense.RetainedActivationBytes / 1e6, sparse.RetainedActivationBytes / 1e6, (double)sparse.RetainedActivationBytes / dense.RetainedActivationBytes));
+        Console.WriteLine(string.Format(c, "peak step workspace: dense {0:F1} MB, sparse {1:F1} MB; parameters+gradients+momentum {2:F1} MB", dense.PeakWorkspaceBytes / 1e6, sparse.PeakWorkspaceBytes / 1e6, dense.ParameterBytes / 1e6));
+    }
+}

@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CommandLine;
+using ZeroFL.Data;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Federation;
+using ZeroFL.Federation.Partitioning;
+using ZeroFL.Federation.Simulation;
+using ZeroFL.Federation.Uplink;
+
+namespace ZeroFL.Cli.Commands;
+
+/// <summary>Options of <c>zerofl run</c>: a federated ZeroFL experiment. The defaults are the embedded main job.</summary>
+[Verb("run", isDefault: false, HelpText = "Run a federated ZeroFL experiment (defaults: Fashion-MNIST, small CNN, 100 clients, 10 per round, LDA alpha 1.0, sparsity 0.9, topk-weights, r_mask 0.1).")]
+public sealed class RunOptions
+{
+    /// <summary>Dataset.</summary>
+    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist or mnist (IDX files).")]
+    public string Dataset { get; set; } = "fashion-mnist";
+
+    /// <summary>Data directory.</summary>
+    [Option("data-dir", HelpText = "Directory with the dataset files (default: the Debian package's directory).")]
+    public string? DataDir { get; set; }
+
+    /// <summary>Model.</summary>
+    [Option("model", Default = "cnn", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
+    public string Model { get; set; } = "cnn";
+
+    /// <summary>Clients.</summary>
+    [Option("clients", Default = 100, HelpText = "Number of simulated clients.")]
+    public int Clients { get; set; } = 100;
+
+    /// <summary>Clients per round.</summary>
+    [Option("clients-per-round", Default = 10, HelpText = "Clients sampled per round (ignored when --fraction-fit is given).")]
+    public int ClientsPerRound { get; set; } = 10;
+
+    /// <summary>Fraction of clients per round.</summary>
+    [Option("fraction-fit", HelpText = "Fraction of the clients sampled per round (Flower's fraction_fit), at least --min-clients.")]
+    public double? FractionFit { get; set; }
+
+    /// <summary>Minimum clients per round with --fraction-fit.</summary>
+    [Option("min-clients", Default = 1, HelpText = "Minimum clients per round with --fraction-fit.")]
+    public int MinClients { get; set; } = 1;
+
+    /// <summary>Rounds.</summary>
+    [Option("rounds", Default = 30, HelpText = "Federated rounds.")]
+    public int Rounds { get; set; } = 30;
+
+    /// <summary>Local epochs.</summary>
+    [Option("local-epochs", Default = 1, HelpText = "Local epochs per client per round.")]
+    public int LocalEpochs { get; set; } = 1;
+
+    /// <summary>Batch size.</summary>
+    [Option("batch-size", Default = 32, HelpText = "Local mini-batch size.")]
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Start learning rate.</summary>
+    [Option("lr-start", Default = 0.05, HelpText = "Client learning rate in the first round (exponential decay to --lr-end).")]
+    public double LearningRateStart { get; set; } = 0.05;
+
+    /// <summary>End learning rate.</summary>
+    [Option("lr-end", Default = 0.01, HelpText = "Client learning rate in the last round.")]
+    public double LearningRateEnd { get; set; } = 0.01;
+
+    /// <summary>Momentum.</summary>
+    [Option("momentum", Default = 0.9f, HelpText = "Client SGD momentum (reset every round).")]
+    public float Momentum { get; set; } = 0.9f;
+
+    /// <summary>Weight decay.</summary>
+    [Option("weight-decay", Default = 5e-4f, HelpText = "Client SGD weight decay.")]
+    public float WeightDecay { get; set; } = 5e-4f;
+
+    /// <summary>Partition.</summary>
+    [Option("partition", Default = PartitionScheme.Lda, HelpText = "Data partition: iid or lda (Dirichlet over labels, equal samples per client).")]
+    public PartitionScheme Partition { get; set; } = PartitionScheme.Lda;
+
+    /// <summary>Alpha.</summary>
+    [Option("alpha", Default = 1.0, HelpText = "LDA concentration: large = IID, small = skewed.")]
+    public double Alpha { get; set; } = 1.0;
+
+    /// <summary>Strategy.</summary>
+    [Option("strategy", Default = "topk-weights", HelpText = "Uplink: dense, swat, topk-weights, diff-on-topk or topk-diff.")]
+    public string Strategy { get; set; } = "topk-weights";
+
+    /// <summary>Sparsity.</summary>
+    [Option("sparsity", Default = 0.9, HelpText = "SWAT sparsity of local training and of the uplink (ignored by --strategy dense).")]
+    public double Sparsity { get; set; } = 0.9;
+
+    /// <summary>Mask ratio.</summary>
+    [Option("mask-ratio", Default = 0.1, HelpText = "r_mask: extra share of each sparse layer uploaded (clients send the top 1 - sparsity + r_mask).")]
+    public double MaskRatio { get; set; } = 0.1;
+
+    /// <summary>Top-K period.</summary>
+    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P local steps (1 = every step).")]
+    public int TopKPeriod { get; set; } = 1;
+
+    /// <summary>Which layers are sparse.</summary>
+    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper or all (also ResNet-18's 1x1 shortcuts).")]
+    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
+
+    /// <summary>Evaluate every N rounds.</summary>
+    [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
+    public int EvaluateEvery { get; set; } = 5;
+
+    /// <summary>Seed.</summary>
+    [Option("seed", Default = 1, HelpText = "Seed of initialisation, partition, client sampling and shuffling.")]
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Device.</summary>
+    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index.")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Output directory.</summary>
+    [Option("out", HelpText = "Output directory (default: runs/<timestamp>): metrics.csv, layers.csv, summary.json.")]
+    public string? Out { get; set; }
+
+    /// <summary>Quiet.</summary>
+    [Option("quiet", Default = false, HelpText = "Print only the final result.")]
+    public bool Quiet { get; set; }
+
+    /// <summary>JSON lines.</summary>
+    [Option("json", Default = false, HelpText = "Print one JSON object per round on stdout instead of progress lines.")]
+    public bool Json { get; set; }
+}
+
+/// <summary>The federated run.</summary>
+public static class RunCommand
+{
+    private static readonly string[] MetricsColumns =
+        ["round", "test_accuracy", "train_loss", "upload_bytes", "dense_upload_bytes", "train_flops", "dense_train_flops", "seconds", "server_seconds", "encode_seconds", "clients", "failed_clients", "lr"];
+
+    /// <summary>Runs the experiment and writes its files.</summary>
+    public static int Run(RunOptions o)
+    {
+        var options = BuildOptions(o);
+        var spec = TrainCommand.ParseDevice(o.Device);
+        var split = IdxDataset.Load(o.Dataset, o.DataDir);
+        string outDir = o.Out ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(outDir);
+        var partitionOptions = new PartitionOptions(o.Seed);
+        var partition = options.Partition == PartitionScheme.Iid
+            ? IidPartitioner.Create(split.Train, o.Clients, partitionOptions)
+            : DirichletPartitioner.Create(split.Train, o.Clients, o.Alpha, partitionOptions);
+
+        using var device = ComputeDevice.Open(spec);
+        using var server = new FederatedServer(device, options, split.Train, split.Test, partition);
+        var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
+        var progress = new ProgressPrinter(o.Quiet || o.Json);
+        progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
+            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
+
+        string metricsPath = Path.Combine(outDir, "metrics.csv");
+        string layersPath = Path.Combine(outDir, "layers.csv");
+        using var metrics = new StreamWriter(metricsPath, append: false);
+        using var layers = new StreamWriter(layersPath, append: false);
+        metrics.WriteLine(string.Join(',', MetricsColumns));
+        layers.WriteLine("round,layer,nonzero_ratio");
+        var clock = Stopwatch.StartNew();
+        long uploadTotal = 0, denseTotal = 0;
+        double flopsTotal = 0, denseFlopsTotal = 0, serverTotal = 0;
+        var failures = new List<string>();
+        double? lastAccuracy = null;
+        for (int round = 1; round <= o.Rounds; round++)
+        {
+            var m = server.RunRound(round);
+            uploadTotal += m.UploadBytes;
+            denseTotal += m.DenseUploadBytes;
+            flopsTotal += m.TrainFlops;
+            denseFlopsTotal += m.DenseTrainFlops;
+            serverTotal += m.ServerSeconds;
+            failures.AddRange(m.Failures.Select(f => $"round {round}: {f}"));
+            lastAccuracy = m.TestAccuracy ?? lastAccuracy;
+            WriteMetrics(metrics, m);
+            for (int i = 0; i < m.NonZeroRatios.Count && i < sparseLayers.Count; i++)
+            {
+                layers.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{round},{sparseLayers[i]},{m.NonZeroRatios[i]:G6}"));
+            }
+            metrics.Flush();
+            layers.Flush();
+            double eta = clock.Elapsed.TotalSeconds / round * (o.Rounds - round);
+            if (o.Json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(RoundJson(m, uploadTotal)));
+            }
+            string accuracy = m.TestAccuracy is double a ? a.ToString("F4", CultureInfo.InvariantCulture) : "  -   ";
+            string failed = m.Failures.Count > 0 ? $" ({m.Failures.Count} failed)" : string.Empty;
+            double share = denseTotal > 0 ? (double)uploadTotal / denseTotal : 0;
+            progress.Line(string.Create(CultureInfo.InvariantCulture,
+                $"round {round}/{o.Rounds} acc {accuracy} loss {m.TrainLoss:F4} upload {m.UploadBytes / 1e6:F2} MB (total {uploadTotal / 1e6:F1} MB, {share:P0} of dense) lr {m.LearningRate:G3} {m.Seconds:F1} s ETA {TrainCommand.FormatDuration(eta)}{failed}"));
+        }
+        double wall = clock.Elapsed.TotalSeconds;
+        var summary = new Dictionary<string, object?>
+        {
+            ["final_test_accuracy"] = lastAccuracy,
+            ["rounds"] = o.Rounds,
+            ["clients"] = o.Clients,
+            ["clients_per_round"] = options.Sampling.CountFor(o.Clients),
+            ["strategy"] = options.Uplink.Strategy.Name(),
+            ["sparsity"] = options.Sparsity.Sparsity,
+            ["mask_ratio"] = o.MaskRatio,
+            ["uplink_bytes_total"] = uploadTotal,
+            ["dense_uplink_bytes_total"] = denseTotal,
+            ["uplink_fraction_of_dense"] = denseTotal > 0 ? (double)uploadTotal / denseTotal : null,
+            ["train_flops_total"] = flopsTotal,
+            ["dense_train_flops_total"] = denseFlopsTotal,
+            ["wall_seconds"] = wall,
+            ["server_seconds_total"] = serverTotal,
+            ["failed_clients"] = failures.Count,
+            ["failures"] = failures,
+            ["model"] = o.Model,
+            ["dataset"] = split.Train.Name,
+            ["partition"] = partition.Scheme,
+            ["alpha"] = o.Alpha,
+            ["local_epochs"] = o.LocalEpochs,
+            ["batch_size"] = o.BatchSize,
+            ["lr_start"] = o.LearningRateStart,
+            ["lr_end"] = o.LearningRateEnd,
+            ["topk_period"] = o.TopKPeriod,
+            ["sparse_layers"] = sparseLayers,
+            ["dense_upload_bytes_per_client"] = server.DenseUploadBytes,
+            ["device"] = device.Description,
+            ["device_bytes"] = server.DeviceBytes,
+            ["seed"] = o.Seed,
+        };
+        RunFiles.WriteJsonAtomically(Path.Combine(outDir, "summary.json"), summary);
+        Console.Error.Flush();
+        if (!o.Json)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadTotal / 1e6:F1} MB = {(denseTotal > 0 ? (double)uploadTotal / denseTotal : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
+        }
+        return 0;
+    }
+
+    /// <summary>Turns the command line into validated options (usage errors on bad values).</summary>
+    public static FederatedOptions BuildOptions(RunOptions o)
+    {
+        if (!ModelCatalog.Names.Contains(o.Model))
+        {
+            throw new UsageException($"unknown --model '{o.Model}' (expected one of: {string.Join(", ", ModelCatalog.Names)})");
+        }
+        if (!UplinkStrategies.TryParse(o.Strategy, out var strategy))
+        {
+            throw new UsageException($"unknown --strategy '{o.Strategy}' (expected one of: {string.Join(", ", UplinkStrategies.Names)})");
+        }
+        if (!(o.Sparsity >= 0 && o.Sparsity < 1))
+        {
+            throw new UsageException($"--sparsity must be in [0, 1), got {o.Sparsity}");
+        }
+        if (!(o.MaskRatio >= 0 && o.MaskRatio <= o.Sparsity) && strategy.SparsifiesUpload())
+        {
+            throw new UsageException($"--mask-ratio must be in [0, sparsity], got {o.MaskRatio}");
+        }
+        if (strategy is not UplinkStrategy.Dense && o.Sparsity == 0)
+        {
+            throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
+        }
+        if (o.Clients < 1 || o.Rounds < 1 || o.LocalEpochs < 1 || o.BatchSize < 1 || o.EvaluateEvery < 1 || o.TopKPeriod < 1 || o.MinClients < 1)
+        {
+            throw new UsageException("--clients, --rounds, --local-epochs, --batch-size, --eval-every, --topk-period and --min-clients must be at least 1");
+        }
+        if (o.FractionFit is null && (o.ClientsPerRound < 1 || o.ClientsPerRound > o.Clients))
+        {
+            throw new UsageException($"--clients-per-round must be in [1, {o.Clients}], got {o.ClientsPerRound}");
+        }
+        try
+        {
+            var sampling = o.FractionFit is double f ? ClientSampling.OfFraction(f, o.MinClients) : ClientSampling.Fixed(o.ClientsPerRound);
+            double sparsity = strategy == UplinkStrategy.Dense ? 0 : o.Sparsity;
+            var options = new FederatedOptions(
+                o.Model, o.Clients, sampling, o.Rounds, o.LocalEpochs, o.BatchSize,
+                new ExponentialDecay(o.LearningRateStart, o.LearningRateEnd, o.Rounds),
+                o.Momentum, o.WeightDecay,
+                new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0),
+                new SparsitySettings((float)sparsity, o.TopKPeriod, o.SparseLayers),
+                o.Partition, o.Alpha, o.EvaluateEvery, o.Seed);
+            options.Validate();
+            return options;
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static void WriteMetrics(StreamWriter writer, RoundMetrics m)
+    {
+        var c = CultureInfo.InvariantCulture;
+        writer.WriteLine(string.Join(',',
+            m.Round.ToString(c), m.TestAccuracy?.ToString("G6", c) ?? string.Empty, m.TrainLoss.ToString("G6", c),
+            m.UploadBytes.ToString(c), m.DenseUploadBytes.ToString(c), m.TrainFlops.ToString("G6", c), m.DenseTrainFlops.ToString("G6", c),
+            m.Seconds.ToString("G6", c), m.ServerSeconds.ToString("G6", c), m.EncodeSeconds.ToString("G6", c),
+            m.Clients.ToString(c), m.Failures.Count.ToString(c), m.LearningRate.ToString("G6", c)));
+    }
+
+    private static Dictionary<string, object?> RoundJson(RoundMetrics m, long uploadTotal) => new()
+    {
+        ["round"] = m.Round,
+        ["test_accuracy"] = m.TestAccuracy,
+        ["train_loss"] = double.IsFinite(m.TrainLoss) ? m.TrainLoss : null,
+        ["upload_bytes"] = m.UploadBytes,
+        ["upload_bytes_total"] = uploadTotal,
+        ["dense_upload_bytes"] = m.DenseUploadBytes,
+        ["train_flops"] = m.TrainFlops,
+        ["dense_train_flops"] = m.DenseTrainFlops,
+        ["seconds"] = m.Seconds,
+        ["server_seconds"] = m.ServerSeconds,
+        ["clients"] = m.Clients,
+        ["failed_clients"] = m.Failures.Count,
+        ["lr"] = m.LearningRate,
+        ["nonzero_ratios"] = m.NonZeroRatios,
+    };
+}

@@ -1,0 +1,168 @@
+using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Profiling;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Kernels;
+
+namespace ZeroFL.Engine.Ops;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// SWAT convolution (same shapes as <see cref="Conv2d"/>): the forward uses only the top-K weights
+    /// by magnitude; the input kept for the weight gradient is its own top-K over the whole batch,
+    /// stored as (values, indices); dx = G(dy, W_topK) and dw = H(dy, X_topK) are dense.
+    /// </summary>
+    public static Tensor SwatConv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding, SparseLayerState state)
+    {
+        if (x.Shape.Length != 4 || w.Shape.Length != 4 || x.Dim(1) != w.Dim(1))
+        {
+            throw new ArgumentException($"sparse conv2d expects input [batch, channels, h, w] and weight [out, channels, kh, kw], got {x} and {w}");
+        }
+        var g = new ConvGeometry(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), w.Dim(0), w.Dim(2), w.Dim(3), stride, padding);
+        return SwatLayer(tape, x, w, bias, g, [g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], "conv", state);
+    }
+
+    /// <summary>SWAT linear layer (same shapes as <see cref="Linear"/>), run as a 1x1 convolution over 1x1 images.</summary>
+    public static Tensor SwatLinear(Tape tape, Tensor x, Tensor w, Tensor? bias, SparseLayerState state)
+    {
+        if (x.Shape.Length != 2 || w.Shape.Length != 2 || x.Dim(1) != w.Dim(1))
+        {
+            throw new ArgumentException($"sparse linear expects input [batch, in] and weight [out, in], got {x} and {w}");
+        }
+        var g = new ConvGeometry(x.Dim(0), x.Dim(1), 1, 1, w.Dim(0), 1, 1, 1, 0);
+        return SwatLayer(tape, x, w, bias, g, [x.Dim(0), w.Dim(0)], "linear", state);
+    }
+
+    private static Tensor SwatLayer(Tape tape, Tensor x, Tensor w, Tensor? bias, ConvGeometry g, int[] outputShape, string kind, SparseLayerState state)
+    {
+        g.Validate();
+        if (bias is not null && bias.Length != g.OutChannels)
+        {
+            throw new ArgumentException($"sparse {kind}: bias has {bias.Length} elements, weight has {g.OutChannels} outputs");
+        }
+        var k = tape.Kernels;
+        var workspace = tape.Workspace;
+        var settings = state.Settings;
+        bool training = tape.Training;
+        bool refresh = !training || state.Refresh;
+        var row = ProfileRow(tape, kind);
+        bool needsGrad = training && (x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false));
+        var y = tape.NewTensor(outputShape, needsGrad);
+        var intScratch = workspace.Ints.Allocate(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
+        bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
+        int weightRows = g.OutChannels, weightColumns = g.GemmK;
+        var wMasked = workspace.Floats.Allocate(w.Length);
+        var rowPointers = workspace.Ints.Allocate(weightRows + 1);
+        var columns = rowPointers;
+        var values = wMasked;
+        int nonZeros;
+        using (Measure(tape, row, Pass.Forward))
+        {
+            // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
+            var selection = refresh || state.WeightSelection is null
+                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), intScratch)
+                : state.WeightSelection.Value;
+            if (training)
+            {
+                state.WeightSelection = selection;
+            }
+            k.TopK.Mask(w.Data, selection, wMasked, intScratch);
+            int kept = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, intScratch);
+            if (sparseKernels)
+            {
+                columns = workspace.Ints.Allocate(Math.Max(1, kept));
+                values = workspace.Floats.Allocate(Math.Max(1, kept));
+                nonZeros = k.Csr.Encode(wMasked, weightRows, weightColumns, rowPointers, columns, values);
+                k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
+            }
+            else
+            {
+                nonZeros = kept;
+                k.Conv.Forward(g, x.Data, wMasked, y.Data, workspace.Scratch(k.Conv.WorkspaceLength(g)));
+            }
+            if (bias is not null)
+            {
+                k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
+        }
+        double dense = g.ForwardFlops;
+        double weightDensity = (double)nonZeros / w.Length;
+        CountFlops(tape, row, Pass.Forward, dense, dense * weightDensity);
+        if (row is not null)
+        {
+            row.Sparse = true;
+            row.SparseKernels = sparseKernels;
+        }
+        if (!needsGrad)
+        {
+            return y;
+        }
+
+        // X_topK: the only copy of the input kept for the weight gradient.
+        var xValues = workspace.Floats.Allocate(1);
+        var xIndices = workspace.Ints.Allocate(1);
+        int xCount = 0;
+        if (w.RequiresGrad)
+        {
+            var inputSelection = state.Refresh || state.InputSelection is null
+                ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), intScratch)
+                : state.InputSelection.Value;
+            state.InputSelection = inputSelection;
+            int capacity = state.Refresh ? inputSelection.Kept : k.TopK.CountKept(x.Data, inputSelection, intScratch);
+            xValues = workspace.Floats.Allocate(Math.Max(1, capacity));
+            xIndices = workspace.Ints.Allocate(Math.Max(1, capacity));
+            xCount = k.TopK.Compress(x.Data, inputSelection, xValues, xIndices, intScratch);
+        }
+        state.Steps++;
+        if (row is not null)
+        {
+            row.Steps++;
+            tape.Profiler!.Retain(row, new object(), (long)xCount * (sizeof(float) + sizeof(int)), x.Length * sizeof(float));
+        }
+
+        tape.Record(() =>
+        {
+            if (!y.HasGrad)
+            {
+                return;
+            }
+            if (w.RequiresGrad)
+            {
+                using (Measure(tape, row, Pass.BackwardWeight))
+                {
+                    if (sparseKernels)
+                    {
+                        k.SparseConv.BackwardWeight(g, y.Grad, xValues, xIndices, xCount, tape.GradOf(w), workspace.Scratch(k.SparseConv.ScratchLength(g)));
+                    }
+                    else
+                    {
+                        var xDense = workspace.Floats.Allocate(x.Length);
+                        k.Gather.Scatter(xValues, xIndices, xCount, xDense);
+                        k.Conv.BackwardWeight(g, y.Grad, xDense, tape.GradOf(w), workspace.Scratch(k.Conv.WorkspaceLength(g)));
+                    }
+                }
+                CountFlops(tape, row, Pass.BackwardWeight, dense, dense * xCount / x.Length);
+            }
+            if (bias is not null && bias.RequiresGrad)
+            {
+                k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
+            if (x.RequiresGrad)
+            {
+                using (Measure(tape, row, Pass.BackwardInput))
+                {
+                    if (sparseKernels)
+                    {
+                        k.SparseConv.BackwardInput(g, y.Grad, rowPointers, columns, values, tape.GradOf(x), workspace.Scratch(k.SparseConv.ScratchLength(g)));
+                    }
+                    else
+                    {
+                        k.Conv.BackwardInput(g, y.Grad, wMasked, tape.GradOf(x), workspace.Scratch(k.Conv.WorkspaceLength(g)));
+                    }
+                }
+                CountFlops(tape, row, Pass.BackwardInput, dense, dense * weightDensity);
+            }
+        });
+        return y;
+    }
+}

@@ -1,0 +1,40 @@
+using ZeroFL.Kernels;
+
+namespace ZeroFL.Engine.Sparsity;
+
+/// <summary>
+/// What one SWAT layer remembers between steps: the top-K thresholds of its weights and of its
+/// input, reused for <see cref="SparsitySettings.TopKPeriod"/> training steps, and a step counter.
+/// </summary>
+public sealed class SparseLayerState
+{
+    /// <summary>Creates the state of a layer under <paramref name="settings"/>.</summary>
+    public SparseLayerState(SparsitySettings settings)
+    {
+        settings.Validate();
+        Settings = settings;
+    }
+
+    /// <summary>The model-wide settings.</summary>
+    public SparsitySettings Settings { get; }
+
+    /// <summary>The weight threshold in use, if computed.</summary>
+    public TopKSelection? WeightSelection { get; internal set; }
+
+    /// <summary>The input threshold in use, if computed.</summary>
+    public TopKSelection? InputSelection { get; internal set; }
+
+    /// <summary>Training steps seen.</summary>
+    public long Steps { get; internal set; }
+
+    /// <summary>True when this training step recomputes the exact thresholds.</summary>
+    internal bool Refresh => Steps % Settings.TopKPeriod == 0 || WeightSelection is null || InputSelection is null;
+
+    /// <summary>Forgets the thresholds, so the next step computes them exactly (e.g. when a new client starts).</summary>
+    public void Reset()
+    {
+        WeightSelection = null;
+        InputSelection = null;
+        Steps = 0;
+    }
+}

@@ -1,0 +1,77 @@
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Modules;
+
+namespace ZeroFL.Engine.Sparsity;
+
+/// <summary>
+/// Which layers of each model train sparse under SWAT, following the paper: ResNet-18 — every 3x3
+/// convolution except the stem (the 1x1 shortcut convolutions stay dense); LEAF FEMNIST CNN — both
+/// convolutions and the first linear layer, the classifier dense; the small CNN (our choice, by the
+/// same logic: first layer and classifier dense) — the second convolution and the hidden linear
+/// layer. Batch-norm and biases are never sparsified. <see cref="SparseLayerRule.All"/> also makes
+/// ResNet-18's 1x1 shortcut convolutions sparse (then every layer but the stem and the classifier is).
+/// </summary>
+public static class SwatRules
+{
+    /// <summary>The sparse layers of <paramref name="network"/> under <paramref name="rule"/>.</summary>
+    public static IReadOnlyList<Module> SparseLayers(Module network, SparseLayerRule rule = SparseLayerRule.Paper) => network switch
+    {
+        ResNet18 r => r.Blocks.SelectMany(b => rule == SparseLayerRule.All && b.Shortcut is not null
+            ? new Module[] { b.Conv1, b.Conv2, b.Shortcut }
+            : [b.Conv1, b.Conv2]).ToList(),
+        FemnistCnn f => [f.Conv1, f.Conv2, f.Fc1],
+        SmallCnn s => [s.Conv2, s.Fc1],
+        _ => throw new ArgumentException($"no SWAT layer rule for {network.GetType().Name}"),
+    };
+
+    /// <summary>
+    /// Makes the rule's layers of <paramref name="model"/> sparse with <paramref name="settings"/>
+    /// (sparsity 0 makes every layer dense again). Returns the layers made sparse.
+    /// </summary>
+    public static IReadOnlyList<Module> Apply(Model model, SparsitySettings settings)
+    {
+        settings.Validate();
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
+        {
+            SetState(layer, null);
+        }
+        var layers = SparseLayers(model.Network, settings.Layers);
+        foreach (var layer in layers)
+        {
+            SetState(layer, settings.Sparsity > 0 ? new SparseLayerState(settings) : null);
+        }
+        return settings.Sparsity > 0 ? layers : [];
+    }
+
+    private static void SetState(Module layer, SparseLayerState? state)
+    {
+        switch (layer)
+        {
+            case Conv2d conv:
+                conv.Sparsity = state;
+                break;
+            case Linear linear:
+                linear.Sparsity = state;
+                break;
+        }
+    }
+
+    /// <summary>The sparse weight parameters (what ZeroFL's uplink compresses) of <paramref name="model"/> under <paramref name="rule"/>.</summary>
+    public static IReadOnlyList<Parameter> SparseWeights(Model model, SparseLayerRule rule = SparseLayerRule.Paper) =>
+        SparseLayers(model.Network, rule).Select(l => l switch
+        {
+            Conv2d c => c.Weight,
+            Linear f => f.Weight,
+            _ => throw new InvalidOperationException($"unexpected sparse layer {l.GetType().Name}"),
+        }).ToList();
+
+    /// <summary>Forgets every sparse layer's saved thresholds (next step recomputes them exactly).</summary>
+    public static void ResetThresholds(Model model)
+    {
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
+        {
+            (layer as Conv2d)?.Sparsity?.Reset();
+            (layer as Linear)?.Sparsity?.Reset();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using ILGPU.Runtime;
+using ZeroFL.Data;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Memory;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Engine.Training;
+using ZeroFL.Federation.Partitioning;
+
+namespace ZeroFL.Federation.Simulation;
+
+/// <summary>What one client's Fit produced: its upload and metrics, or the reason it failed.</summary>
+/// <param name="ClientId">The client.</param>
+/// <param name="Upload">The upload, or null when the client failed.</param>
+/// <param name="Examples">Training examples (n_k).</param>
+/// <param name="TrainLoss">Mean training loss over its local steps.</param>
+/// <param name="TrainFlops">Conv/linear FLOPs actually used by local training.</param>
+/// <param name="DenseTrainFlops">The same layers' dense-equivalent FLOPs.</param>
+/// <param name="Failure">Why the client failed, or null.</param>
+/// <param name="EncodeSeconds">Time spent encoding the upload (top-K, CSR, copy to host).</param>
+public sealed record ClientResult(int ClientId, WireUpload? Upload, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, string? Failure, double EncodeSeconds = 0);
+
+/// <summary>
+/// A training slot: one client model with its trainer, workspace and uplink encoder, reused for
+/// every client it runs. A client is created on demand from its small state (an index list) by
+/// copying the global values in, so device memory grows with the slots, never with the clients.
+/// </summary>
+public sealed class ClientRunner : IDisposable
+{
+    private readonly FederatedOptions options;
+    private readonly Model model;
+    private readonly Trainer trainer;
+    private readonly DeviceUplinkEncoder encoder;
+
+    /// <summary>Builds the slot's model (same architecture as the global one) and scratch.</summary>
+    public ClientRunner(ComputeDevice device, FederatedOptions options, int[] inputShape, int classes, UplinkModel uplink, Workspace workspace)
+    {
+        this.options = options;
+        model = ModelCatalog.Create(device, options.Model, inputShape[0], inputShape[1], classes, options.Seed);
+        SwatRules.Apply(model, options.Sparsity);
+        trainer = new Trainer(model, new Sgd(1f, options.Momentum, options.WeightDecay), workspace);
+        encoder = new DeviceUplinkEncoder(device, uplink, options.Uplink);
+    }
+
+    /// <summary>Device bytes of the slot (model, optimizer state, encoder scratch; the workspace is shared).</summary>
+    public long Bytes => model.Store.Bytes + encoder.Bytes;
+
+    /// <summary>
+    /// Flower's Fit: trains client <paramref name="shard"/> from the global values for the round's
+    /// local epochs at <paramref name="learningRate"/> and returns its upload.
+    /// </summary>
+    public ClientResult Fit(ClientShard shard, DeviceDataset data, ILGPU.ArrayView<float> globalValues, float learningRate, int round)
+    {
+        if (shard.Train.Length == 0)
+        {
+            return new ClientResult(shard.Id, null, 0, double.NaN, 0, 0, "no training samples");
+        }
+        globalValues.CopyTo(model.Store.Values);
+        model.Store.ZeroMomentum();
+        SwatRules.ResetThresholds(model);
+        trainer.Optimizer.LearningRate = learningRate;
+        trainer.Flops.Clear();
+        var sampler = new BatchSampler(shard.Train, options.BatchSize, StepSeed(options.Seed, round, shard.Id));
+        double lossSum = 0;
+        int steps = 0;
+        for (int epoch = 0; epoch < options.LocalEpochs; epoch++)
+        {
+            sampler.StartEpoch(epoch);
+            for (int b = 0; b < sampler.BatchCount; b++)
+            {
+                float loss = trainer.Step(data, sampler.Batch(b));
+                if (!float.IsFinite(loss))
+                {
+                    return new ClientResult(shard.Id, null, shard.Train.Length, loss, trainer.Flops.Sparse, trainer.Flops.Dense, $"non-finite training loss {loss}");
+                }
+                lossSum += loss;
+                steps++;
+            }
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var upload = encoder.Encode(shard.Id, shard.Train.Length, model.Store.Values, globalValues);
+        return new ClientResult(shard.Id, upload, shard.Train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, null, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        encoder.Dispose();
+        trainer.Dispose();
+        model.Dispose();
+    }
+
+    /// <summary>A deterministic seed per (run seed, round, client); HashCode is randomised per process, so not used.</summary>
+    private static int StepSeed(int seed, int round, int client)
+    {
+        ulong z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)round * 0xBF58476D1CE4E5B9UL + (ulong)client * 0x94D049BB133111EBUL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (int)(z ^ (z >> 31));
+    }
+}

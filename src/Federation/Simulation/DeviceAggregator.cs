@@ -1,0 +1,127 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Federation.Uplink;
+
+namespace ZeroFL.Federation.Simulation;
+
+/// <summary>
+/// Server side of FedAvg on the device. Each validated upload is staged on the device and added,
+/// weighted by its example count, into one sum over the whole model (CSR layers by a weighted
+/// scatter-add, whole layers by an axpy); an entry a client did not send adds nothing, i.e. counts as
+/// zero in that client's term. <see cref="Finish"/> divides by the total examples and either replaces
+/// the global model (weights) or adds to it (the diff strategies), and reports each sparse layer's
+/// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2).
+/// </summary>
+public sealed class DeviceAggregator : IDisposable
+{
+    private readonly ComputeDevice device;
+    private readonly UplinkModel model;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> sum, stagedValues;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> stagedRows, stagedColumns;
+    private long examples;
+    private int clients;
+
+    /// <summary>Allocates the sum (one model) and the staging buffers (one layer).</summary>
+    public DeviceAggregator(ComputeDevice device, UplinkModel model)
+    {
+        this.device = device;
+        this.model = model;
+        var a = device.Accelerator;
+        sum = a.Allocate1D<float>(Math.Max(1, model.Parameters.Sum(p => p.Length)));
+        stagedValues = a.Allocate1D<float>(model.MaxLength);
+        stagedColumns = a.Allocate1D<int>(model.MaxLength);
+        stagedRows = a.Allocate1D<int>(model.MaxRows + 1);
+    }
+
+    /// <summary>Device bytes held.</summary>
+    public long Bytes => (sum.Length + stagedValues.Length) * sizeof(float) + (stagedColumns.Length + stagedRows.Length) * sizeof(int);
+
+    /// <summary>Uploads added since <see cref="Begin"/>.</summary>
+    public int Clients => clients;
+
+    /// <summary>Starts a round: the sum is zeroed.</summary>
+    public void Begin()
+    {
+        sum.MemSetToZero();
+        examples = 0;
+        clients = 0;
+    }
+
+    /// <summary>Adds an upload that <see cref="WireValidator.Validate"/> accepted.</summary>
+    public void Add(WireUpload upload)
+    {
+        var k = device.Kernels;
+        float weight = upload.ExampleCount;
+        for (int l = 0; l < model.Layout.Layers.Count; l++)
+        {
+            var spec = model.Layout.Layers[l];
+            var wire = upload.Layers[l];
+            var target = model.View(sum.View, l);
+            var values = stagedValues.View.SubView(0, Math.Max(1, wire.Values.Length));
+            if (wire.Values.Length > 0)
+            {
+                values.SubView(0, wire.Values.Length).CopyFromCPU(ref wire.Values[0], wire.Values.Length);
+            }
+            if (!wire.IsCsr)
+            {
+                k.Activation.Axpy(values.SubView(0, spec.Length), target, weight);
+                continue;
+            }
+            int nonZeros = wire.Values.Length;
+            if (nonZeros == 0)
+            {
+                continue;
+            }
+            var rows = stagedRows.View.SubView(0, spec.Rows + 1);
+            rows.CopyFromCPU(ref wire.RowPointers![0], spec.Rows + 1);
+            var columns = stagedColumns.View.SubView(0, nonZeros);
+            columns.CopyFromCPU(ref wire.Columns![0], nonZeros);
+            k.Csr.ScatterAdd(rows, columns, values.SubView(0, nonZeros), weight, spec.Rows, spec.Columns, target);
+        }
+        examples += upload.ExampleCount;
+        clients++;
+    }
+
+    /// <summary>
+    /// Ends the round: the global values become the weighted average (or, for the diff strategies,
+    /// move by it). Returns the non-zero ratio of every sparse layer's aggregated upload (layout
+    /// order, sparse layers only), or null when no upload arrived (the global model is unchanged).
+    /// </summary>
+    public double[]? Finish(ArrayView<float> globalValues, UplinkStrategy strategy)
+    {
+        if (clients == 0)
+        {
+            return null;
+        }
+        var k = device.Kernels;
+        var ratios = new List<double>();
+        for (int l = 0; l < model.Layout.Layers.Count; l++)
+        {
+            if (model.Layout.Layers[l].Sparse && strategy.SparsifiesUpload())
+            {
+                ratios.Add((double)k.Uplink.CountNonZero(model.View(sum.View, l)) / model.Layout.Layers[l].Length);
+            }
+        }
+        var all = sum.View.SubView(0, globalValues.Length);
+        k.Uplink.Scale(all, (float)(1.0 / examples));
+        if (strategy.SendsDifferences())
+        {
+            k.Activation.Axpy(all, globalValues, 1f);
+        }
+        else
+        {
+            all.CopyTo(globalValues);
+        }
+        return ratios.ToArray();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        stagedRows.Dispose();
+        stagedColumns.Dispose();
+        stagedValues.Dispose();
+        sum.Dispose();
+    }
+}

@@ -1,0 +1,161 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Modules;
+using ZeroFL.Federation.Uplink;
+using ZeroFL.Kernels;
+
+namespace ZeroFL.Federation.Simulation;
+
+/// <summary>
+/// The model as the uplink sees it: the <see cref="ModelLayout"/> (every parameter and running
+/// statistic, in store order) and, per layer, the parameter it comes from.
+/// </summary>
+public sealed class UplinkModel
+{
+    /// <summary>Builds the layout of <paramref name="store"/>, with <paramref name="sparse"/> the SWAT-sparse weights.</summary>
+    public UplinkModel(ParameterStore store, IReadOnlyCollection<Parameter> sparse)
+    {
+        Parameters = store.Parameters;
+        var sparseNames = sparse.Select(p => p.FullName).ToHashSet();
+        Layout = ModelLayout.FromParameters(Parameters, p => sparseNames.Contains(p.FullName), includeRunningStatistics: true);
+    }
+
+    /// <summary>The layers.</summary>
+    public ModelLayout Layout { get; }
+
+    /// <summary>The parameter of each layer (same order as <see cref="Layout"/>).</summary>
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>Largest layer, in elements.</summary>
+    public int MaxLength => Layout.Layers.Max(l => l.Length);
+
+    /// <summary>Largest row count of a layer's 2-D view.</summary>
+    public int MaxRows => Layout.Layers.Max(l => l.Rows);
+
+    /// <summary>The view of layer <paramref name="layer"/> inside a store's value block (same layout in every model of this architecture).</summary>
+    public ArrayView<float> View(ArrayView<float> values, int layer) => values.SubView(Parameters[layer].Offset, Parameters[layer].Length);
+}
+
+/// <summary>
+/// Client side of the uplink, on the device: after local training, computes what the strategy
+/// sends for every layer (top-K selection, masking and CSR encoding by device kernels), and copies
+/// only that to the host as a <see cref="WireUpload"/>. Scratch is allocated once, sized for the
+/// largest layer.
+/// </summary>
+public sealed class DeviceUplinkEncoder : IDisposable
+{
+    private readonly ComputeDevice device;
+    private readonly UplinkModel model;
+    private readonly UplinkSettings settings;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, masked, selected, values;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, topKScratch;
+
+    /// <summary>Allocates the scratch for <paramref name="model"/>'s largest layer.</summary>
+    public DeviceUplinkEncoder(ComputeDevice device, UplinkModel model, UplinkSettings settings)
+    {
+        this.device = device;
+        this.model = model;
+        this.settings = settings;
+        int n = model.MaxLength;
+        var a = device.Accelerator;
+        difference = a.Allocate1D<float>(n);
+        masked = a.Allocate1D<float>(n);
+        selected = a.Allocate1D<float>(n);
+        values = a.Allocate1D<float>(n);
+        columns = a.Allocate1D<int>(n);
+        rowPointers = a.Allocate1D<int>(model.MaxRows + 1);
+        topKScratch = a.Allocate1D<int>(device.Kernels.TopK.ScratchLength(n));
+    }
+
+    /// <summary>Device bytes of the scratch.</summary>
+    public long Bytes => (difference.Length + masked.Length + selected.Length + values.Length) * sizeof(float)
+        + (columns.Length + rowPointers.Length + topKScratch.Length) * sizeof(int);
+
+    /// <summary>
+    /// The upload of a client whose trained values are <paramref name="trained"/> and whose round
+    /// started from <paramref name="global"/> (both full store value blocks).
+    /// </summary>
+    public WireUpload Encode(int clientId, long exampleCount, ArrayView<float> trained, ArrayView<float> global)
+    {
+        var k = device.Kernels;
+        bool diff = settings.Strategy.SendsDifferences();
+        var layers = new WireLayer[model.Layout.Layers.Count];
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var spec = model.Layout.Layers[l];
+            int n = spec.Length;
+            var w = model.View(trained, l);
+            var source = w;
+            if (diff)
+            {
+                source = difference.View.SubView(0, n);
+                k.Activation.Subtract(w, model.View(global, l), source);
+            }
+            int keep = spec.Sparse && settings.Strategy.SparsifiesUpload() ? settings.KeepCount(n) : n;
+            if (keep == n)
+            {
+                layers[l] = new WireLayer(Download(source));
+                continue;
+            }
+            var scratch = topKScratch.View;
+            var output = selected.View.SubView(0, n);
+            switch (settings.Strategy)
+            {
+                case UplinkStrategy.TopKWeights:
+                case UplinkStrategy.TopKWeightsDiff:
+                    // Top-K of the values themselves: |w_E|, or |d| for Top-K-Weights Diff.
+                    k.TopK.Mask(source, k.TopK.Select(source, keep, scratch), output, scratch);
+                    break;
+                case UplinkStrategy.DiffOnTopKWeights:
+                    // Positions from |w_E|, values d = w_E - w_t there.
+                    var mask = masked.View.SubView(0, n);
+                    k.TopK.Mask(w, k.TopK.Select(w, keep, scratch), mask, scratch);
+                    k.Uplink.KeepWhereNonZero(mask, source, output);
+                    break;
+                default:
+                    throw new InvalidOperationException($"strategy {settings.Strategy.Name()} does not sparsify uploads");
+            }
+            int nonZeros = k.Csr.Encode(output, spec.Rows, spec.Columns, rowPointers.View, columns.View, values.View);
+            layers[l] = new WireLayer(
+                Download(values.View.SubView(0, nonZeros)),
+                DownloadInts(rowPointers.View.SubView(0, spec.Rows + 1)),
+                DownloadInts(columns.View.SubView(0, nonZeros)));
+        }
+        return new WireUpload(clientId, exampleCount, settings.Strategy, layers);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        topKScratch.Dispose();
+        rowPointers.Dispose();
+        columns.Dispose();
+        values.Dispose();
+        selected.Dispose();
+        masked.Dispose();
+        difference.Dispose();
+    }
+
+    private float[] Download(ArrayView<float> view)
+    {
+        device.Synchronize();
+        var host = new float[view.Length];
+        if (host.Length > 0)
+        {
+            view.CopyToCPU(ref host[0], host.Length);
+        }
+        return host;
+    }
+
+    private int[] DownloadInts(ArrayView<int> view)
+    {
+        device.Synchronize();
+        var host = new int[view.Length];
+        if (host.Length > 0)
+        {
+            view.CopyToCPU(ref host[0], host.Length);
+        }
+        return host;
+    }
+}

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using ILGPU.Runtime;
+using ZeroFL.Data;
+using ZeroFL.Engine.Devices;
+using ZeroFL.Engine.Memory;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Engine.Training;
+using ZeroFL.Federation.Partitioning;
+using ZeroFL.Federation.Uplink;
+
+namespace ZeroFL.Federation.Simulation;
+
+/// <summary>One round's figures (one row of metrics.csv).</summary>
+/// <param name="Round">1-based round.</param>
+/// <param name="TestAccuracy">Test accuracy of the global model with its top-K weights, when evaluated this round.</param>
+/// <param name="TrainLoss">Clients' mean training loss, weighted by examples.</param>
+/// <param name="UploadBytes">Bytes uploaded by the round's successful clients.</param>
+/// <param name="DenseUploadBytes">What they would have uploaded densely.</param>
+/// <param name="TrainFlops">Conv/linear FLOPs of the round's local training, counted from the entries used.</param>
+/// <param name="DenseTrainFlops">The same, dense-equivalent.</param>
+/// <param name="Seconds">Wall time of the round (evaluation included).</param>
+/// <param name="ServerSeconds">Of which server work: validating, staging and aggregating uploads.</param>
+/// <param name="EncodeSeconds">Of which clients' upload encoding (top-K, CSR, copy to host).</param>
+/// <param name="Clients">Clients sampled.</param>
+/// <param name="Failures">Clients that failed, with their reasons.</param>
+/// <param name="LearningRate">Client learning rate of the round.</param>
+/// <param name="NonZeroRatios">Per sparse layer: non-zero entries of the aggregated upload / layer size.</param>
+public sealed record RoundMetrics(
+    int Round, double? TestAccuracy, double TrainLoss, long UploadBytes, long DenseUploadBytes, double TrainFlops, double DenseTrainFlops,
+    double Seconds, double ServerSeconds, double EncodeSeconds, int Clients, IReadOnlyList<string> Failures, double LearningRate, IReadOnlyList<double> NonZeroRatios);
+
+/// <summary>
+/// Flower-style server simulating ZeroFL on one device: the training data is uploaded once and
+/// every client is an index list into it; one global model lives on the device; each sampled
+/// client runs on a reusable <see cref="ClientRunner"/> slot; uploads are validated on the host
+/// and averaged on the device.
+/// </summary>
+public sealed class FederatedServer : IDisposable
+{
+    private readonly ComputeDevice device;
+    private readonly FederatedOptions options;
+    private readonly Partition partition;
+    private readonly Model global;
+    private readonly DeviceDataset train, test;
+    private readonly Workspace workspace;
+    private readonly ClientRunner runner;
+    private readonly DeviceAggregator aggregator;
+    private readonly Trainer evaluator;
+
+    /// <summary>Uploads the data, builds the global model and one client slot.</summary>
+    public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition)
+    {
+        options.Validate();
+        this.device = device;
+        this.options = options;
+        this.partition = partition;
+        int[] shape = [trainData.Channels, trainData.Height, trainData.Width];
+        global = ModelCatalog.Create(device, options.Model, trainData.Channels, trainData.Height, trainData.ClassCount, options.Seed);
+        SwatRules.Apply(global, options.Sparsity);
+        Uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global, options.Sparsity.Layers).ToList());
+        train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
+        test = new DeviceDataset(device, testData.Features, testData.Labels, shape, testData.ClassCount);
+        workspace = new Workspace(device);
+        runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
+        aggregator = new DeviceAggregator(device, Uplink);
+        evaluator = new Trainer(global, new Sgd(1f, 0f, 0f), workspace);
+    }
+
+    /// <summary>The model layout the uplink uses.</summary>
+    public UplinkModel Uplink { get; }
+
+    /// <summary>The global model.</summary>
+    public Model Global => global;
+
+    /// <summary>Bytes of one dense upload.</summary>
+    public long DenseUploadBytes => UplinkBytes.DenseModel(Uplink.Layout);
+
+    /// <summary>Device bytes held: data, global model, one client slot, aggregator, step workspace (peak).</summary>
+    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + workspace.CapacityBytes;
+
+    /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
+    public Evaluation Evaluate() => evaluator.Evaluate(test);
+
+    /// <summary>Runs round <paramref name="round"/> (1-based).</summary>
+    public RoundMetrics RunRound(int round)
+    {
+        var clock = Stopwatch.StartNew();
+        float lr = (float)options.LearningRate.At(round - 1);
+        var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed);
+        var failures = new List<string>();
+        double lossSum = 0, flops = 0, denseFlops = 0, serverSeconds = 0, encodeSeconds = 0;
+        long examples = 0, uploadBytes = 0, denseBytes = 0;
+        aggregator.Begin();
+        foreach (int id in sampled)
+        {
+            ClientResult result;
+            try
+            {
+                result = runner.Fit(partition.Clients[id], train, global.Store.Values, lr, round);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                result = new ClientResult(id, null, 0, double.NaN, 0, 0, e.Message);
+            }
+            flops += result.TrainFlops;
+            denseFlops += result.DenseTrainFlops;
+            encodeSeconds += result.EncodeSeconds;
+            if (result.Upload is null)
+            {
+                failures.Add($"client {id}: {result.Failure}");
+                continue;
+            }
+            var serverClock = Stopwatch.StartNew();
+            try
+            {
+                WireValidator.Validate(Uplink.Layout, result.Upload, options.Uplink.Strategy);
+            }
+            catch (MalformedUploadException e)
+            {
+                failures.Add(e.Message);
+                continue;
+            }
+            aggregator.Add(result.Upload);
+            device.Synchronize();
+            serverSeconds += serverClock.Elapsed.TotalSeconds;
+            uploadBytes += result.Upload.Bytes;
+            denseBytes += DenseUploadBytes;
+            lossSum += result.TrainLoss * result.Examples;
+            examples += result.Examples;
+        }
+        var finishClock = Stopwatch.StartNew();
+        var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy) ?? [];
+        device.Synchronize();
+        serverSeconds += finishClock.Elapsed.TotalSeconds;
+        double? accuracy = round % options.EvaluateEvery == 0 || round == options.Rounds ? Evaluate().Accuracy : null;
+        return new RoundMetrics(round, accuracy, examples > 0 ? lossSum / examples : double.NaN, uploadBytes, denseBytes, flops, denseFlops,
+            clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        evaluator.Dispose();
+        aggregator.Dispose();
+        runner.Dispose();
+        workspace.Dispose();
+        test.Dispose();
+        train.Dispose();
+        global.Dispose();
+    }
+}

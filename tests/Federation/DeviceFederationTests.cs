@@ -1,0 +1,226 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ZeroFL.Data;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Federation;
+using ZeroFL.Federation.Partitioning;
+using ZeroFL.Federation.Simulation;
+using ZeroFL.Federation.Uplink;
+using ZeroFL.Tests.Support;
+
+namespace ZeroFL.Tests.Federation;
+
+/// <summary>The device uplink and aggregation against the host reference of ZEROFL.md.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+public sealed class DeviceFederationTests(string device) : DeviceTest(device)
+{
+    private static readonly UplinkStrategy[] AllStrategies =
+        [UplinkStrategy.Dense, UplinkStrategy.Swat, UplinkStrategy.TopKWeights, UplinkStrategy.DiffOnTopKWeights, UplinkStrategy.TopKWeightsDiff];
+
+    private Model NewModel(int seed)
+    {
+        var model = ModelCatalog.Create(Device, "cnn", 1, 8, 4, seed);
+        SwatRules.Apply(model, new SparsitySettings(0.9f));
+        return model;
+    }
+
+    private static float[][] Layers(UplinkModel uplink, float[] values) =>
+        uplink.Parameters.Select(p => values.AsSpan((int)p.Offset, (int)p.Length).ToArray()).ToArray();
+
+    [TestCaseSource(nameof(AllStrategies))]
+    public void EachStrategysUploadAndAggregateEqualTheHostReference(UplinkStrategy strategy)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        var settings = new UplinkSettings(strategy, strategy == UplinkStrategy.Dense ? 0 : 0.9, strategy.SparsifiesUpload() ? 0.1 : 0);
+        var globalHost = global.Store.Download();
+        var clients = new[] { 2, 3, 4 }.Select(seed =>
+        {
+            var trained = (float[])globalHost.Clone();
+            var noise = Numerics.Random(trained.Length, seed, 0.05f);
+            for (int i = 0; i < trained.Length; i++)
+            {
+                trained[i] += noise[i];
+            }
+            return trained;
+        }).ToArray();
+        long[] examples = [30, 50, 20];
+
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+        using var aggregator = new DeviceAggregator(Device, uplink);
+        var globalView = Upload(globalHost);
+        var references = new List<ClientUpload>();
+        aggregator.Begin();
+        for (int c = 0; c < clients.Length; c++)
+        {
+            var wire = encoder.Encode(c, examples[c], Upload(clients[c]), globalView);
+            WireValidator.Validate(uplink.Layout, wire, strategy);
+            var reference = UplinkReference.Encode(uplink.Layout, settings, Layers(uplink, clients[c]), Layers(uplink, globalHost), examples[c]);
+            var device = WireValidator.ToClientUpload(uplink.Layout, wire);
+            for (int l = 0; l < uplink.Layout.Layers.Count; l++)
+            {
+                var spec = uplink.Layout.Layers[l];
+                Assert.That(device.Layers[l].Positions.ToArray(), Is.EqualTo(reference.Layers[l].Positions.ToArray()), $"{spec.Name}: positions");
+                Numerics.AssertClose(reference.Layers[l].Values.ToArray(), device.Layers[l].Values.ToArray(), 1e-6f, 1e-7f, $"{spec.Name}: values");
+            }
+            Assert.That(wire.Bytes, Is.EqualTo(reference.Bytes), "bytes on the wire follow the CSR formula");
+            references.Add(reference);
+            aggregator.Add(wire);
+        }
+        var ratios = aggregator.Finish(globalView, strategy)!;
+        var expected = FedAvg.Aggregate(uplink.Layout, Layers(uplink, globalHost), references);
+        var actual = Layers(uplink, Download(globalView));
+        for (int l = 0; l < actual.Length; l++)
+        {
+            Numerics.AssertClose(expected.Weights[l], actual[l], 1e-4f, 1e-6f, uplink.Layout.Layers[l].Name);
+        }
+        var sparseRatios = expected.NonZeroRatio.Where((_, l) => uplink.Layout.Layers[l].Sparse).ToArray();
+        if (strategy.SparsifiesUpload())
+        {
+            Assert.That(ratios, Is.EqualTo(sparseRatios).Within(1e-9));
+            Assert.That(ratios.All(r => r > 0.2 && r < 0.6), Is.True, "three clients' 20% masks overlap partly");
+        }
+    }
+
+    [TestCase(UplinkStrategy.TopKWeights)]
+    [TestCase(UplinkStrategy.DiffOnTopKWeights)]
+    [TestCase(UplinkStrategy.TopKWeightsDiff)]
+    public void MaskRatioEqualToSparsityGivesTheDenseUploadResult(UplinkStrategy strategy)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        var globalHost = global.Store.Download();
+        var trained = globalHost.Select((v, i) => v + 0.01f * MathF.Sin(i)).ToArray();
+        float[] Aggregate(UplinkSettings settings)
+        {
+            using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+            using var aggregator = new DeviceAggregator(Device, uplink);
+            var globalView = Upload(globalHost);
+            aggregator.Begin();
+            var wire = encoder.Encode(0, 10, Upload(trained), globalView);
+            Assert.That(wire.Layers.All(l => !l.IsCsr), Is.EqualTo(settings.KeepFraction == 1m), "r_mask = sp sends every layer whole");
+            aggregator.Add(wire);
+            aggregator.Finish(globalView, settings.Strategy);
+            return Download(globalView);
+        }
+        var full = Aggregate(new UplinkSettings(strategy, 0.9, 0.9));
+        var swat = Aggregate(new UplinkSettings(UplinkStrategy.Swat, 0.9, 0));
+        Numerics.AssertClose(swat, full, 1e-5f, 1e-6f, "r_mask = sparsity versus the dense (SWAT) upload");
+    }
+
+    [TestCase("row pointer count")]
+    [TestCase("row pointers not monotone")]
+    [TestCase("last row pointer")]
+    [TestCase("column out of range")]
+    [TestCase("columns not increasing")]
+    [TestCase("value not finite")]
+    [TestCase("missing layer")]
+    [TestCase("whole layer too short")]
+    [TestCase("example count")]
+    [TestCase("dense layer as CSR")]
+    public void MalformedUploadsAreRejectedBeforeTouchingTheModel(string corruption)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+        var before = global.Store.Download();
+        var wire = encoder.Encode(7, 10, global.Store.Values, global.Store.Values);
+        int sparse = Enumerable.Range(0, uplink.Layout.Layers.Count).First(l => uplink.Layout.Layers[l].Sparse);
+        int dense = Enumerable.Range(0, uplink.Layout.Layers.Count).First(l => !uplink.Layout.Layers[l].Sparse);
+        var layers = wire.Layers.ToList();
+        var s = layers[sparse];
+        var bad = corruption switch
+        {
+            "row pointer count" => wire with { Layers = Replace(layers, sparse, s with { RowPointers = s.RowPointers![..^1] }) },
+            "row pointers not monotone" => wire with { Layers = Replace(layers, sparse, s with { RowPointers = Swap(s.RowPointers!, 1, 2) }) },
+            "last row pointer" => wire with { Layers = Replace(layers, sparse, s with { RowPointers = Set(s.RowPointers!, s.RowPointers!.Length - 1, 999_999) }) },
+            "column out of range" => wire with { Layers = Replace(layers, sparse, s with { Columns = Set(s.Columns!, 0, int.MaxValue) }) },
+            "columns not increasing" => wire with { Layers = Replace(layers, sparse, s with { Columns = Set(s.Columns!, 1, s.Columns![0]) }) },
+            "value not finite" => wire with { Layers = Replace(layers, sparse, s with { Values = Set(s.Values, 0, float.NaN) }) },
+            "missing layer" => wire with { Layers = layers.Take(layers.Count - 1).ToList() },
+            "whole layer too short" => wire with { Layers = Replace(layers, dense, layers[dense] with { Values = layers[dense].Values[..^1] }) },
+            "example count" => wire with { ExampleCount = -5 },
+            "dense layer as CSR" => wire with { Layers = Replace(layers, dense, s) },
+            _ => throw new ArgumentException(corruption),
+        };
+        Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights));
+        Assert.That(global.Store.Download(), Is.EqualTo(before), "the global model is untouched");
+    }
+
+    [Test]
+    public void DeviceMemoryDoesNotGrowWithTheNumberOfClients()
+    {
+        var (train, test) = TinyData(3600, 100);
+        long BytesFor(int clients)
+        {
+            var options = Options(clients, clientsPerRound: 3);
+            var partition = IidPartitioner.Create(train, clients, new PartitionOptions(1));
+            using var server = new FederatedServer(Device, options, train, test, partition);
+            server.RunRound(1);
+            return server.DeviceBytes;
+        }
+        long few = BytesFor(36), many = BytesFor(3600);
+        Assert.That(many, Is.EqualTo(few), "36 vs 3600 clients: the same device memory");
+    }
+
+    [Test]
+    public void ARoundRecordsUploadBytesFlopsAndNonZeroRatios()
+    {
+        var (train, test) = TinyData(200, 40);
+        var options = Options(10, clientsPerRound: 4);
+        var partition = DirichletPartitioner.Create(train, 10, 1.0, new PartitionOptions(2));
+        using var server = new FederatedServer(Device, options, train, test, partition);
+        var m = server.RunRound(1);
+        Assert.That(m.Failures, Is.Empty);
+        Assert.That(m.Clients, Is.EqualTo(4));
+        Assert.That(m.UploadBytes, Is.GreaterThan(0).And.LessThan(m.DenseUploadBytes));
+        Assert.That(m.TrainFlops, Is.GreaterThan(0).And.LessThan(m.DenseTrainFlops));
+        Assert.That(m.NonZeroRatios, Has.Count.EqualTo(2));
+        Assert.That(m.TestAccuracy, Is.Not.Null, "evaluated after the last round");
+    }
+
+    private static FederatedOptions Options(int clients, int clientsPerRound) => new(
+        "cnn", clients, ClientSampling.Fixed(clientsPerRound), Rounds: 1, LocalEpochs: 1, BatchSize: 8,
+        new ExponentialDecay(0.05, 0.01, 1), 0.9f, 5e-4f, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1),
+        new SparsitySettings(0.9f), PartitionScheme.Iid, 1.0, EvaluateEvery: 1, Seed: 1);
+
+    private static (Dataset Train, Dataset Test) TinyData(int trainCount, int testCount)
+    {
+        Dataset Make(int count, int seed)
+        {
+            var random = new Random(seed);
+            var pixels = new byte[count * 8 * 8];
+            random.NextBytes(pixels);
+            var labels = new byte[count];
+            for (int i = 0; i < count; i++)
+            {
+                labels[i] = (byte)random.Next(4);
+            }
+            return Dataset.FromBytes("tiny", pixels, labels, 8, 8, 4, Normalization.FashionMnist);
+        }
+        return (Make(trainCount, 1), Make(testCount, 2));
+    }
+
+    private static List<WireLayer> Replace(List<WireLayer> layers, int index, WireLayer layer)
+    {
+        var copy = layers.ToList();
+        copy[index] = layer;
+        return copy;
+    }
+
+    private static T[] Set<T>(T[] array, int index, T value)
+    {
+        var copy = (T[])array.Clone();
+        copy[index] = value;
+        return copy;
+    }
+
+    private static int[] Swap(int[] array, int i, int j)
+    {
+        var copy = (int[])array.Clone();
+        (copy[i], copy[j]) = (copy[j] + 5, copy[i]);
+        return copy;
+    }
+}
