@@ -18,7 +18,7 @@ public enum SparseLayerRule
 /// <param name="TopKPeriod">Recompute the exact top-K thresholds every this many training steps and reuse them in between (1 = exact every step; SWAT's code uses 10).</param>
 /// <param name="Layers">Which layers are sparse: the paper's rule, or every convolution and linear layer but the first and the classifier.</param>
 /// <param name="SparseKernelMaxDensity">Sparse (zero-skipping) kernels are used when the kept fraction is at most this; above it the dense kernels run on the masked tensors, which is faster there.</param>
-public sealed record SparsitySettings(float Sparsity, int TopKPeriod = 1, SparseLayerRule Layers = SparseLayerRule.Paper, float SparseKernelMaxDensity = 0.3f)
+public sealed record SparsitySettings(float Sparsity, int TopKPeriod = 1, SparseLayerRule Layers = SparseLayerRule.Paper, float SparseKernelMaxDensity = 0.2f)
 {
     /// <summary>Fraction of entries kept: 1 - sparsity.</summary>
     public float Density => 1f - Sparsity;
