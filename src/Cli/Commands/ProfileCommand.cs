@@ -10,7 +10,7 @@ namespace ZeroFL.Cli.Commands;
 
 /// <summary>Options of <c>zerofl profile</c>.</summary>
 [Verb("profile", HelpText = "Run real training steps dense and with SWAT; report FLOPs, time and retained activation memory per layer.")]
-public sealed class ProfileOptions
+public sealed class ProfileOptions : SwatOptions
 {
     /// <summary>Model name.</summary>
     [Option("model", Default = "resnet18", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
@@ -19,14 +19,6 @@ public sealed class ProfileOptions
     /// <summary>Sparsity.</summary>
     [Option("sparsity", Default = 0.9f, HelpText = "SWAT sparsity of the sparse run (fraction of weights and activations dropped).")]
     public float Sparsity { get; set; } = 0.9f;
-
-    /// <summary>Which layers are sparse.</summary>
-    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
-    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
-
-    /// <summary>Top-K period.</summary>
-    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps (1 = every step).")]
-    public int TopKPeriod { get; set; } = 1;
 
     /// <summary>Batch size.</summary>
     [Option("batch", Default = 32, HelpText = "Mini-batch size.")]
@@ -51,10 +43,6 @@ public sealed class ProfileOptions
     /// <summary>Warm-up steps.</summary>
     [Option("warmup", Default = 1, HelpText = "Unmeasured steps before measuring.")]
     public int Warmup { get; set; } = 1;
-
-    /// <summary>Device.</summary>
-    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index.")]
-    public string Device { get; set; } = "auto";
 
     /// <summary>JSON output.</summary>
     [Option("json", Default = false, HelpText = "Print one JSON object instead of a table.")]

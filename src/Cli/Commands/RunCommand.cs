@@ -16,20 +16,8 @@ namespace ZeroFL.Cli.Commands;
 
 /// <summary>Options of <c>zerofl run</c>: a federated ZeroFL experiment. The defaults are the embedded main job.</summary>
 [Verb("run", isDefault: false, HelpText = "Run a federated ZeroFL experiment (defaults: Fashion-MNIST, small CNN, 100 clients, 10 per round, LDA alpha 1.0, sparsity 0.9, topk-weights, r_mask 0.1).")]
-public sealed class RunOptions
+public sealed class RunOptions : DataOptions
 {
-    /// <summary>Dataset.</summary>
-    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist or mnist (IDX files).")]
-    public string Dataset { get; set; } = "fashion-mnist";
-
-    /// <summary>Data directory.</summary>
-    [Option("data-dir", HelpText = "Directory with the dataset files (default: the Debian package's directory).")]
-    public string? DataDir { get; set; }
-
-    /// <summary>Model.</summary>
-    [Option("model", Default = "cnn", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
-    public string Model { get; set; } = "cnn";
-
     /// <summary>Clients.</summary>
     [Option("clients", Default = 100, HelpText = "Number of simulated clients.")]
     public int Clients { get; set; } = 100;
@@ -94,33 +82,13 @@ public sealed class RunOptions
     [Option("mask-ratio", Default = 0.1, HelpText = "r_mask: extra share of each sparse layer uploaded (clients send the top 1 - sparsity + r_mask).")]
     public double MaskRatio { get; set; } = 0.1;
 
-    /// <summary>Top-K period.</summary>
-    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P local steps (1 = every step).")]
-    public int TopKPeriod { get; set; } = 1;
-
-    /// <summary>Which layers are sparse.</summary>
-    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper or all (also ResNet-18's 1x1 shortcuts).")]
-    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
-
     /// <summary>Evaluate every N rounds.</summary>
     [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
     public int EvaluateEvery { get; set; } = 5;
 
-    /// <summary>Seed.</summary>
-    [Option("seed", Default = 1, HelpText = "Seed of initialisation, partition, client sampling and shuffling.")]
-    public int Seed { get; set; } = 1;
-
-    /// <summary>Device.</summary>
-    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index.")]
-    public string Device { get; set; } = "auto";
-
     /// <summary>Output directory.</summary>
     [Option("out", HelpText = "Output directory (default: runs/<timestamp>): metrics.csv, layers.csv, summary.json.")]
     public string? Out { get; set; }
-
-    /// <summary>Quiet.</summary>
-    [Option("quiet", Default = false, HelpText = "Print only the final result.")]
-    public bool Quiet { get; set; }
 
     /// <summary>JSON lines.</summary>
     [Option("json", Default = false, HelpText = "Print one JSON object per round on stdout instead of progress lines.")]

@@ -12,20 +12,8 @@ namespace ZeroFL.Cli.Commands;
 
 /// <summary>Options of <c>zerofl train</c>: central (non-federated) training to prove the engine.</summary>
 [Verb("train", HelpText = "Train one model centrally on a dataset and evaluate it on the test set.")]
-public sealed class TrainOptions
+public sealed class TrainOptions : DataOptions
 {
-    /// <summary>Dataset name.</summary>
-    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist or mnist (IDX files).")]
-    public string Dataset { get; set; } = "fashion-mnist";
-
-    /// <summary>Where the dataset files are.</summary>
-    [Option("data-dir", HelpText = "Directory with the dataset files (default: the Debian package's directory).")]
-    public string? DataDir { get; set; }
-
-    /// <summary>Model name.</summary>
-    [Option("model", Default = "cnn", HelpText = "Model: cnn, femnist-cnn or resnet18.")]
-    public string Model { get; set; } = "cnn";
-
     /// <summary>Epochs.</summary>
     [Option("epochs", Default = 1, HelpText = "Training epochs.")]
     public int Epochs { get; set; } = 1;
@@ -50,22 +38,6 @@ public sealed class TrainOptions
     [Option("sparsity", Default = 0f, HelpText = "SWAT sparsity: fraction of weights and activations dropped in the sparse layers (0 = dense).")]
     public float Sparsity { get; set; }
 
-    /// <summary>Which layers are sparse.</summary>
-    [Option("sparse-layers", Default = SparseLayerRule.Paper, HelpText = "Sparse layers: paper (ZeroFL's rule) or all (also ResNet-18's 1x1 shortcut convolutions).")]
-    public SparseLayerRule SparseLayers { get; set; } = SparseLayerRule.Paper;
-
-    /// <summary>Top-K period.</summary>
-    [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P steps, reusing them in between (1 = exact every step).")]
-    public int TopKPeriod { get; set; } = 1;
-
-    /// <summary>Seed.</summary>
-    [Option("seed", Default = 1, HelpText = "Seed for initialisation and shuffling.")]
-    public int Seed { get; set; } = 1;
-
-    /// <summary>Device.</summary>
-    [Option("device", Default = "auto", HelpText = "auto, cpu, cuda or opencl, optionally :index (e.g. cuda:1).")]
-    public string Device { get; set; } = "auto";
-
     /// <summary>Limit of training batches per epoch (0 = all).</summary>
     [Option("max-batches", Default = 0, HelpText = "Stop each epoch after this many batches (0 = the whole epoch).")]
     public int MaxBatches { get; set; }
@@ -73,10 +45,6 @@ public sealed class TrainOptions
     /// <summary>Output directory.</summary>
     [Option("out", HelpText = "Output directory for summary.json (default: runs/train-<timestamp>).")]
     public string? Out { get; set; }
-
-    /// <summary>Suppress progress lines.</summary>
-    [Option("quiet", Default = false, HelpText = "Print only the final result.")]
-    public bool Quiet { get; set; }
 }
 
 /// <summary>Central training.</summary>
