@@ -13,7 +13,7 @@ namespace ZeroFL.Engine.Sparsity;
 /// </summary>
 public static class SwatRules
 {
-    /// <summary>The sparse layers of <paramref name="network"/> under <paramref name="rule"/>.</summary>
+    /// <summary>The sparse layers of <paramref name="network"/> under <paramref name="rule"/> (<see cref="SparseLayerRule.All"/> is a superset of the paper's rule).</summary>
     public static IReadOnlyList<Module> SparseLayers(Module network, SparseLayerRule rule = SparseLayerRule.Paper) => network switch
     {
         ResNet18 r => r.Blocks.SelectMany(b => rule == SparseLayerRule.All && b.Shortcut is not null
@@ -31,7 +31,7 @@ public static class SwatRules
     public static IReadOnlyList<Module> Apply(Model model, SparsitySettings settings)
     {
         settings.Validate();
-        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All))
         {
             SetState(layer, null);
         }
@@ -68,7 +68,7 @@ public static class SwatRules
     /// <summary>Forgets every sparse layer's saved thresholds (next step recomputes them exactly).</summary>
     public static void ResetThresholds(Model model)
     {
-        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All).Concat(SparseLayers(model.Network)))
+        foreach (var layer in SparseLayers(model.Network, SparseLayerRule.All))
         {
             (layer as Conv2d)?.Sparsity?.Reset();
             (layer as Linear)?.Sparsity?.Reset();

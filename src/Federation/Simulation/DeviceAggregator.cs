@@ -58,26 +58,23 @@ public sealed class DeviceAggregator : IDisposable
             var spec = model.Layout.Layers[l];
             var wire = upload.Layers[l];
             var target = model.View(sum.View, l);
-            var values = stagedValues.View.SubView(0, Math.Max(1, wire.Values.Length));
-            if (wire.Values.Length > 0)
+            int count = wire.Values.Length;
+            if (count == 0)
             {
-                values.SubView(0, wire.Values.Length).CopyFromCPU(ref wire.Values[0], wire.Values.Length);
+                continue; // a sparse layer with nothing sent adds nothing
             }
+            var values = stagedValues.View.SubView(0, count);
+            values.CopyFromCPU(ref wire.Values[0], count);
             if (!wire.IsCsr)
             {
-                k.Activation.Axpy(values.SubView(0, spec.Length), target, weight);
-                continue;
-            }
-            int nonZeros = wire.Values.Length;
-            if (nonZeros == 0)
-            {
+                k.Activation.Axpy(values, target, weight);
                 continue;
             }
             var rows = stagedRows.View.SubView(0, spec.Rows + 1);
             rows.CopyFromCPU(ref wire.RowPointers![0], spec.Rows + 1);
-            var columns = stagedColumns.View.SubView(0, nonZeros);
-            columns.CopyFromCPU(ref wire.Columns![0], nonZeros);
-            k.Csr.ScatterAdd(rows, columns, values.SubView(0, nonZeros), weight, spec.Rows, spec.Columns, target);
+            var columns = stagedColumns.View.SubView(0, count);
+            columns.CopyFromCPU(ref wire.Columns![0], count);
+            k.Csr.ScatterAdd(rows, columns, values, weight, spec.Rows, spec.Columns, target);
         }
         examples += upload.ExampleCount;
         clients++;

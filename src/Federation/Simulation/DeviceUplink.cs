@@ -95,7 +95,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
             int keep = spec.Sparse && settings.Strategy.SparsifiesUpload() ? settings.KeepCount(n) : n;
             if (keep == n)
             {
-                layers[l] = new WireLayer(Download(source));
+                layers[l] = new WireLayer(Download<float>(source));
                 continue;
             }
             var scratch = topKScratch.View;
@@ -118,9 +118,9 @@ public sealed class DeviceUplinkEncoder : IDisposable
             }
             int nonZeros = k.Csr.Encode(output, spec.Rows, spec.Columns, rowPointers.View, columns.View, values.View);
             layers[l] = new WireLayer(
-                Download(values.View.SubView(0, nonZeros)),
-                DownloadInts(rowPointers.View.SubView(0, spec.Rows + 1)),
-                DownloadInts(columns.View.SubView(0, nonZeros)));
+                Download<float>(values.View.SubView(0, nonZeros)),
+                Download<int>(rowPointers.View.SubView(0, spec.Rows + 1)),
+                Download<int>(columns.View.SubView(0, nonZeros)));
         }
         return new WireUpload(clientId, exampleCount, settings.Strategy, layers);
     }
@@ -137,21 +137,11 @@ public sealed class DeviceUplinkEncoder : IDisposable
         difference.Dispose();
     }
 
-    private float[] Download(ArrayView<float> view)
+    private T[] Download<T>(ArrayView<T> view)
+        where T : unmanaged
     {
         device.Synchronize();
-        var host = new float[view.Length];
-        if (host.Length > 0)
-        {
-            view.CopyToCPU(ref host[0], host.Length);
-        }
-        return host;
-    }
-
-    private int[] DownloadInts(ArrayView<int> view)
-    {
-        device.Synchronize();
-        var host = new int[view.Length];
+        var host = new T[view.Length];
         if (host.Length > 0)
         {
             view.CopyToCPU(ref host[0], host.Length);
