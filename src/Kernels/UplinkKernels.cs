@@ -46,7 +46,7 @@ public sealed class UplinkKernels
         int t = launch.Threads(n);
         countNonZero(t, x, partialCounts.View, n, t);
         launch.Accelerator.Synchronize();
-        partialCounts.View.SubView(0, t).CopyToCPU(ref hostCounts[0], t);
+        partialCounts.View.BaseView.SubView(0, t).CopyToCPU(hostCounts.AsSpan(0, t));
         long total = 0;
         for (int i = 0; i < t; i++)
         {

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Autograd;
@@ -114,7 +113,7 @@ public sealed class OpGradientTests(string device) : DeviceTest(device)
             grads = [];
             if (backward)
             {
-                tape.GradOf(y).CopyFromCPU(ref r[0], r.Length);
+                tape.GradOf(y).CopyFromCPU(r);
                 tape.Backward();
                 grads = tensors.Select(t => Download(t.Grad)).ToArray();
             }
@@ -157,7 +156,7 @@ public sealed class OpGradientTests(string device) : DeviceTest(device)
     private static Tensor UploadTensor(Tape tape, float[] values, int[] shape)
     {
         var t = tape.NewTensor(shape, requiresGrad: true);
-        t.Data.CopyFromCPU(ref MemoryMarshal.GetArrayDataReference(values), values.Length);
+        t.Data.CopyFromCPU(values);
         return t;
     }
 }

@@ -133,7 +133,7 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         using var workspace = new ZeroFL.Engine.Memory.Workspace(Device);
         var tape = new Tape(workspace) { Training = false };
         var x = tape.NewTensor([Batch, 1, Size, Size], false);
-        x.Data.CopyFromCPU(ref features[0], features.Length);
+        x.Data.CopyFromCPU(features);
         return Download(model.Forward(tape, x).Data);
     }
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Autograd;
@@ -69,7 +68,7 @@ public sealed class DeviceDataset : IDisposable
     {
         int batch = indices.Length;
         var deviceIndices = tape.Workspace.Ints.Allocate(batch);
-        deviceIndices.CopyFromCPU(ref MemoryMarshal.GetReference(indices), batch);
+        deviceIndices.CopyFromCPU(indices);
         var input = tape.NewTensor([batch, .. SampleShape], requiresGrad: false);
         var batchLabels = tape.Workspace.Ints.Allocate(batch);
         var k = device.Kernels.Gather;

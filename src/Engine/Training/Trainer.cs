@@ -130,7 +130,7 @@ public sealed class Trainer : IDisposable
             lossHost = new float[count];
         }
         Model.Device.Synchronize();
-        loss.CopyToCPU(ref lossHost[0], count);
+        loss.SubView(0, count).CopyToCPU(lossHost.AsSpan(0, count));
         double sum = 0;
         for (int i = 0; i < count; i++)
         {
@@ -146,7 +146,7 @@ public sealed class Trainer : IDisposable
             predictionHost = new int[count];
         }
         Model.Device.Synchronize();
-        view.CopyToCPU(ref predictionHost[0], count);
+        view.SubView(0, count).CopyToCPU(predictionHost.AsSpan(0, count));
         return predictionHost;
     }
 }

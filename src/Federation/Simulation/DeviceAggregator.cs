@@ -63,17 +63,17 @@ public sealed class DeviceAggregator : IDisposable
             {
                 continue; // a sparse layer with nothing sent adds nothing
             }
-            var values = stagedValues.View.SubView(0, count);
-            values.CopyFromCPU(ref wire.Values[0], count);
+            var values = stagedValues.View.BaseView.SubView(0, count);
+            values.CopyFromCPU(wire.Values.AsSpan(0, count));
             if (!wire.IsCsr)
             {
                 k.Activation.Axpy(values, target, weight);
                 continue;
             }
-            var rows = stagedRows.View.SubView(0, spec.Rows + 1);
-            rows.CopyFromCPU(ref wire.RowPointers![0], spec.Rows + 1);
-            var columns = stagedColumns.View.SubView(0, count);
-            columns.CopyFromCPU(ref wire.Columns![0], count);
+            var rows = stagedRows.View.BaseView.SubView(0, spec.Rows + 1);
+            rows.CopyFromCPU(wire.RowPointers.AsSpan(0, spec.Rows + 1));
+            var columns = stagedColumns.View.BaseView.SubView(0, count);
+            columns.CopyFromCPU(wire.Columns.AsSpan(0, count));
             k.Csr.ScatterAdd(rows, columns, values, weight, spec.Rows, spec.Columns, target);
         }
         examples += upload.ExampleCount;

@@ -144,7 +144,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
         var host = new T[view.Length];
         if (host.Length > 0)
         {
-            view.CopyToCPU(ref host[0], host.Length);
+            view.CopyToCPU(host);
         }
         return host;
     }
