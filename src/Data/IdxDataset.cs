@@ -1,7 +1,13 @@
 namespace ZeroFL.Data;
 
 /// <summary>A training set and its test set.</summary>
-public sealed record TrainTestSplit(Dataset Train, Dataset Test);
+/// <param name="Train">The training samples.</param>
+/// <param name="Test">The test samples.</param>
+/// <param name="TrainGroups">
+/// For data sets with a natural partition (FEMNIST writers, Speech Commands speakers): one group id
+/// per training sample, ids 0..groups-1 in order of first appearance; null otherwise.
+/// </param>
+public sealed record TrainTestSplit(Dataset Train, Dataset Test, int[]? TrainGroups = null);
 
 /// <summary>
 /// Describes an MNIST-like data set stored as four IDX files (train/t10k images and labels) of
