@@ -28,7 +28,7 @@ public static class Program
         var result = parser.ParseArguments<RunOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
-            (RunOptions o) => Run(() => RunCommand.Run(o)),
+            (RunOptions o) => Run(() => { o.Arguments = args; return RunCommand.Run(o); }),
             (TrainOptions o) => Run(() => TrainCommand.Run(o)),
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
             errors => ReportParseErrors(result, errors));

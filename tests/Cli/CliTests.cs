@@ -43,6 +43,9 @@ public sealed class CliTests
     [TestCase("run", "--partition", "zipf")]
     [TestCase("run", "--strategy", "swat", "--sparsity", "0")]
     [TestCase("profile", "--model", "alexnet")]
+    [TestCase("run", "--preset", "imagenet")]
+    [TestCase("run", "--dataset", "svhn")]
+    [TestCase("run", "--partition", "natural")]
     [TestCase("frobnicate")]
     public void BadCommandLineGivesOneLineAndExitCode2(params string[] args)
     {

@@ -27,7 +27,7 @@ public abstract class SwatOptions : DeviceOptions
 public abstract class DataOptions : SwatOptions
 {
     /// <summary>Dataset name.</summary>
-    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist or mnist (IDX files).")]
+    [Option("dataset", Default = "fashion-mnist", HelpText = "Dataset: fashion-mnist, mnist, cifar10, femnist or speech-commands.")]
     public string Dataset { get; set; } = "fashion-mnist";
 
     /// <summary>Where the dataset files are.</summary>

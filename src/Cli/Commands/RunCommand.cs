@@ -63,7 +63,7 @@ public sealed class RunOptions : DataOptions
     public float WeightDecay { get; set; } = 5e-4f;
 
     /// <summary>Partition.</summary>
-    [Option("partition", Default = PartitionScheme.Lda, HelpText = "Data partition: iid or lda (Dirichlet over labels, equal samples per client).")]
+    [Option("partition", Default = PartitionScheme.Lda, HelpText = "Data partition: iid, lda (Dirichlet over labels, equal samples per client) or natural (one client per writer or speaker; sets --clients).")]
     public PartitionScheme Partition { get; set; } = PartitionScheme.Lda;
 
     /// <summary>Alpha.</summary>
@@ -90,6 +90,13 @@ public sealed class RunOptions : DataOptions
     [Option("out", HelpText = "Output directory (default: runs/<timestamp>): metrics.csv, layers.csv, summary.json.")]
     public string? Out { get; set; }
 
+    /// <summary>Preset.</summary>
+    [Option("preset", HelpText = "The paper's setup: cifar10-resnet18, speech-resnet18 or femnist-cnn; options given on the command line override it.")]
+    public string? Preset { get; set; }
+
+    /// <summary>The raw command line, so that a preset leaves the options given there alone.</summary>
+    public IReadOnlyList<string> Arguments { get; set; } = [];
+
     /// <summary>JSON lines.</summary>
     [Option("json", Default = false, HelpText = "Print one JSON object per round on stdout instead of progress lines.")]
     public bool Json { get; set; }
@@ -104,15 +111,39 @@ public static class RunCommand
     /// <summary>Runs the experiment and writes its files.</summary>
     public static int Run(RunOptions o)
     {
-        var options = BuildOptions(o);
+        if (o.Preset is not null)
+        {
+            Presets.Apply(Presets.Find(o.Preset), o, o.Arguments);
+        }
         var spec = TrainCommand.ParseDevice(o.Device);
-        var split = IdxDataset.Load(o.Dataset, o.DataDir);
+        TrainTestSplit split;
+        FederatedOptions options;
+        if (o.Partition == PartitionScheme.Natural)
+        {
+            // The clients are the data set's own groups: their count is known once it is loaded.
+            if (!DatasetCatalog.WithNaturalGroups.Contains(o.Dataset))
+            {
+                throw new UsageException($"--partition natural needs a data set with natural groups (femnist, speech-commands), not {o.Dataset}");
+            }
+            split = LoadData(o);
+            var groups = split.TrainGroups ?? throw new InvalidOperationException($"{o.Dataset} loaded without its group ids");
+            o.Clients = groups.Length == 0 ? 0 : groups.Max() + 1;
+            options = BuildOptions(o);
+        }
+        else
+        {
+            options = BuildOptions(o);
+            split = LoadData(o);
+        }
         string outDir = o.Out ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
         var partitionOptions = new PartitionOptions(o.Seed);
-        var partition = options.Partition == PartitionScheme.Iid
-            ? IidPartitioner.Create(split.Train, o.Clients, partitionOptions)
-            : DirichletPartitioner.Create(split.Train, o.Clients, o.Alpha, partitionOptions);
+        var partition = options.Partition switch
+        {
+            PartitionScheme.Iid => IidPartitioner.Create(split.Train, o.Clients, partitionOptions),
+            PartitionScheme.Lda => DirichletPartitioner.Create(split.Train, o.Clients, o.Alpha, partitionOptions),
+            _ => NaturalPartitioner.Create(split.Train, split.TrainGroups!, partitionOptions),
+        };
 
         using var device = ComputeDevice.Open(spec);
         using var server = new FederatedServer(device, options, split.Train, split.Test, partition);
@@ -179,6 +210,7 @@ public static class RunCommand
             ["server_seconds_total"] = serverTotal,
             ["failed_clients"] = failures.Count,
             ["failures"] = failures,
+            ["preset"] = o.Preset,
             ["model"] = o.Model,
             ["dataset"] = split.Train.Name,
             ["partition"] = partition.Scheme,
@@ -202,6 +234,16 @@ public static class RunCommand
                 $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadTotal / 1e6:F1} MB = {(denseTotal > 0 ? (double)uploadTotal / denseTotal : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
         }
         return 0;
+    }
+
+    /// <summary>The data set named by the options; an unknown name is a usage error.</summary>
+    public static TrainTestSplit LoadData(DataOptions o)
+    {
+        if (!DatasetCatalog.Names.Contains(o.Dataset))
+        {
+            throw new UsageException($"unknown --dataset '{o.Dataset}' (expected one of: {string.Join(", ", DatasetCatalog.Names)})");
+        }
+        return DatasetCatalog.Load(o.Dataset, o.DataDir, o.Seed);
     }
 
     /// <summary>Turns the command line into validated options (usage errors on bad values).</summary>

@@ -55,7 +55,7 @@ public static class TrainCommand
     {
         Validate(o);
         var spec = ParseDevice(o.Device);
-        var split = IdxDataset.Load(o.Dataset, o.DataDir);
+        var split = RunCommand.LoadData(o);
         string outDir = o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
 

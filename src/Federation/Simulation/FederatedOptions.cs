@@ -11,6 +11,9 @@ public enum PartitionScheme
 
     /// <summary>Dirichlet (LDA) over labels with equal samples per client; large alpha = IID.</summary>
     Lda,
+
+    /// <summary>One client per natural group of the data set (FEMNIST writer, Speech Commands speaker).</summary>
+    Natural,
 }
 
 /// <summary>Everything a federated run needs besides the data (typed, validated by <see cref="Validate"/>).</summary>
