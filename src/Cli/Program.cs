@@ -25,9 +25,10 @@ public static class Program
             settings.CaseInsensitiveEnumValues = true;
             settings.AutoVersion = false;
         });
-        var result = parser.ParseArguments<RunOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
+        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
+            (SweepOptions o) => Run(() => { o.Arguments = args; return SweepCommand.Run(o); }),  // before run: a sweep's options are run options too
             (RunOptions o) => Run(() => { o.Arguments = args; return RunCommand.Run(o); }),
             (TrainOptions o) => Run(() => TrainCommand.Run(o)),
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
@@ -70,7 +71,7 @@ public static class Program
         }
         if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
         {
-            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, train, profile, devices)");
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices)");
             return UsageError;
         }
         var sentence = SentenceBuilder.Create();

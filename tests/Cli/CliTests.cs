@@ -46,6 +46,9 @@ public sealed class CliTests
     [TestCase("run", "--preset", "imagenet")]
     [TestCase("run", "--dataset", "svhn")]
     [TestCase("run", "--partition", "natural")]
+    [TestCase("sweep", "--sparsities", "0.9,lots", "--out", "x")]
+    [TestCase("sweep", "--strategies", "topk-weights,best", "--out", "x")]
+    [TestCase("sweep", "--mask-ratios", "0.1")]
     [TestCase("frobnicate")]
     public void BadCommandLineGivesOneLineAndExitCode2(params string[] args)
     {
@@ -131,6 +134,32 @@ public sealed class CliTests
         Assert.That(root.GetProperty("uplink_bytes_total").GetInt64(), Is.LessThan(root.GetProperty("dense_uplink_bytes_total").GetInt64()));
         Assert.That(root.GetProperty("failed_clients").GetInt32(), Is.EqualTo(0));
         Assert.That(File.ReadAllLines(Path.Combine(outDir, "layers.csv")), Has.Length.EqualTo(1 + 3 * 2), "two sparse layers per round");
+    }
+
+    [Test]
+    public void SweepRunsTheGridWritesThePapersTableAndSkipsFinishedCells()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 200, testCount: 40);
+        string outDir = Path.Combine(files.Directory, "sweep");
+        string[] args = ["sweep", "--data-dir", files.Directory, "--device", "cpu", "--clients", "10", "--clients-per-round", "2",
+            "--rounds", "1", "--batch-size", "16", "--strategies", "topk-weights,topk-diff", "--mask-ratios", "0,0.2", "--sparsities", "0.9",
+            "--quiet", "--out", outDir];
+        var (code, output, err) = Run(args);
+        Assert.That(code, Is.EqualTo(0), err);
+        var csv = File.ReadAllLines(Path.Combine(outDir, "table.csv"));
+        Assert.That(csv[0], Is.EqualTo("alpha,sparsity,strategy,mask_ratio,test_accuracy,upload_mb_per_client_round,dense_upload_mb,saving_factor"));
+        Assert.That(csv, Has.Length.EqualTo(1 + 1 + 2 * 2), "the SWAT baseline and 2 strategies x 2 mask ratios");
+        double Upload(string strategy, string r) => double.Parse(csv.Single(l => l.Split(',')[2] == strategy && l.Split(',')[3] == r).Split(',')[5], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(Upload("topk-weights", "0"), Is.LessThan(Upload("topk-weights", "0.2")));
+        Assert.That(Upload("topk-weights", "0.2"), Is.LessThan(Upload("swat", "0")), "the baseline uploads dense");
+        var table = File.ReadAllText(Path.Combine(outDir, "table.md"));
+        Assert.That(table, Does.Contain("| topk-diff | 0.2 |"));
+        Assert.That(table, Does.Contain("| swat | - |"));
+        var before = File.GetLastWriteTimeUtc(Path.Combine(outDir, "alpha1-sp0.9-topk-weights-r0", "summary.json"));
+        (code, _, err) = Run(args.Where(a => a != "--quiet").ToArray());
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(File.GetLastWriteTimeUtc(Path.Combine(outDir, "alpha1-sp0.9-topk-weights-r0", "summary.json")), Is.EqualTo(before), "a finished cell is not run again");
     }
 
     [Test]

@@ -16,8 +16,11 @@ namespace ZeroFL.Cli.Commands;
 
 /// <summary>Options of <c>zerofl run</c>: a federated ZeroFL experiment. The defaults are the embedded main job.</summary>
 [Verb("run", isDefault: false, HelpText = "Run a federated ZeroFL experiment (defaults: Fashion-MNIST, small CNN, 100 clients, 10 per round, LDA alpha 1.0, sparsity 0.9, topk-weights, r_mask 0.1).")]
-public sealed class RunOptions : DataOptions
+public class RunOptions : DataOptions
 {
+    /// <summary>A shallow copy (the sweep's cells each get one).</summary>
+    public RunOptions MemberwiseCopy() => (RunOptions)MemberwiseClone();
+
     /// <summary>Clients.</summary>
     [Option("clients", Default = 100, HelpText = "Number of simulated clients.")]
     public int Clients { get; set; } = 100;
