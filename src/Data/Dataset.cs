@@ -46,6 +46,9 @@ public sealed class Dataset
         SampleSize = (int)sampleSize;
     }
 
+    /// <summary>Training-time augmentation this data set calls for (CIFAR-10: crop and flip), or null for none.</summary>
+    public CropFlip? Augmentation { get; init; }
+
     /// <summary>A short human-readable name, e.g. "fashion-mnist/train".</summary>
     public string Name { get; }
 
@@ -103,7 +106,10 @@ public sealed class Dataset
             Array.Copy(Features, (long)source * SampleSize, features, (long)i * SampleSize, SampleSize);
             labels[i] = Labels[source];
         }
-        return new Dataset(name ?? $"{Name}[subset of {indices.Length}]", features, labels, Channels, Height, Width, ClassCount);
+        return new Dataset(name ?? $"{Name}[subset of {indices.Length}]", features, labels, Channels, Height, Width, ClassCount)
+        {
+            Augmentation = Augmentation,
+        };
     }
 
     /// <summary>How many samples carry each label: <c>[ClassCount]</c>.</summary>

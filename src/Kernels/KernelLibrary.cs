@@ -20,6 +20,7 @@ public sealed class KernelLibrary
         Gemm = new GemmKernels(Launch);
         Conv = new Conv2dKernels(Launch, Gemm);
         Gather = new GatherKernels(Launch);
+        Augment = new AugmentKernels(Launch);
         Uplink = new UplinkKernels(Launch);
         TopK = new TopKKernels(Launch);
         Csr = new CsrKernels(Launch);
@@ -52,6 +53,9 @@ public sealed class KernelLibrary
 
     /// <summary>Mini-batch gathering from device-resident datasets.</summary>
     public GatherKernels Gather { get; }
+
+    /// <summary>Training-time image augmentation (random crop and flip).</summary>
+    public AugmentKernels Augment { get; }
 
     /// <summary>Keep-where-non-zero, non-zero count and scaling for the federation's uplink and aggregation.</summary>
     public UplinkKernels Uplink { get; }

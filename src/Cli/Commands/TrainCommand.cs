@@ -64,8 +64,13 @@ public static class TrainCommand
         using var model = ModelCatalog.Create(device, o.Model, train.Channels, train.Height, train.ClassCount, o.Seed);
         using var trainData = new DeviceDataset(device, train.Features, train.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
         using var testData = new DeviceDataset(device, split.Test.Features, split.Test.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);
+        if (train.Augmentation is { } augmentation)
+        {
+            trainData.EnableCropFlip(augmentation.Padding, augmentation.Fill);
+        }
         var sparseLayers = SwatRules.Apply(model, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers));
         using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay));
+        trainer.AugmentationSeed = o.Seed;
         var progress = new ProgressPrinter(o.Quiet);
         progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters, {sparseLayers.Count} sparse layers at {o.Sparsity}); {train.Name}: {train.Count} train, {split.Test.Count} test");
 

@@ -14,6 +14,8 @@ public sealed class DeviceDataset : IDisposable
     private readonly ComputeDevice device;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> features;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> labels;
+    private MemoryBuffer1D<float, Stride1D.Dense>? cropFill;
+    private int cropPadding;
 
     /// <summary>
     /// Uploads <paramref name="hostFeatures"/> ([count, sampleShape...] flattened) and
@@ -60,11 +62,32 @@ public sealed class DeviceDataset : IDisposable
     /// <summary>Bytes on the device.</summary>
     public long Bytes => features.LengthInBytes + labels.LengthInBytes;
 
+    /// <summary>True when training batches are randomly cropped and flipped (see <see cref="EnableCropFlip"/>).</summary>
+    public bool Augments => cropFill is not null;
+
+    /// <summary>
+    /// From now on every training batch ([batch, C, H, W] images) is randomly cropped from the image
+    /// padded by <paramref name="padding"/> pixels (filled with <paramref name="fill"/>[c]) and
+    /// randomly flipped left-right, on the device; evaluation batches are not.
+    /// </summary>
+    public void EnableCropFlip(int padding, float[] fill)
+    {
+        if (SampleShape.Length != 3 || fill.Length != SampleShape[0] || padding < 0 || padding >= Math.Min(SampleShape[1], SampleShape[2]))
+        {
+            throw new ArgumentException($"crop-flip augmentation needs [C, H, W] samples, one fill value per channel and a padding below the image size; got samples {string.Join('x', SampleShape)}, {fill.Length} fill values, padding {padding}");
+        }
+        cropFill?.Dispose();
+        cropFill = device.Accelerator.Allocate1D(fill);
+        cropPadding = padding;
+    }
+
     /// <summary>
     /// Gathers the samples named by <paramref name="indices"/> into step temporaries of
-    /// <paramref name="tape"/>: the input [batch, sampleShape...] and the labels [batch].
+    /// <paramref name="tape"/>: the input [batch, sampleShape...] and the labels [batch]. While the
+    /// tape is training and augmentation is on, the images are cropped and flipped with moves drawn
+    /// from <paramref name="augmentationSeed"/>.
     /// </summary>
-    public (Tensor Input, ArrayView<int> Labels) Batch(Tape tape, ReadOnlySpan<int> indices)
+    public (Tensor Input, ArrayView<int> Labels) Batch(Tape tape, ReadOnlySpan<int> indices, int augmentationSeed = 0)
     {
         int batch = indices.Length;
         var deviceIndices = tape.Workspace.Ints.Allocate(batch);
@@ -72,7 +95,27 @@ public sealed class DeviceDataset : IDisposable
         var input = tape.NewTensor([batch, .. SampleShape], requiresGrad: false);
         var batchLabels = tape.Workspace.Ints.Allocate(batch);
         var k = device.Kernels.Gather;
-        k.GatherRows(features.View, SampleLength, indices, deviceIndices, input.Data);
+        if (cropFill is not null && tape.Training)
+        {
+            var gathered = tape.Workspace.Floats.Allocate(input.Length);
+            k.GatherRows(features.View, SampleLength, indices, deviceIndices, gathered);
+            var random = new Random(augmentationSeed);
+            var moves = new int[3 * batch];
+            for (int i = 0; i < moves.Length; i += 3)
+            {
+                moves[i] = random.Next(-cropPadding, cropPadding + 1);
+                moves[i + 1] = random.Next(-cropPadding, cropPadding + 1);
+                moves[i + 2] = random.Next(2);
+            }
+            var deviceMoves = tape.Workspace.Ints.Allocate(moves.Length);
+            deviceMoves.CopyFromCPU(moves);
+            device.Kernels.Augment.RandomCropFlip(gathered, input.Data, batch, SampleShape[0], SampleShape[1], SampleShape[2],
+                cropPadding, moves, deviceMoves, cropFill.View);
+        }
+        else
+        {
+            k.GatherRows(features.View, SampleLength, indices, deviceIndices, input.Data);
+        }
         k.GatherInts(labels.View, indices, deviceIndices, batchLabels);
         return (input, batchLabels);
     }
@@ -80,6 +123,7 @@ public sealed class DeviceDataset : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        cropFill?.Dispose();
         labels.Dispose();
         features.Dispose();
     }

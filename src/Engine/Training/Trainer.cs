@@ -50,6 +50,9 @@ public sealed class Trainer : IDisposable
     /// <summary>The step workspace (its peak is the step's temporary device memory).</summary>
     public Workspace Workspace => tape.Workspace;
 
+    /// <summary>Seed of the next step's augmentation draws (when the data augments); every step uses it and adds one.</summary>
+    public int AugmentationSeed { get; set; }
+
     /// <summary>One SGD step on the samples <paramref name="batch"/> of <paramref name="data"/>; returns the mean loss.</summary>
     public float Step(DeviceDataset data, ReadOnlySpan<int> batch)
     {
@@ -60,7 +63,7 @@ public sealed class Trainer : IDisposable
         tape.Reset();
         tape.Training = true;
         Model.Store.ZeroGradients();
-        var (input, labels) = data.Batch(tape, batch);
+        var (input, labels) = data.Batch(tape, batch, unchecked(AugmentationSeed++));
         var logits = Model.Forward(tape, input);
         var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
         tape.Backward();

@@ -60,7 +60,9 @@ public sealed class ClientRunner : IDisposable
         SwatRules.ResetThresholds(model);
         trainer.Optimizer.LearningRate = learningRate;
         trainer.Flops.Clear();
-        var sampler = new BatchSampler(shard.Train, options.BatchSize, StepSeed(options.Seed, round, shard.Id));
+        int seed = StepSeed(options.Seed, round, shard.Id);
+        var sampler = new BatchSampler(shard.Train, options.BatchSize, seed);
+        trainer.AugmentationSeed = seed ^ 0x5A17;
         double lossSum = 0;
         int steps = 0;
         for (int epoch = 0; epoch < options.LocalEpochs; epoch++)

@@ -61,6 +61,10 @@ public sealed class FederatedServer : IDisposable
         Uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global, options.Sparsity.Layers).ToList());
         train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
         test = new DeviceDataset(device, testData.Features, testData.Labels, shape, testData.ClassCount);
+        if (trainData.Augmentation is { } augmentation)
+        {
+            train.EnableCropFlip(augmentation.Padding, augmentation.Fill);
+        }
         workspace = new Workspace(device);
         runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
         aggregator = new DeviceAggregator(device, Uplink);
