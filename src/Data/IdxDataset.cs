@@ -7,7 +7,15 @@ namespace ZeroFL.Data;
 /// For data sets with a natural partition (FEMNIST writers, Speech Commands speakers): one group id
 /// per training sample, ids 0..groups-1 in order of first appearance; null otherwise.
 /// </param>
-public sealed record TrainTestSplit(Dataset Train, Dataset Test, int[]? TrainGroups = null);
+public sealed record TrainTestSplit(Dataset Train, Dataset Test, int[]? TrainGroups = null)
+{
+    /// <summary>The two data sets, for <c>var (train, test) = split</c>.</summary>
+    public void Deconstruct(out Dataset train, out Dataset test)
+    {
+        train = Train;
+        test = Test;
+    }
+}
 
 /// <summary>
 /// Describes an MNIST-like data set stored as four IDX files (train/t10k images and labels) of
