@@ -499,7 +499,10 @@ public static class Femnist
                     {
                         throw Error($"user {name}: x row {rows} has more than {PixelsPerImage} values");
                     }
-                    if (!reader.TryGetSingle(out float value) || !(value >= 0f && value <= 1f))
+                    // LEAF images are mostly white; "1.0" skips the general number parser.
+                    float value = 1f;
+                    if (!reader.ValueSpan.SequenceEqual("1.0"u8)
+                        && (!reader.TryGetSingle(out value) || !(value >= 0f && value <= 1f)))
                     {
                         throw Error($"user {name}: x row {rows} value {values} is not a number in [0, 1]");
                     }
