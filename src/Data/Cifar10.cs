@@ -98,6 +98,12 @@ public static class Cifar10
     private static readonly float[][] Tables = [.. Normalizations.Select(n => n.Table())];
 
     /// <summary>
+    /// The training augmentation of the CIFAR-10 literature (and SWAT's code): crop 32 from the image
+    /// padded by 4, then a horizontal flip; the padding is black (0 before normalisation).
+    /// </summary>
+    public static CropFlip Augmentation { get; } = new(4, [.. Normalizations.Select(n => n.Table()[0])]);
+
+    /// <summary>
     /// Loads the train set (the five data batches concatenated in order) and the test set
     /// (<see cref="TestFileName"/>) from <paramref name="dataDir"/>, which may be the
     /// <see cref="BatchesFolder"/> folder itself or its parent. Features are <c>[N, 3, 32, 32]</c>,
@@ -107,8 +113,8 @@ public static class Cifar10
     public static TrainTestSplit Load(string? dataDir)
     {
         var (trainPaths, testPath) = FindFiles(dataDir);
-        var train = LoadDataset($"{Name}/train", trainPaths);
-        var test = LoadDataset($"{Name}/test", [testPath]);
+        var train = LoadDataset($"{Name}/train", trainPaths, Augmentation);
+        var test = LoadDataset($"{Name}/test", [testPath], null);
         return new TrainTestSplit(train, test);
     }
 
@@ -176,7 +182,7 @@ public static class Cifar10
         return new Cifar10Batch(labels, features);
     }
 
-    private static Dataset LoadDataset(string name, string[] paths)
+    private static Dataset LoadDataset(string name, string[] paths, CropFlip? augmentation)
     {
         // Size every file first so the whole split is allocated once, without intermediate copies.
         var counts = new int[paths.Length];
@@ -200,7 +206,7 @@ public static class Cifar10
             ReadRecords(paths[f], file, counts[f], labels, features, offset);
             offset += counts[f];
         }
-        return new Dataset(name, features, labels, Channels, Height, Width, ClassCount);
+        return new Dataset(name, features, labels, Channels, Height, Width, ClassCount) { Augmentation = augmentation };
     }
 
     private static long FileLength(string path)

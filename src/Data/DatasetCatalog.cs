@@ -8,10 +8,10 @@ namespace ZeroFL.Data;
 public static class DatasetCatalog
 {
     /// <summary>Names accepted by <see cref="Load"/>.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fashion-mnist", "mnist"];
+    public static IReadOnlyList<string> Names { get; } = ["fashion-mnist", "mnist", "cifar10", "femnist"];
 
     /// <summary>The data sets whose training samples carry natural group ids (writers, speakers).</summary>
-    public static IReadOnlySet<string> WithNaturalGroups { get; } = new HashSet<string>();
+    public static IReadOnlySet<string> WithNaturalGroups { get; } = new HashSet<string> { "femnist" };
 
     /// <summary>
     /// Loads data set <paramref name="name"/> from <paramref name="dataDir"/> (null: its default
@@ -23,6 +23,8 @@ public static class DatasetCatalog
     {
         "fashion-mnist" => FashionMnist.Load(dataDir),
         "mnist" => Mnist.Load(dataDir),
+        "cifar10" => Cifar10.Load(dataDir),
+        "femnist" => Femnist.Load(dataDir),
         _ => throw new ArgumentException($"unknown dataset '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 }

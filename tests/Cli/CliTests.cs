@@ -163,6 +163,75 @@ public sealed class CliTests
     }
 
     [Test]
+    public void RunOnFemnistGivesOneClientPerWriter()
+    {
+        string dir = Directory.CreateTempSubdirectory("zerofl-femnist-").FullName;
+        try
+        {
+            var random = new Random(3);
+            string Users(string prefix, int writers, int samples)
+            {
+                var names = Enumerable.Range(0, writers).Select(w => $"\"{prefix}{w}\"").ToList();
+                var data = Enumerable.Range(0, writers).Select(w =>
+                    $"\"{prefix}{w}\": {{\"x\": [{string.Join(',', Enumerable.Range(0, samples).Select(_ => "[" + string.Join(',', Enumerable.Range(0, 784).Select(_ => random.Next(2))) + "]"))}], " +
+                    $"\"y\": [{string.Join(',', Enumerable.Range(0, samples).Select(_ => random.Next(62)))}]}}");
+                return $"{{\"users\": [{string.Join(',', names)}], \"num_samples\": [{string.Join(',', Enumerable.Repeat(samples, writers))}], \"user_data\": {{{string.Join(',', data)}}}}}";
+            }
+            Directory.CreateDirectory(Path.Combine(dir, "train"));
+            Directory.CreateDirectory(Path.Combine(dir, "test"));
+            File.WriteAllText(Path.Combine(dir, "train", "all_data_0.json"), Users("f", 5, 12));
+            File.WriteAllText(Path.Combine(dir, "test", "all_data_0.json"), Users("f", 5, 3));
+            string outDir = Path.Combine(dir, "run");
+            var (code, output, err) = Run("run", "--dataset", "femnist", "--model", "femnist-cnn", "--partition", "natural", "--data-dir", dir,
+                "--device", "cpu", "--clients-per-round", "2", "--rounds", "1", "--batch-size", "8", "--sparsity", "0.95", "--out", outDir, "--quiet");
+            Assert.That(code, Is.EqualTo(0), err);
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+            Assert.That(summary.RootElement.GetProperty("clients").GetInt32(), Is.EqualTo(5), "one client per writer");
+            Assert.That(summary.RootElement.GetProperty("partition").GetString(), Does.Contain("natural").IgnoreCase);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void RunOnCifar10TrainsOnAugmentedColourImages()
+    {
+        string dir = Directory.CreateTempSubdirectory("zerofl-cifar-").FullName;
+        try
+        {
+            var random = new Random(4);
+            byte[] Batch(int records)
+            {
+                var bytes = new byte[records * 3073];
+                random.NextBytes(bytes);
+                for (int r = 0; r < records; r++)
+                {
+                    bytes[r * 3073] = (byte)(r % 10);
+                }
+                return bytes;
+            }
+            for (int b = 1; b <= 5; b++)
+            {
+                File.WriteAllBytes(Path.Combine(dir, $"data_batch_{b}.bin"), Batch(20));
+            }
+            File.WriteAllBytes(Path.Combine(dir, "test_batch.bin"), Batch(10));
+            string outDir = Path.Combine(dir, "run");
+            var (code, _, err) = Run("run", "--dataset", "cifar10", "--data-dir", dir, "--device", "cpu", "--clients", "4", "--clients-per-round", "2",
+                "--rounds", "1", "--batch-size", "8", "--out", outDir, "--quiet");
+            Assert.That(code, Is.EqualTo(0), err);
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+            Assert.That(summary.RootElement.GetProperty("dataset").GetString(), Is.EqualTo("cifar10/train"));
+            Assert.That(summary.RootElement.GetProperty("final_test_accuracy").GetDouble(), Is.InRange(0.0, 1.0));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public void RunHelpListsEveryOption()
     {
         var (code, output, _) = Run("run", "--help");
