@@ -19,12 +19,7 @@ public static class Program
     /// <summary>Parses <paramref name="args"/> and runs the verb.</summary>
     public static int Main(string[] args)
     {
-        using var parser = new Parser(settings =>
-        {
-            settings.HelpWriter = null;
-            settings.CaseInsensitiveEnumValues = true;
-            settings.AutoVersion = false;
-        });
+        using var parser = NewParser();
         var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
@@ -34,6 +29,22 @@ public static class Program
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
             errors => ReportParseErrors(result, errors));
     }
+
+    /// <summary>Parses a saved <c>run</c> command line (a checkpoint's) into options; a usage error if it no longer parses.</summary>
+    public static RunOptions ParseRunArguments(IReadOnlyList<string> args)
+    {
+        using var parser = NewParser();
+        return parser.ParseArguments<RunOptions>(args.SkipWhile(a => a == "run")).MapResult(
+            o => o,
+            _ => throw new UsageException($"the saved command line '{string.Join(' ', args)}' does not parse as 'zerofl run' options"));
+    }
+
+    private static Parser NewParser() => new(settings =>
+    {
+        settings.HelpWriter = null;
+        settings.CaseInsensitiveEnumValues = true;
+        settings.AutoVersion = false;
+    });
 
     /// <summary>Runs a verb, turning any exception into one line on stderr.</summary>
     public static int Run(Func<int> verb)

@@ -6,6 +6,7 @@ using CommandLine;
 using ZeroFL.Data;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Modules;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Federation;
 using ZeroFL.Federation.Partitioning;
@@ -97,8 +98,19 @@ public class RunOptions : DataOptions
     [Option("preset", HelpText = "The paper's setup: cifar10-resnet18, speech-resnet18 or femnist-cnn; options given on the command line override it.")]
     public string? Preset { get; set; }
 
+    /// <summary>False for a sweep's cells: a killed cell is run again from round 1 (its command line is the sweep's).</summary>
+    public bool WritesCheckpoints { get; set; } = true;
+
     /// <summary>The raw command line, so that a preset leaves the options given there alone.</summary>
     public IReadOnlyList<string> Arguments { get; set; } = [];
+
+    /// <summary>Checkpoint period.</summary>
+    [Option("checkpoint-every", Default = 10, HelpText = "Write a checkpoint (checkpoint.safetensors + checkpoint.json, the previous one kept) every N rounds and after the last.")]
+    public int CheckpointEvery { get; set; } = 10;
+
+    /// <summary>Run directory to resume.</summary>
+    [Option("resume", HelpText = "Continue the killed run in DIR from its last good checkpoint, with the options it was started with.")]
+    public string? Resume { get; set; }
 
     /// <summary>JSON lines.</summary>
     [Option("json", Default = false, HelpText = "Print one JSON object per round on stdout instead of progress lines.")]
@@ -114,6 +126,22 @@ public static class RunCommand
     /// <summary>Runs the experiment and writes its files.</summary>
     public static int Run(RunOptions o)
     {
+        CheckpointState? resumed = null;
+        if (o.Resume is not null)
+        {
+            string directory = o.Resume;
+            try
+            {
+                resumed = RunCheckpoint.ReadState(directory);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidOperationException($"--resume {directory}: {e.Message}");
+            }
+            o = Program.ParseRunArguments(resumed.Arguments);
+            o.Arguments = resumed.Arguments;
+            o.Out = directory;
+        }
         if (o.Preset is not null)
         {
             Presets.Apply(Presets.Find(o.Preset), o, o.Arguments);
@@ -157,25 +185,39 @@ public static class RunCommand
 
         string metricsPath = Path.Combine(outDir, "metrics.csv");
         string layersPath = Path.Combine(outDir, "layers.csv");
-        using var metrics = new StreamWriter(metricsPath, append: false);
-        using var layers = new StreamWriter(layersPath, append: false);
-        metrics.WriteLine(string.Join(',', MetricsColumns));
-        layers.WriteLine("round,layer,nonzero_ratio");
+        var totals = new RunTotals();
+        int firstRound = 1;
+        if (resumed is not null)
+        {
+            var (state, values) = RunCheckpoint.Load(outDir, server.Global.Store, warning => Console.Error.WriteLine($"zerofl: warning: {warning}"));
+            server.Global.Store.Upload(values);
+            totals = state.Totals;
+            firstRound = state.Round + 1;
+            // Rows of rounds after the checkpoint were computed by the killed process: they are run again.
+            KeepRowsUpTo(metricsPath, state.Round);
+            KeepRowsUpTo(layersPath, state.Round);
+            progress.Line($"resuming {outDir} after round {state.Round} of {o.Rounds}");
+        }
+        using var metrics = new StreamWriter(metricsPath, append: resumed is not null);
+        using var layers = new StreamWriter(layersPath, append: resumed is not null);
+        if (resumed is null)
+        {
+            metrics.WriteLine(string.Join(',', MetricsColumns));
+            layers.WriteLine("round,layer,nonzero_ratio");
+        }
         var clock = Stopwatch.StartNew();
-        long uploadTotal = 0, denseTotal = 0;
-        double flopsTotal = 0, denseFlopsTotal = 0, serverTotal = 0;
-        var failures = new List<string>();
-        double? lastAccuracy = null;
-        for (int round = 1; round <= o.Rounds; round++)
+        double wallBefore = totals.WallSeconds;
+        for (int round = firstRound; round <= o.Rounds; round++)
         {
             var m = server.RunRound(round);
-            uploadTotal += m.UploadBytes;
-            denseTotal += m.DenseUploadBytes;
-            flopsTotal += m.TrainFlops;
-            denseFlopsTotal += m.DenseTrainFlops;
-            serverTotal += m.ServerSeconds;
-            failures.AddRange(m.Failures.Select(f => $"round {round}: {f}"));
-            lastAccuracy = m.TestAccuracy ?? lastAccuracy;
+            totals.UploadBytes += m.UploadBytes;
+            totals.DenseUploadBytes += m.DenseUploadBytes;
+            totals.TrainFlops += m.TrainFlops;
+            totals.DenseTrainFlops += m.DenseTrainFlops;
+            totals.ServerSeconds += m.ServerSeconds;
+            totals.Failures.AddRange(m.Failures.Select(f => $"round {round}: {f}"));
+            totals.LastAccuracy = m.TestAccuracy ?? totals.LastAccuracy;
+            long uploadTotal = totals.UploadBytes, denseTotal = totals.DenseUploadBytes;
             WriteMetrics(metrics, m);
             for (int i = 0; i < m.NonZeroRatios.Count && i < sparseLayers.Count; i++)
             {
@@ -183,7 +225,13 @@ public static class RunCommand
             }
             metrics.Flush();
             layers.Flush();
-            double eta = clock.Elapsed.TotalSeconds / round * (o.Rounds - round);
+            totals.WallSeconds = wallBefore + clock.Elapsed.TotalSeconds;
+            if (o.WritesCheckpoints && (round % o.CheckpointEvery == 0 || round == o.Rounds))
+            {
+                RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(),
+                    new CheckpointState(RunCheckpoint.FormatName, round, ArgumentsWithout(o.Arguments, "--resume"), string.Empty, string.Empty, totals));
+            }
+            double eta = clock.Elapsed.TotalSeconds / (round - firstRound + 1) * (o.Rounds - round);
             if (o.Json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(RoundJson(m, uploadTotal)));
@@ -194,7 +242,12 @@ public static class RunCommand
             progress.Line(string.Create(CultureInfo.InvariantCulture,
                 $"round {round}/{o.Rounds} acc {accuracy} loss {m.TrainLoss:F4} upload {m.UploadBytes / 1e6:F2} MB (total {uploadTotal / 1e6:F1} MB, {share:P0} of dense) lr {m.LearningRate:G3} {m.Seconds:F1} s ETA {TrainCommand.FormatDuration(eta)}{failed}"));
         }
-        double wall = clock.Elapsed.TotalSeconds;
+        double wall = totals.WallSeconds;
+        long uploadAll = totals.UploadBytes, denseAll = totals.DenseUploadBytes;
+        var failures = totals.Failures;
+        double? lastAccuracy = totals.LastAccuracy;
+        SafeTensors.Write(Path.Combine(outDir, "model.safetensors"), SafeTensors.FromStore(server.Global.Store, server.Global.Store.Download()),
+            new Dictionary<string, string> { ["format"] = RunCheckpoint.FormatName, ["round"] = o.Rounds.ToString(CultureInfo.InvariantCulture) });
         var summary = new Dictionary<string, object?>
         {
             ["final_test_accuracy"] = lastAccuracy,
@@ -204,13 +257,13 @@ public static class RunCommand
             ["strategy"] = options.Uplink.Strategy.Name(),
             ["sparsity"] = options.Sparsity.Sparsity,
             ["mask_ratio"] = o.MaskRatio,
-            ["uplink_bytes_total"] = uploadTotal,
-            ["dense_uplink_bytes_total"] = denseTotal,
-            ["uplink_fraction_of_dense"] = denseTotal > 0 ? (double)uploadTotal / denseTotal : null,
-            ["train_flops_total"] = flopsTotal,
-            ["dense_train_flops_total"] = denseFlopsTotal,
+            ["uplink_bytes_total"] = uploadAll,
+            ["dense_uplink_bytes_total"] = denseAll,
+            ["uplink_fraction_of_dense"] = denseAll > 0 ? (double)uploadAll / denseAll : null,
+            ["train_flops_total"] = totals.TrainFlops,
+            ["dense_train_flops_total"] = totals.DenseTrainFlops,
             ["wall_seconds"] = wall,
-            ["server_seconds_total"] = serverTotal,
+            ["server_seconds_total"] = totals.ServerSeconds,
             ["failed_clients"] = failures.Count,
             ["failures"] = failures,
             ["preset"] = o.Preset,
@@ -234,9 +287,41 @@ public static class RunCommand
         if (!o.Json)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadTotal / 1e6:F1} MB = {(denseTotal > 0 ? (double)uploadTotal / denseTotal : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
+                $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadAll / 1e6:F1} MB = {(denseAll > 0 ? (double)uploadAll / denseAll : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
         }
         return 0;
+    }
+
+    /// <summary>Drops the data rows of a CSV file whose first column (the round) is above <paramref name="round"/>.</summary>
+    private static void KeepRowsUpTo(string path, int round)
+    {
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"{path}: missing; the run directory does not belong to this checkpoint");
+        }
+        var lines = File.ReadAllLines(path);
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
+            int.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int r) && r <= round));
+        RunFiles.WriteAtomically(path, string.Concat(kept.Select(l => l + "\n")));
+    }
+
+    /// <summary><paramref name="arguments"/> without <paramref name="option"/> and its value.</summary>
+    private static string[] ArgumentsWithout(IReadOnlyList<string> arguments, string option)
+    {
+        var kept = new List<string>();
+        for (int i = 0; i < arguments.Count; i++)
+        {
+            if (arguments[i] == option)
+            {
+                i++;
+                continue;
+            }
+            if (!arguments[i].StartsWith(option + "=", StringComparison.Ordinal))
+            {
+                kept.Add(arguments[i]);
+            }
+        }
+        return [.. kept];
     }
 
     /// <summary>The data set named by the options; an unknown name is a usage error.</summary>
@@ -272,9 +357,9 @@ public static class RunCommand
         {
             throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
         }
-        if (o.Clients < 1 || o.Rounds < 1 || o.LocalEpochs < 1 || o.BatchSize < 1 || o.EvaluateEvery < 1 || o.TopKPeriod < 1 || o.MinClients < 1)
+        if (o.Clients < 1 || o.Rounds < 1 || o.LocalEpochs < 1 || o.BatchSize < 1 || o.EvaluateEvery < 1 || o.TopKPeriod < 1 || o.MinClients < 1 || o.CheckpointEvery < 1)
         {
-            throw new UsageException("--clients, --rounds, --local-epochs, --batch-size, --eval-every, --topk-period and --min-clients must be at least 1");
+            throw new UsageException("--clients, --rounds, --local-epochs, --batch-size, --eval-every, --topk-period, --min-clients and --checkpoint-every must be at least 1");
         }
         if (o.FractionFit is null && (o.ClientsPerRound < 1 || o.ClientsPerRound > o.Clients))
         {

@@ -117,6 +117,7 @@ public static class SweepCommand
         copy.Alpha = cell.Alpha;
         copy.Out = cell.Directory;
         copy.Preset = null;
+        copy.WritesCheckpoints = false;
         return copy;
     }
 

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ZeroFL.Engine.Modules;
+
+namespace ZeroFL.Federation.Simulation;
+
+/// <summary>Running totals of a federated run, kept in its checkpoints.</summary>
+public sealed class RunTotals
+{
+    /// <summary>Bytes uploaded so far.</summary>
+    public long UploadBytes { get; set; }
+
+    /// <summary>Bytes dense uploads would have taken.</summary>
+    public long DenseUploadBytes { get; set; }
+
+    /// <summary>Training FLOPs actually used.</summary>
+    public double TrainFlops { get; set; }
+
+    /// <summary>Dense-equivalent training FLOPs.</summary>
+    public double DenseTrainFlops { get; set; }
+
+    /// <summary>Server seconds.</summary>
+    public double ServerSeconds { get; set; }
+
+    /// <summary>Wall seconds of the rounds run so far (over every resumed part).</summary>
+    public double WallSeconds { get; set; }
+
+    /// <summary>Last test accuracy measured.</summary>
+    public double? LastAccuracy { get; set; }
+
+    /// <summary>Client failures, "round R: reason".</summary>
+    public List<string> Failures { get; set; } = [];
+}
+
+/// <summary>
+/// What a checkpoint's JSON file holds: the round it was taken after, the command line of the run
+/// (so a resume runs the same experiment), the totals so far and the SHA-256 of the model file.
+/// Sampling, client shuffling, augmentation and the learning rate are functions of (seed, round,
+/// client), so this is the whole server state.
+/// </summary>
+/// <param name="Format">Format tag, <see cref="RunCheckpoint.FormatName"/>.</param>
+/// <param name="Round">Rounds completed.</param>
+/// <param name="Arguments">The run's command line (without --resume).</param>
+/// <param name="ModelFile">The safetensors file written with this state (the pair is renamed together when it becomes the fallback).</param>
+/// <param name="ModelSha256">Hex SHA-256 of that file.</param>
+/// <param name="Totals">Totals so far.</param>
+public sealed record CheckpointState(string Format, int Round, string[] Arguments, string ModelFile, string ModelSha256, RunTotals Totals);
+
+/// <summary>
+/// Checkpoints of a run directory: the global model as <c>checkpoint.safetensors</c> (tensor names
+/// as in PyTorch, running statistics included) and the state as <c>checkpoint.json</c>, each written
+/// atomically; the previous pair is kept as <c>checkpoint.prev.*</c>, so a checkpoint damaged by a
+/// crash (or anything else) falls back to the one before, with a warning.
+/// </summary>
+public static class RunCheckpoint
+{
+    /// <summary>The format tag written into every state file.</summary>
+    public const string FormatName = "zerofl-checkpoint-1";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Writes the checkpoint after <paramref name="state"/>.Round; the one before becomes the fallback.</summary>
+    public static void Save(string directory, ParameterStore store, float[] values, CheckpointState state)
+    {
+        foreach (var suffix in new[] { "safetensors", "json" })
+        {
+            string current = Path.Combine(directory, $"checkpoint.{suffix}");
+            if (File.Exists(current))
+            {
+                File.Move(current, Path.Combine(directory, $"checkpoint.prev.{suffix}"), overwrite: true);
+            }
+        }
+        SaveAs(directory, "checkpoint", store, values, state);
+    }
+
+    /// <summary>Writes <paramref name="name"/>.safetensors and <paramref name="name"/>.json atomically.</summary>
+    public static void SaveAs(string directory, string name, ParameterStore store, float[] values, CheckpointState state)
+    {
+        string model = Path.Combine(directory, $"{name}.safetensors");
+        SafeTensors.Write(model, SafeTensors.FromStore(store, values), new Dictionary<string, string>
+        {
+            ["format"] = FormatName,
+            ["round"] = state.Round.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        var complete = state with { Format = FormatName, ModelFile = Path.GetFileName(model), ModelSha256 = Sha256(model) };
+        WriteAtomically(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(complete, Json) + "\n");
+    }
+
+    /// <summary>
+    /// The newest usable checkpoint of <paramref name="directory"/> and its model values: the
+    /// current one, or (after a warning through <paramref name="warn"/>) the previous one when the
+    /// current is missing or damaged. Throws <see cref="InvalidDataException"/> when neither is usable.
+    /// </summary>
+    public static (CheckpointState State, float[] Values) Load(string directory, ParameterStore store, Action<string> warn)
+    {
+        var problems = new List<string>();
+        foreach (var name in new[] { "checkpoint", "checkpoint.prev" })
+        {
+            try
+            {
+                var result = LoadOne(directory, name, store);
+                if (problems.Count > 0)
+                {
+                    warn($"checkpoint: {problems[0]}; resuming from the previous checkpoint (after round {result.State.Round})");
+                }
+                return result;
+            }
+            catch (InvalidDataException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        throw new InvalidDataException($"no usable checkpoint in {directory}: {string.Join("; ", problems)}");
+    }
+
+    /// <summary>Reads only the state file of the newest usable checkpoint (to learn the run's command line before building the model).</summary>
+    public static CheckpointState ReadState(string directory)
+    {
+        var problems = new List<string>();
+        foreach (var name in new[] { "checkpoint", "checkpoint.prev" })
+        {
+            try
+            {
+                return ReadStateFile(directory, name);
+            }
+            catch (InvalidDataException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        throw new InvalidDataException($"no usable checkpoint in {directory}: {string.Join("; ", problems)}");
+    }
+
+    private static (CheckpointState State, float[] Values) LoadOne(string directory, string name, ParameterStore store)
+    {
+        var state = ReadStateFile(directory, name);
+        // The pair moves together (checkpoint.* -> checkpoint.prev.*), so the model is found by the pair's name.
+        string model = Path.Combine(directory, $"{name}.safetensors");
+        string actual = File.Exists(model) ? Sha256(model) : "missing";
+        if (!string.Equals(actual, state.ModelSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidDataException($"{model}: checksum {actual} does not match {state.ModelSha256} in {name}.json");
+        }
+        var (tensors, _) = SafeTensors.Read(model);
+        return (state, SafeTensors.ToStoreValues(store, tensors, model));
+    }
+
+    private static CheckpointState ReadStateFile(string directory, string name)
+    {
+        string path = Path.Combine(directory, $"{name}.json");
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"{path}: missing");
+        }
+        try
+        {
+            var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"{path}: empty");
+            if (state.Format != FormatName || state.Round < 1 || state.Arguments is null || state.Totals is null
+                || string.IsNullOrEmpty(state.ModelFile) || state.ModelFile != Path.GetFileName(state.ModelFile))
+            {
+                throw new InvalidDataException($"{path}: not a {FormatName} state");
+            }
+            return state;
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: damaged ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(stream));
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(text);
+            writer.Flush();
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+}
