@@ -247,7 +247,9 @@ public sealed class SpeechCommandsTests
     {
         Assume.That(SpeechDemo.IsEspeakAvailable(), "espeak-ng is not installed");
         var summary = SpeechDemo.Write(_dir, speakers: 40, seed: 0);
+        SpeechCommands.Load(_dir, seed: 0, out var cold);
         SpeechCommands.Load(_dir, seed: 0, out var stats);
+        TestContext.Out.WriteLine($"first (cold) load: {cold.SamplesPerSecond:F0} samples/s");
         TestContext.Out.WriteLine(
             $"demo: {summary.Speakers} speakers, {summary.Clips} clips, {summary.Bytes / 1e6:F1} MB in {summary.Elapsed.TotalSeconds:F1} s; " +
             $"load: {stats.TrainCount}+{stats.TestCount} samples in {stats.Elapsed.TotalSeconds:F2} s = {stats.SamplesPerSecond:F0} samples/s");
