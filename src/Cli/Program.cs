@@ -20,13 +20,14 @@ public static class Program
     public static int Main(string[] args)
     {
         using var parser = NewParser();
-        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions>(args);
+        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions, DataVerbOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
             (SweepOptions o) => Run(() => { o.Arguments = args; return SweepCommand.Run(o); }),  // before run: a sweep's options are run options too
             (RunOptions o) => Run(() => { o.Arguments = args; return RunCommand.Run(o); }),
             (TrainOptions o) => Run(() => TrainCommand.Run(o)),
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
+            (DataVerbOptions o) => Run(() => DataCommand.Run(o)),
             errors => ReportParseErrors(result, errors));
     }
 
@@ -82,7 +83,7 @@ public static class Program
         }
         if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
         {
-            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices)");
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices, data)");
             return UsageError;
         }
         var sentence = SentenceBuilder.Create();

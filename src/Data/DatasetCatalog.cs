@@ -8,10 +8,10 @@ namespace ZeroFL.Data;
 public static class DatasetCatalog
 {
     /// <summary>Names accepted by <see cref="Load"/>.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fashion-mnist", "mnist", "cifar10", "femnist"];
+    public static IReadOnlyList<string> Names { get; } = ["fashion-mnist", "mnist", "cifar10", "femnist", "speech-commands"];
 
     /// <summary>The data sets whose training samples carry natural group ids (writers, speakers).</summary>
-    public static IReadOnlySet<string> WithNaturalGroups { get; } = new HashSet<string> { "femnist" };
+    public static IReadOnlySet<string> WithNaturalGroups { get; } = new HashSet<string> { "femnist", "speech-commands" };
 
     /// <summary>
     /// Loads data set <paramref name="name"/> from <paramref name="dataDir"/> (null: its default
@@ -25,6 +25,7 @@ public static class DatasetCatalog
         "mnist" => Mnist.Load(dataDir),
         "cifar10" => Cifar10.Load(dataDir),
         "femnist" => Femnist.Load(dataDir),
+        "speech-commands" => SpeechCommands.Load(dataDir, seed),
         _ => throw new ArgumentException($"unknown dataset '{name}' (expected one of: {string.Join(", ", Names)})"),
     };
 }
