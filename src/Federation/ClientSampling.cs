@@ -67,12 +67,14 @@ public sealed record ClientSampling
 
     /// <summary>
     /// The ids (0..available-1) of the clients of <paramref name="round"/>, distinct and ascending,
-    /// drawn from a generator keyed by (<paramref name="seed"/>, <paramref name="round"/>).
+    /// drawn from a generator keyed by (<paramref name="seed"/>, <paramref name="round"/>,
+    /// <paramref name="attempt"/>): attempt 1, 2, ... are the fresh samples of a round retried
+    /// because too few clients succeeded.
     /// </summary>
-    public int[] Sample(int available, int round, int seed)
+    public int[] Sample(int available, int round, int seed, int attempt = 0)
     {
         int count = CountFor(available);
-        var random = SplitMix64.For(seed, RandomStream.ClientSampling, round);
+        var random = SplitMix64.For(seed, RandomStream.ClientSampling, round, attempt);
         var ids = new int[available];
         for (int i = 0; i < available; i++)
         {

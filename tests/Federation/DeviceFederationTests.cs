@@ -181,6 +181,61 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         Assert.That(m.TestAccuracy, Is.Not.Null, "evaluated after the last round");
     }
 
+    [Test]
+    public void EveryKindOfInjectedCorruptionIsRejectedByTheServer()
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1));
+        var wire = encoder.Encode(3, 10, global.Store.Values, global.Store.Values);
+        WireValidator.Validate(uplink.Layout, wire, UplinkStrategy.TopKWeights);
+        for (int kind = 0; kind < UploadCorruption.Kinds.Count; kind++)
+        {
+            for (int layer = 0; layer < wire.Layers.Count; layer++)
+            {
+                var bad = UploadCorruption.Apply(wire, kind, layer);
+                Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights),
+                    $"{UploadCorruption.Kinds[kind]} at layer {layer}");
+            }
+        }
+        WireValidator.Validate(uplink.Layout, wire, UplinkStrategy.TopKWeights); // the original is untouched
+    }
+
+    [Test]
+    public void InjectedFaultsAreRecordedByReasonAndLeftOutOfTheRound()
+    {
+        var (train, test) = TinyData(300, 40);
+        var options = Options(12, clientsPerRound: 6) with { Rounds = 4, LearningRate = new ExponentialDecay(0.05, 0.01, 4), Faults = new FaultInjection(0.3, 0.3) };
+        var partition = IidPartitioner.Create(train, 12, new PartitionOptions(3));
+        using var server = new FederatedServer(Device, options, train, test, partition);
+        var reasons = new List<string>();
+        for (int round = 1; round <= 4; round++)
+        {
+            var m = server.RunRound(round);
+            reasons.AddRange(m.Failures.Select(f => f.Reason));
+            Assert.That(m.Failures.Count, Is.LessThan(m.Clients), "at least one client made it");
+        }
+        Assert.That(reasons, Does.Contain(ClientFailure.TrainingFailed));
+        Assert.That(reasons, Does.Contain(ClientFailure.MalformedUpload));
+        Assert.That(float.IsFinite(server.Global.Store.Download().Sum()), Is.True, "no corrupt value reached the model");
+    }
+
+    [Test]
+    public void ARoundWithTooFewSuccessfulClientsIsRetriedWithAFreshSample()
+    {
+        var (train, test) = TinyData(300, 40);
+        var options = Options(12, clientsPerRound: 3) with { Rounds = 6, LearningRate = new ExponentialDecay(0.05, 0.01, 6), Faults = new FaultInjection(0.35, 0), MinSuccessfulClients = 3, MaxRoundAttempts = 20 };
+        var partition = IidPartitioner.Create(train, 12, new PartitionOptions(3));
+        using var server = new FederatedServer(Device, options, train, test, partition);
+        var attempts = Enumerable.Range(1, 6).Select(r => server.RunRound(r)).Select(m => m.Attempts).ToList();
+        Assert.That(attempts.Max(), Is.GreaterThan(1), "some round needed another sample");
+
+        var hopeless = options with { Faults = new FaultInjection(0.99, 0), MaxRoundAttempts = 3 };
+        using var failing = new FederatedServer(Device, hopeless, train, test, partition);
+        var error = Assert.Throws<InvalidOperationException>(() => failing.RunRound(1));
+        Assert.That(error!.Message, Does.Contain("fewer than 3 clients succeeded in each of 3 samples"));
+    }
+
     private static FederatedOptions Options(int clients, int clientsPerRound) => new(
         "cnn", clients, ClientSampling.Fixed(clientsPerRound), Rounds: 1, LocalEpochs: 1, BatchSize: 8,
         new ExponentialDecay(0.05, 0.01, 1), 0.9f, 5e-4f, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1),

@@ -35,7 +35,7 @@ public class RunOptions : DataOptions
     public double? FractionFit { get; set; }
 
     /// <summary>Minimum clients per round with --fraction-fit.</summary>
-    [Option("min-clients", Default = 1, HelpText = "Minimum clients per round with --fraction-fit.")]
+    [Option("min-clients", Default = 1, HelpText = "Minimum clients per round with --fraction-fit, and the fewest that must succeed for a round to count (else it is retried with a fresh sample, up to 5 times).")]
     public int MinClients { get; set; } = 1;
 
     /// <summary>Rounds.</summary>
@@ -103,6 +103,14 @@ public class RunOptions : DataOptions
 
     /// <summary>The raw command line, so that a preset leaves the options given there alone.</summary>
     public IReadOnlyList<string> Arguments { get; set; } = [];
+
+    /// <summary>Injected client failures.</summary>
+    [Option("client-failure-rate", Default = 0.0, HelpText = "Testing: share of sampled clients whose local training throws (recorded as failures, left out).")]
+    public double ClientFailureRate { get; set; }
+
+    /// <summary>Injected corrupt uploads.</summary>
+    [Option("corrupt-upload-rate", Default = 0.0, HelpText = "Testing: share of the other clients whose upload arrives corrupted (rejected by the server's validation).")]
+    public double CorruptUploadRate { get; set; }
 
     /// <summary>Checkpoint period.</summary>
     [Option("checkpoint-every", Default = 10, HelpText = "Write a checkpoint (checkpoint.safetensors + checkpoint.json, the previous one kept) every N rounds and after the last.")]
@@ -216,6 +224,10 @@ public static class RunCommand
             totals.DenseTrainFlops += m.DenseTrainFlops;
             totals.ServerSeconds += m.ServerSeconds;
             totals.Failures.AddRange(m.Failures.Select(f => $"round {round}: {f}"));
+            foreach (var failure in m.Failures)
+            {
+                totals.FailuresByReason[failure.Reason] = totals.FailuresByReason.GetValueOrDefault(failure.Reason) + 1;
+            }
             totals.LastAccuracy = m.TestAccuracy ?? totals.LastAccuracy;
             long uploadTotal = totals.UploadBytes, denseTotal = totals.DenseUploadBytes;
             WriteMetrics(metrics, m);
@@ -237,7 +249,7 @@ public static class RunCommand
                 Console.WriteLine(JsonSerializer.Serialize(RoundJson(m, uploadTotal)));
             }
             string accuracy = m.TestAccuracy is double a ? a.ToString("F4", CultureInfo.InvariantCulture) : "  -   ";
-            string failed = m.Failures.Count > 0 ? $" ({m.Failures.Count} failed)" : string.Empty;
+            string failed = m.Failures.Count > 0 ? $" ({m.Failures.Count} failed{(m.Attempts > 1 ? $", {m.Attempts} samples" : string.Empty)})" : string.Empty;
             double share = denseTotal > 0 ? (double)uploadTotal / denseTotal : 0;
             progress.Line(string.Create(CultureInfo.InvariantCulture,
                 $"round {round}/{o.Rounds} acc {accuracy} loss {m.TrainLoss:F4} upload {m.UploadBytes / 1e6:F2} MB (total {uploadTotal / 1e6:F1} MB, {share:P0} of dense) lr {m.LearningRate:G3} {m.Seconds:F1} s ETA {TrainCommand.FormatDuration(eta)}{failed}"));
@@ -265,6 +277,7 @@ public static class RunCommand
             ["wall_seconds"] = wall,
             ["server_seconds_total"] = totals.ServerSeconds,
             ["failed_clients"] = failures.Count,
+            ["failures_by_reason"] = totals.FailuresByReason,
             ["failures"] = failures,
             ["preset"] = o.Preset,
             ["model"] = o.Model,
@@ -375,7 +388,11 @@ public static class RunCommand
                 o.Momentum, o.WeightDecay,
                 new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0),
                 new SparsitySettings((float)sparsity, o.TopKPeriod, o.SparseLayers),
-                o.Partition, o.Alpha, o.EvaluateEvery, o.Seed);
+                o.Partition, o.Alpha, o.EvaluateEvery, o.Seed)
+            {
+                Faults = new FaultInjection(o.ClientFailureRate, o.CorruptUploadRate),
+                MinSuccessfulClients = o.MinClients,
+            };
             options.Validate();
             return options;
         }

@@ -98,6 +98,9 @@ internal enum RandomStream : ulong
     /// <summary>A client's train/validation split (keyed by client).</summary>
     ValidationSplit = 3,
 
-    /// <summary>Clients taking part in a round (keyed by round).</summary>
+    /// <summary>Clients taking part in a round (keyed by round and attempt).</summary>
     ClientSampling = 4,
+
+    /// <summary>Injected client faults (keyed by round and attempt, client).</summary>
+    FaultInjection = 5,
 }

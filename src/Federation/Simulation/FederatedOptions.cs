@@ -49,9 +49,26 @@ public sealed record FederatedOptions(
     int EvaluateEvery,
     int Seed)
 {
+    /// <summary>Faults injected into clients (for testing robustness); none by default.</summary>
+    public FaultInjection Faults { get; init; } = FaultInjection.None;
+
+    /// <summary>A round counts only if at least this many clients succeeded; otherwise it is run again with a fresh sample.</summary>
+    public int MinSuccessfulClients { get; init; } = 1;
+
+    /// <summary>Samples tried per round before the run stops with an error.</summary>
+    public int MaxRoundAttempts { get; init; } = 5;
+
     /// <summary>Throws <see cref="ArgumentException"/> with one line naming the first bad value.</summary>
     public void Validate()
     {
+        if (!(Faults.ClientFailureRate >= 0 && Faults.ClientFailureRate < 1) || !(Faults.CorruptUploadRate >= 0 && Faults.CorruptUploadRate < 1))
+        {
+            throw new ArgumentException($"fault rates must be in [0, 1), got client failures {Faults.ClientFailureRate} and corrupt uploads {Faults.CorruptUploadRate}");
+        }
+        if (MinSuccessfulClients < 1 || MaxRoundAttempts < 1)
+        {
+            throw new ArgumentException("the minimum of successful clients and the attempts per round must be at least 1");
+        }
         if (Clients < 1)
         {
             throw new ArgumentException($"clients must be at least 1, got {Clients}");
@@ -71,4 +88,18 @@ public sealed record FederatedOptions(
         Sparsity.Validate();
         Sampling.CountFor(Clients);
     }
+}
+
+/// <summary>
+/// Faults injected into sampled clients, drawn per (seed, round, attempt, client): a client fails
+/// its training with probability <see cref="ClientFailureRate"/>; otherwise its upload is corrupted
+/// on the way to the server with probability <see cref="CorruptUploadRate"/> (and is then rejected
+/// by the server's validation like any malformed upload).
+/// </summary>
+/// <param name="ClientFailureRate">Share of clients whose training throws.</param>
+/// <param name="CorruptUploadRate">Share of the other clients whose upload arrives corrupted.</param>
+public sealed record FaultInjection(double ClientFailureRate, double CorruptUploadRate)
+{
+    /// <summary>No faults.</summary>
+    public static FaultInjection None { get; } = new(0, 0);
 }

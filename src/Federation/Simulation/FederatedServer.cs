@@ -7,6 +7,7 @@ using ZeroFL.Engine.Models;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Engine.Training;
 using ZeroFL.Federation.Partitioning;
+using ZeroFL.Federation.Randomness;
 using ZeroFL.Federation.Uplink;
 
 namespace ZeroFL.Federation.Simulation;
@@ -28,7 +29,30 @@ namespace ZeroFL.Federation.Simulation;
 /// <param name="NonZeroRatios">Per sparse layer: non-zero entries of the aggregated upload / layer size.</param>
 public sealed record RoundMetrics(
     int Round, double? TestAccuracy, double TrainLoss, long UploadBytes, long DenseUploadBytes, double TrainFlops, double DenseTrainFlops,
-    double Seconds, double ServerSeconds, double EncodeSeconds, int Clients, IReadOnlyList<string> Failures, double LearningRate, IReadOnlyList<double> NonZeroRatios);
+    double Seconds, double ServerSeconds, double EncodeSeconds, int Clients, IReadOnlyList<ClientFailure> Failures, double LearningRate, IReadOnlyList<double> NonZeroRatios)
+{
+    /// <summary>Samples drawn for this round (1, or more when too few clients succeeded).</summary>
+    public int Attempts { get; init; } = 1;
+}
+
+/// <summary>A client left out of a round: who, why (a short reason), and the details.</summary>
+/// <param name="ClientId">The client.</param>
+/// <param name="Reason">One of <see cref="TrainingFailed"/>, <see cref="NonFiniteUpdate"/>, <see cref="MalformedUpload"/>.</param>
+/// <param name="Detail">What happened.</param>
+public sealed record ClientFailure(int ClientId, string Reason, string Detail)
+{
+    /// <summary>Training threw or had no data.</summary>
+    public const string TrainingFailed = "training failed";
+
+    /// <summary>Training produced NaN or infinity.</summary>
+    public const string NonFiniteUpdate = "non-finite update";
+
+    /// <summary>The upload did not pass the server's validation.</summary>
+    public const string MalformedUpload = "malformed upload";
+
+    /// <inheritdoc />
+    public override string ToString() => $"client {ClientId}: {Reason}: {Detail}";
+}
 
 /// <summary>
 /// Flower-style server simulating ZeroFL on one device: the training data is uploaded once and
@@ -86,60 +110,108 @@ public sealed class FederatedServer : IDisposable
     /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
     public Evaluation Evaluate() => evaluator.Evaluate(test);
 
-    /// <summary>Runs round <paramref name="round"/> (1-based).</summary>
+    /// <summary>
+    /// Runs round <paramref name="round"/> (1-based): samples clients, trains each on the slot,
+    /// validates and aggregates the uploads. A client that fails is recorded and left out; when
+    /// fewer than <see cref="FederatedOptions.MinSuccessfulClients"/> succeed, the round is run
+    /// again from the same global model with a fresh sample (at most
+    /// <see cref="FederatedOptions.MaxRoundAttempts"/> samples, then InvalidOperationException).
+    /// </summary>
     public RoundMetrics RunRound(int round)
     {
         var clock = Stopwatch.StartNew();
         float lr = (float)options.LearningRate.At(round - 1);
-        var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed);
-        var failures = new List<string>();
-        double lossSum = 0, flops = 0, denseFlops = 0, serverSeconds = 0, encodeSeconds = 0;
-        long examples = 0, uploadBytes = 0, denseBytes = 0;
-        aggregator.Begin();
-        foreach (int id in sampled)
+        var failures = new List<ClientFailure>();
+        double flops = 0, denseFlops = 0, serverSeconds = 0, encodeSeconds = 0;
+        for (int attempt = 0; attempt < options.MaxRoundAttempts; attempt++)
         {
-            ClientResult result;
-            try
+            var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed, attempt);
+            double lossSum = 0;
+            long examples = 0, uploadBytes = 0, denseBytes = 0;
+            int succeeded = 0;
+            aggregator.Begin();
+            foreach (int id in sampled)
             {
-                result = runner.Fit(partition.Clients[id], train, global.Store.Values, lr, round);
+                var fault = DrawFault(round, attempt, id);
+                ClientResult result;
+                try
+                {
+                    result = fault == Fault.TrainingThrows
+                        ? throw new InvalidOperationException("injected fault: local training threw")
+                        : runner.Fit(partition.Clients[id], train, global.Store.Values, lr, round);
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    result = new ClientResult(id, null, 0, double.NaN, 0, 0, e.Message);
+                }
+                flops += result.TrainFlops;
+                denseFlops += result.DenseTrainFlops;
+                encodeSeconds += result.EncodeSeconds;
+                if (result.Upload is null)
+                {
+                    string reason = result.Failure?.StartsWith("non-finite", StringComparison.Ordinal) == true ? ClientFailure.NonFiniteUpdate : ClientFailure.TrainingFailed;
+                    failures.Add(new ClientFailure(id, reason, result.Failure ?? "no upload"));
+                    continue;
+                }
+                var upload = fault == Fault.CorruptUpload ? UploadCorruption.Apply(result.Upload, round, attempt, options.Seed) : result.Upload;
+                var serverClock = Stopwatch.StartNew();
+                try
+                {
+                    WireValidator.Validate(Uplink.Layout, upload, options.Uplink.Strategy);
+                }
+                catch (MalformedUploadException e)
+                {
+                    failures.Add(new ClientFailure(id, ClientFailure.MalformedUpload, e.Message));
+                    continue;
+                }
+                aggregator.Add(upload);
+                device.Synchronize();
+                serverSeconds += serverClock.Elapsed.TotalSeconds;
+                uploadBytes += upload.Bytes;
+                denseBytes += DenseUploadBytes;
+                lossSum += result.TrainLoss * result.Examples;
+                examples += result.Examples;
+                succeeded++;
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            if (succeeded < options.MinSuccessfulClients)
             {
-                result = new ClientResult(id, null, 0, double.NaN, 0, 0, e.Message);
+                continue; // nothing of this sample reaches the model; draw a fresh one
             }
-            flops += result.TrainFlops;
-            denseFlops += result.DenseTrainFlops;
-            encodeSeconds += result.EncodeSeconds;
-            if (result.Upload is null)
-            {
-                failures.Add($"client {id}: {result.Failure}");
-                continue;
-            }
-            var serverClock = Stopwatch.StartNew();
-            try
-            {
-                WireValidator.Validate(Uplink.Layout, result.Upload, options.Uplink.Strategy);
-            }
-            catch (MalformedUploadException e)
-            {
-                failures.Add(e.Message);
-                continue;
-            }
-            aggregator.Add(result.Upload);
+            var finishClock = Stopwatch.StartNew();
+            var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy) ?? [];
             device.Synchronize();
-            serverSeconds += serverClock.Elapsed.TotalSeconds;
-            uploadBytes += result.Upload.Bytes;
-            denseBytes += DenseUploadBytes;
-            lossSum += result.TrainLoss * result.Examples;
-            examples += result.Examples;
+            serverSeconds += finishClock.Elapsed.TotalSeconds;
+            double? accuracy = round % options.EvaluateEvery == 0 || round == options.Rounds ? Evaluate().Accuracy : null;
+            return new RoundMetrics(round, accuracy, examples > 0 ? lossSum / examples : double.NaN, uploadBytes, denseBytes, flops, denseFlops,
+                clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios)
+            {
+                Attempts = attempt + 1,
+            };
         }
-        var finishClock = Stopwatch.StartNew();
-        var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy) ?? [];
-        device.Synchronize();
-        serverSeconds += finishClock.Elapsed.TotalSeconds;
-        double? accuracy = round % options.EvaluateEvery == 0 || round == options.Rounds ? Evaluate().Accuracy : null;
-        return new RoundMetrics(round, accuracy, examples > 0 ? lossSum / examples : double.NaN, uploadBytes, denseBytes, flops, denseFlops,
-            clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios);
+        throw new InvalidOperationException(
+            $"round {round}: fewer than {options.MinSuccessfulClients} clients succeeded in each of {options.MaxRoundAttempts} samples (last failure: {failures.LastOrDefault()})");
+    }
+
+    private enum Fault
+    {
+        None,
+        TrainingThrows,
+        CorruptUpload,
+    }
+
+    private Fault DrawFault(int round, int attempt, int client)
+    {
+        var faults = options.Faults;
+        if (faults.ClientFailureRate == 0 && faults.CorruptUploadRate == 0)
+        {
+            return Fault.None;
+        }
+        var random = SplitMix64.For(options.Seed, RandomStream.FaultInjection, round, (long)attempt << 32 | (uint)client);
+        if (random.NextDouble() < faults.ClientFailureRate)
+        {
+            return Fault.TrainingThrows;
+        }
+        return random.NextDouble() < faults.CorruptUploadRate ? Fault.CorruptUpload : Fault.None;
     }
 
     /// <inheritdoc />

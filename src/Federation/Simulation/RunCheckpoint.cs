@@ -29,8 +29,11 @@ public sealed class RunTotals
     /// <summary>Last test accuracy measured.</summary>
     public double? LastAccuracy { get; set; }
 
-    /// <summary>Client failures, "round R: reason".</summary>
+    /// <summary>Client failures, "round R: client C: reason: detail".</summary>
     public List<string> Failures { get; set; } = [];
+
+    /// <summary>Client failures counted by reason (<see cref="ClientFailure.Reason"/>).</summary>
+    public Dictionary<string, int> FailuresByReason { get; set; } = [];
 }
 
 /// <summary>
