@@ -20,7 +20,7 @@ public static class Program
     public static int Main(string[] args)
     {
         using var parser = NewParser();
-        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions, DataVerbOptions>(args);
+        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions, DataVerbOptions, ReportOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
             (SweepOptions o) => Run(() => { o.Arguments = args; return SweepCommand.Run(o); }),  // before run: a sweep's options are run options too
@@ -28,6 +28,7 @@ public static class Program
             (TrainOptions o) => Run(() => TrainCommand.Run(o)),
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
             (DataVerbOptions o) => Run(() => DataCommand.Run(o)),
+            (ReportOptions o) => Run(() => ReportCommand.Run(o)),
             errors => ReportParseErrors(result, errors));
     }
 
@@ -83,7 +84,7 @@ public static class Program
         }
         if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
         {
-            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices, data)");
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices, data, report)");
             return UsageError;
         }
         var sentence = SentenceBuilder.Create();

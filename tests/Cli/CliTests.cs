@@ -48,6 +48,7 @@ public sealed class CliTests
     [TestCase("run", "--checkpoint-every", "0")]
     [TestCase("data", "speech-demo", "--out", "x", "--speakers", "1")]
     [TestCase("data", "imagenet", "--out", "x")]
+    [TestCase("report")]
     [TestCase("run", "--dataset", "svhn")]
     [TestCase("run", "--partition", "natural")]
     [TestCase("sweep", "--sparsities", "0.9,lots", "--out", "x")]
@@ -160,6 +161,8 @@ public sealed class CliTests
         var table = File.ReadAllText(Path.Combine(outDir, "table.md"));
         Assert.That(table, Does.Contain("| topk-diff | 0.2 |"));
         Assert.That(table, Does.Contain("| swat | - |"));
+        var report = File.ReadAllText(Path.Combine(outDir, "report.html"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(report, "<polyline ").Count, Is.EqualTo(3 * 5), "the sweep's report: five runs in three charts");
         var before = File.GetLastWriteTimeUtc(Path.Combine(outDir, "alpha1-sp0.9-topk-weights-r0", "summary.json"));
         (code, _, err) = Run(args.Where(a => a != "--quiet").ToArray());
         Assert.That(code, Is.EqualTo(0), err);

@@ -78,7 +78,8 @@ public static class SweepCommand
         var results = cells.ToDictionary(c => c, c => ReadResult(Path.Combine(c.Directory, "summary.json")));
         RunFiles.WriteAtomically(Path.Combine(outDir, "table.csv"), Csv(cells, results));
         RunFiles.WriteAtomically(Path.Combine(outDir, "table.md"), Markdown(o, cells, results));
-        Console.WriteLine($"sweep: {cells.Count} cells; tables in {Path.Combine(outDir, "table.md")} and table.csv");
+        ReportCommand.Write(cells.Select(c => Reports.RunRecord.Read(c.Directory)).ToList(), Path.Combine(outDir, "report.html"), $"ZeroFL sweep: {o.Model} on {o.Dataset}");
+        Console.WriteLine($"sweep: {cells.Count} cells; tables in {Path.Combine(outDir, "table.md")} and table.csv, report.html");
         return 0;
     }
 
