@@ -31,6 +31,12 @@ public sealed class ReportTests
         Assert.That(uploadChart, Does.Contain(">6<"), "a tick at 6 MB");
     }
 
+    [Test]
+    public void RoundTicksAreWholeRounds()
+    {
+        Assert.That(RunReport.Ticks(1, 3, wholeNumbers: true), Is.EqualTo(new double[] { 1, 2, 3 }));
+    }
+
     [TestCase(0, 1, 0, 1)]
     [TestCase(1, 30, 0, 30)]
     [TestCase(0, 0.853, 0, 1)]

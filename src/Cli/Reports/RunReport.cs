@@ -119,7 +119,7 @@ public static class RunReport
         var all = lines.SelectMany(l => l).ToList();
         double xMax = all.Count > 0 ? all.Max(p => p.X) : 1, yMax = all.Count > 0 ? all.Max(p => p.Y) : 1;
         double xMin = Math.Min(1, xMax), yMin = 0;
-        var xTicks = Ticks(xMin, xMax);
+        var xTicks = Ticks(xMin, xMax, wholeNumbers: true);
         var yTicks = Ticks(yMin, yMax);
         xMax = Math.Max(xMax, xTicks[^1]);
         yMax = Math.Max(yMax, yTicks[^1]);
@@ -159,8 +159,11 @@ public static class RunReport
         return svg.ToString();
     }
 
-    /// <summary>About five round tick values covering [lo, hi] (1, 2 or 5 times a power of ten apart).</summary>
-    public static double[] Ticks(double lo, double hi)
+    /// <summary>
+    /// About five round tick values covering [lo, hi] (1, 2 or 5 times a power of ten apart; at least
+    /// 1 apart with <paramref name="wholeNumbers"/>, for rounds).
+    /// </summary>
+    public static double[] Ticks(double lo, double hi, bool wholeNumbers = false)
     {
         if (!(hi > lo))
         {
@@ -169,6 +172,10 @@ public static class RunReport
         double raw = (hi - lo) / 5;
         double power = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         double step = new[] { 1.0, 2.0, 5.0, 10.0 }.Select(m => m * power).First(s => s >= raw);
+        if (wholeNumbers)
+        {
+            step = Math.Max(1, step);
+        }
         double first = Math.Floor(lo / step) * step;
         var ticks = new List<double>();
         for (double t = first; t < hi + step * 0.999; t += step)
