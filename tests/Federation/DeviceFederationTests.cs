@@ -202,6 +202,50 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void ThousandsOfRandomlyCorruptedUploadsNeverGetPastTheValidatorOrCrashIt()
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1));
+        using var aggregator = new DeviceAggregator(Device, uplink);
+        var wire = encoder.Encode(3, 10, global.Store.Values, global.Store.Values);
+        var random = new Random(21);
+        int rejected = 0, accepted = 0;
+        aggregator.Begin();
+        for (int trial = 0; trial < 3000; trial++)
+        {
+            var layers = wire.Layers.ToList();
+            int l = random.Next(layers.Count);
+            var layer = layers[l];
+            int edit = random.Next(layer.IsCsr ? 6 : 3);
+            int Pick(int length) => length == 0 ? 0 : random.Next(length);
+            int Noise() => random.Next(4) switch { 0 => -1, 1 => int.MaxValue, 2 => int.MinValue, _ => random.Next(-100, 100_000) };
+            layers[l] = edit switch
+            {
+                0 => layer with { Values = Set(layer.Values, Pick(layer.Values.Length), random.Next(3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => (float)random.NextDouble() }) },
+                1 => layer with { Values = layer.Values[..Pick(layer.Values.Length)] },
+                2 => layer with { Values = [.. layer.Values, 1f] },
+                3 => layer with { Columns = Set(layer.Columns!, Pick(layer.Columns!.Length), Noise()) },
+                4 => layer with { RowPointers = Set(layer.RowPointers!, Pick(layer.RowPointers!.Length), Noise()) },
+                _ => layer with { Columns = layer.Columns![..Pick(layer.Columns.Length)] },
+            };
+            var bad = wire with { Layers = layers, ExampleCount = random.Next(20) == 0 ? -random.Next(5) : wire.ExampleCount };
+            try
+            {
+                WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights);
+                aggregator.Add(bad); // what passes is well-formed and goes through the device aggregation
+                accepted++;
+            }
+            catch (MalformedUploadException)
+            {
+                rejected++;
+            }
+        }
+        aggregator.Finish(Upload(global.Store.Download()), UplinkStrategy.TopKWeights);
+        Assert.That(rejected, Is.GreaterThan(2500), $"{accepted} corruptions happened to leave a valid upload (a finite value changed, a column set to a valid one)");
+    }
+
+    [Test]
     public void InjectedFaultsAreRecordedByReasonAndLeftOutOfTheRound()
     {
         var (train, test) = TinyData(300, 40);
