@@ -60,12 +60,23 @@ public static class Program
             Console.Error.WriteLine($"zerofl: {e.Message}");
             return UsageError;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            long managed = GC.GetTotalMemory(forceFullCollection: false);
+            Console.Error.WriteLine($"zerofl: out of memory ({OneLine(e)}; host heap {managed / 1e6:F0} MB): try a smaller --batch-size, a smaller model, fewer clients per round or --device cpu");
+            return RuntimeError;
+        }
+        catch (Exception e)
         {
             Console.Error.WriteLine($"zerofl: {OneLine(e)}");
             return RuntimeError;
         }
     }
+
+    /// <summary>True for host and device out-of-memory errors (ILGPU reports CUDA's as an exception whose message says so).</summary>
+    public static bool IsOutOfMemory(Exception e) =>
+        e is OutOfMemoryException || e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+        || e.Message.Contains("OUT_OF_MEMORY", StringComparison.Ordinal) || (e.InnerException is { } inner && IsOutOfMemory(inner));
 
     private static int ReportParseErrors<T>(ParserResult<T> result, IEnumerable<Error> errors)
     {

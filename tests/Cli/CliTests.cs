@@ -64,6 +64,29 @@ public sealed class CliTests
         Assert.That(lines[0], Does.StartWith("zerofl: "));
     }
 
+    [TestCase("out")]
+    [TestCase("cuda")]
+    public void OutOfMemoryIsOneLineWithAHint(string kind)
+    {
+        var originalErr = Console.Error;
+        using var stderr = new StringWriter();
+        Console.SetError(stderr);
+        try
+        {
+            int code = Program.Run(() => throw (kind == "out"
+                ? new OutOfMemoryException("Insufficient memory to continue the execution of the program.")
+                : new InvalidOperationException("ErrorOutOfMemory", new Exception("CUDA_ERROR_OUT_OF_MEMORY"))));
+            Assert.That(code, Is.EqualTo(Program.RuntimeError));
+        }
+        finally
+        {
+            Console.SetError(originalErr);
+        }
+        var lines = stderr.ToString().Trim().Split('\n');
+        Assert.That(lines, Has.Length.EqualTo(1));
+        Assert.That(lines[0], Does.StartWith("zerofl: out of memory").And.Contain("--batch-size"));
+    }
+
     [Test]
     public void NoVerbIsAUsageError()
     {
