@@ -12,16 +12,5 @@ public static class RunFiles
         WriteAtomically(path, JsonSerializer.Serialize(value, Indented) + "\n");
 
     /// <summary>Writes <paramref name="text"/> to a temporary file, flushes it, then renames it over <paramref name="path"/>.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(text);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
-    }
+    public static void WriteAtomically(string path, string text) => ZeroFL.Engine.IO.AtomicFile.WriteAllText(path, text);
 }

@@ -276,7 +276,7 @@ public static class Cifar10
         }
         catch (IOException e)
         {
-            throw new DataFormatException(path, $"read error ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"read error ({DataFiles.OneLine(e.Message)})", e);
         }
     }
 
@@ -290,37 +290,13 @@ public static class Cifar10
 
     private static FileStream Open(string path)
     {
-        try
+        var file = DataFiles.OpenRead(path, "a CIFAR-10 batch file");
+        if (!file.CanSeek)
         {
-            if (Directory.Exists(path))
-            {
-                throw new DataFormatException(path, "is a directory, not a CIFAR-10 batch file");
-            }
-            var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            if (!file.CanSeek)
-            {
-                file.Dispose();
-                throw new DataFormatException(path, "is not a regular file");
-            }
-            return file;
+            file.Dispose();
+            throw new DataFormatException(path, "is not a regular file");
         }
-        catch (FileNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DataFormatException(path, "permission denied", e);
-        }
-        catch (IOException e)
-        {
-            throw new DataFormatException(path, $"cannot open ({OneLine(e.Message)})", e);
-        }
+        return file;
     }
 
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 }

@@ -178,15 +178,15 @@ public static class Femnist
         }
         catch (JsonException e)
         {
-            throw new DataFormatException(path, $"not valid JSON ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"not valid JSON ({DataFiles.OneLine(e.Message)})", e);
         }
         catch (InvalidOperationException e)
         {
-            throw new DataFormatException(path, $"not valid JSON ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"not valid JSON ({DataFiles.OneLine(e.Message)})", e);
         }
         catch (IOException e)
         {
-            throw new DataFormatException(path, $"read error ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"read error ({DataFiles.OneLine(e.Message)})", e);
         }
     }
 
@@ -204,32 +204,7 @@ public static class Femnist
     }
 
     private static FileStream Open(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path))
-            {
-                throw new DataFormatException(path, "is a directory, not a JSON file");
-            }
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        }
-        catch (FileNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DataFormatException(path, "permission denied", e);
-        }
-        catch (IOException e)
-        {
-            throw new DataFormatException(path, $"cannot open ({OneLine(e.Message)})", e);
-        }
-    }
+        => DataFiles.OpenRead(path, "a JSON file", 1, FileOptions.SequentialScan);
 
     private static (Dataset Data, int[] Groups) Build(string name, List<(int Writer, FemnistUser User)> users)
     {
@@ -260,8 +235,6 @@ public static class Femnist
         return (new Dataset(name, features, labels, 1, ImageSide, ImageSide, Classes), groups);
     }
 
-    private static string OneLine(string message) =>
-        message.ReplaceLineEndings(" ").Trim();
 
     /// <summary>Parses one LEAF file with a <see cref="Utf8JsonReader"/> that is refilled chunk by chunk.</summary>
     private sealed class FileParser(string path, Stream stream, int bufferSize)

@@ -67,41 +67,16 @@ public static class IdxReader
         }
         catch (InvalidDataException e)
         {
-            throw new DataFormatException(path, $"corrupt gzip data ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"corrupt gzip data ({DataFiles.OneLine(e.Message)})", e);
         }
         catch (IOException e)
         {
-            throw new DataFormatException(path, $"read error ({OneLine(e.Message)})", e);
+            throw new DataFormatException(path, $"read error ({DataFiles.OneLine(e.Message)})", e);
         }
     }
 
     private static FileStream Open(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path))
-            {
-                throw new DataFormatException(path, "is a directory, not an IDX file");
-            }
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (FileNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            throw new DataFormatException(path, "file not found", e);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new DataFormatException(path, "permission denied", e);
-        }
-        catch (IOException e)
-        {
-            throw new DataFormatException(path, $"cannot open ({OneLine(e.Message)})", e);
-        }
-    }
+        => DataFiles.OpenRead(path, "an IDX file");
 
     private static (int[] Dims, byte[] Data) ReadFrom(string path, FileStream file, int magic, string kind)
     {
@@ -224,5 +199,4 @@ public static class IdxReader
         return buffer;
     }
 
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 }

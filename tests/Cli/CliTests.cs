@@ -6,7 +6,8 @@ namespace ZeroFL.Tests.Cli;
 [NonParallelizable]
 public sealed class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>Runs the CLI in this process and returns its exit code, stdout and stderr.</summary>
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var originalOut = Console.Out;
         var originalErr = Console.Error;

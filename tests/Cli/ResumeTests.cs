@@ -28,21 +28,8 @@ public sealed class ResumeTests
 
     private static (int Code, string Err) RunInProcess(params string[] args)
     {
-        var originalOut = Console.Out;
-        var originalErr = Console.Error;
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            return (Program.Main(args), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(originalOut);
-            Console.SetError(originalErr);
-        }
+        var (code, _, err) = CliTests.Run(args);
+        return (code, err);
     }
 
     [Test]

@@ -45,8 +45,7 @@ public static class SafeTensors
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int padded = (json.Length + 7) / 8 * 8;
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        IO.AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
@@ -65,9 +64,7 @@ public static class SafeTensors
                 }
                 stream.Write(bytes);
             }
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     /// <summary>

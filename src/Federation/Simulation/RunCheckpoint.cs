@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ZeroFL.Engine.IO;
 using ZeroFL.Engine.Modules;
 
 namespace ZeroFL.Federation.Simulation;
@@ -92,7 +93,7 @@ public static class RunCheckpoint
             ["round"] = state.Round.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
         var complete = state with { Format = FormatName, ModelFile = Path.GetFileName(model), ModelSha256 = Sha256(model) };
-        WriteAtomically(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(complete, Json) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(complete, Json) + "\n");
     }
 
     /// <summary>
@@ -182,18 +183,5 @@ public static class RunCheckpoint
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexString(SHA256.HashData(stream));
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(text);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
     }
 }
