@@ -12,6 +12,7 @@ public sealed class ProgressPrinter
     private readonly bool terminal = !Console.IsOutputRedirected;
     private readonly Stopwatch sinceLast = Stopwatch.StartNew();
     private bool pending;
+    private bool transient;
 
     /// <summary>Creates the printer.</summary>
     public ProgressPrinter(bool quiet)
@@ -33,6 +34,21 @@ public sealed class ProgressPrinter
         Console.WriteLine(text);
     }
 
+    /// <summary>A transient status shown in place on a terminal (at most 5 times a second) and nowhere else; the next line replaces it.</summary>
+    public void Live(string text)
+    {
+        if (quiet || !terminal || sinceLast.Elapsed.TotalSeconds < 0.2)
+        {
+            return;
+        }
+        Console.Write("\r" + text.PadRight(Width));
+        pending = true;
+        transient = true;
+        sinceLast.Restart();
+    }
+
+    private static int Width => Math.Max(0, Math.Min(Console.BufferWidth - 1, 120));
+
     /// <summary>Shows a progress update; <paramref name="final"/> forces it out and ends the line.</summary>
     public void Tick(bool final, string text)
     {
@@ -44,8 +60,9 @@ public sealed class ProgressPrinter
         {
             if (final || sinceLast.Elapsed.TotalSeconds >= 0.2)
             {
-                Console.Write("\r" + text.PadRight(Math.Max(0, Math.Min(Console.BufferWidth - 1, 120))));
+                Console.Write("\r" + text.PadRight(Width));
                 pending = true;
+                transient = false;
                 sinceLast.Restart();
             }
             if (final)
@@ -64,7 +81,8 @@ public sealed class ProgressPrinter
     {
         if (pending)
         {
-            Console.WriteLine();
+            // A transient status is wiped; a progress line that was ticked to its end stays.
+            Console.Write(transient ? "\r" + new string(' ', Width) + "\r" : Environment.NewLine);
             pending = false;
         }
     }

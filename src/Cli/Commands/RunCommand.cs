@@ -217,7 +217,15 @@ public static class RunCommand
         double wallBefore = totals.WallSeconds;
         for (int round = firstRound; round <= o.Rounds; round++)
         {
-            var m = server.RunRound(round);
+            double elapsedBefore = clock.Elapsed.TotalSeconds;
+            int roundsDone = round - firstRound;
+            var m = server.RunRound(round, (done, total) =>
+            {
+                // Live on a terminal only (plain output gets the per-round lines): the run's ETA from the rounds so far and this round's share.
+                double perRound = roundsDone > 0 ? elapsedBefore / roundsDone : double.NaN;
+                string eta = double.IsNaN(perRound) ? "-" : TrainCommand.FormatDuration(perRound * (o.Rounds - round + 1) - (clock.Elapsed.TotalSeconds - elapsedBefore));
+                progress.Live($"round {round}/{o.Rounds}: client {done + 1}/{total} ETA {eta}");
+            });
             totals.UploadBytes += m.UploadBytes;
             totals.DenseUploadBytes += m.DenseUploadBytes;
             totals.TrainFlops += m.TrainFlops;

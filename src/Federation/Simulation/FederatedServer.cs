@@ -116,8 +116,9 @@ public sealed class FederatedServer : IDisposable
     /// fewer than <see cref="FederatedOptions.MinSuccessfulClients"/> succeed, the round is run
     /// again from the same global model with a fresh sample (at most
     /// <see cref="FederatedOptions.MaxRoundAttempts"/> samples, then InvalidOperationException).
+    /// <paramref name="clientDone"/>, when given, hears (clients finished, clients sampled) after each client.
     /// </summary>
-    public RoundMetrics RunRound(int round)
+    public RoundMetrics RunRound(int round, Action<int, int>? clientDone = null)
     {
         var clock = Stopwatch.StartNew();
         float lr = (float)options.LearningRate.At(round - 1);
@@ -128,10 +129,11 @@ public sealed class FederatedServer : IDisposable
             var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed, attempt);
             double lossSum = 0;
             long examples = 0, uploadBytes = 0, denseBytes = 0;
-            int succeeded = 0;
+            int succeeded = 0, done = 0;
             aggregator.Begin();
             foreach (int id in sampled)
             {
+                clientDone?.Invoke(done++, sampled.Length);
                 var fault = DrawFault(round, attempt, id);
                 ClientResult result;
                 try
