@@ -60,6 +60,11 @@ public static class Program
             Console.Error.WriteLine($"zerofl: {e.Message}");
             return UsageError;
         }
+        catch (InsufficientMemoryException e)
+        {
+            Console.Error.WriteLine($"zerofl: {OneLine(e)}"); // already names the sizes and what to reduce
+            return RuntimeError;
+        }
         catch (Exception e) when (IsOutOfMemory(e))
         {
             long managed = GC.GetTotalMemory(forceFullCollection: false);

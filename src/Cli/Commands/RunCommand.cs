@@ -185,7 +185,7 @@ public static class RunCommand
         };
 
         using var device = ComputeDevice.Open(spec);
-        using var server = new FederatedServer(device, options, split.Train, split.Test, partition);
+        using var server = OutOfMemoryWithSizes(device, split, o, () => new FederatedServer(device, options, split.Train, split.Test, partition));
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);
         progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
@@ -219,13 +219,13 @@ public static class RunCommand
         {
             double elapsedBefore = clock.Elapsed.TotalSeconds;
             int roundsDone = round - firstRound;
-            var m = server.RunRound(round, (done, total) =>
+            var m = OutOfMemoryWithSizes(device, split, o, () => server.RunRound(round, (done, total) =>
             {
                 // Live on a terminal only (plain output gets the per-round lines): the run's ETA from the rounds so far and this round's share.
                 double perRound = roundsDone > 0 ? elapsedBefore / roundsDone : double.NaN;
                 string eta = double.IsNaN(perRound) ? "-" : TrainCommand.FormatDuration(perRound * (o.Rounds - round + 1) - (clock.Elapsed.TotalSeconds - elapsedBefore));
                 progress.Live($"round {round}/{o.Rounds}: client {done + 1}/{total} ETA {eta}");
-            });
+            }));
             totals.UploadBytes += m.UploadBytes;
             totals.DenseUploadBytes += m.DenseUploadBytes;
             totals.TrainFlops += m.TrainFlops;
@@ -311,6 +311,26 @@ public static class RunCommand
                 $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadAll / 1e6:F1} MB = {(denseAll > 0 ? (double)uploadAll / denseAll : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="step"/>; an out-of-memory error becomes one that names the sizes
+    /// involved (device memory, data on the device, batch size) and what to reduce.
+    /// </summary>
+    private static T OutOfMemoryWithSizes<T>(ComputeDevice device, TrainTestSplit split, RunOptions o, Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (Exception e) when (Program.IsOutOfMemory(e) && e is not InsufficientMemoryException)
+        {
+            long data = 4L * (split.Train.Features.LongLength + split.Test.Features.LongLength);
+            string memory = device.IsCpu ? "host memory" : $"{device.Accelerator.MemorySize / 1e9:F1} GB";
+            throw new InsufficientMemoryException(
+                $"out of memory on {device.Description} ({memory}; the data takes {data / 1e6:F0} MB of it, model {o.Model}, batch {o.BatchSize}): " +
+                "try a smaller --batch-size or model, or fewer samples", e);
+        }
     }
 
     /// <summary>Drops the data rows of a CSV file whose first column (the round) is above <paramref name="round"/>.</summary>
