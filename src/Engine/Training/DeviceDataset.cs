@@ -16,6 +16,7 @@ public sealed class DeviceDataset : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> labels;
     private MemoryBuffer1D<float, Stride1D.Dense>? cropFill;
     private int cropPadding;
+    private int[] moves = [];
 
     /// <summary>
     /// Uploads <paramref name="hostFeatures"/> ([count, sampleShape...] flattened) and
@@ -100,17 +101,21 @@ public sealed class DeviceDataset : IDisposable
             var gathered = tape.Workspace.Floats.Allocate(input.Length);
             k.GatherRows(features.View, SampleLength, indices, deviceIndices, gathered);
             var random = new Random(augmentationSeed);
-            var moves = new int[3 * batch];
-            for (int i = 0; i < moves.Length; i += 3)
+            if (moves.Length < 3 * batch)
             {
-                moves[i] = random.Next(-cropPadding, cropPadding + 1);
-                moves[i + 1] = random.Next(-cropPadding, cropPadding + 1);
-                moves[i + 2] = random.Next(2);
+                moves = new int[3 * batch];
             }
-            var deviceMoves = tape.Workspace.Ints.Allocate(moves.Length);
-            deviceMoves.CopyFromCPU(moves);
+            var batchMoves = moves.AsSpan(0, 3 * batch);
+            for (int i = 0; i < batchMoves.Length; i += 3)
+            {
+                batchMoves[i] = random.Next(-cropPadding, cropPadding + 1);
+                batchMoves[i + 1] = random.Next(-cropPadding, cropPadding + 1);
+                batchMoves[i + 2] = random.Next(2);
+            }
+            var deviceMoves = tape.Workspace.Ints.Allocate(batchMoves.Length);
+            deviceMoves.CopyFromCPU((ReadOnlySpan<int>)batchMoves);
             device.Kernels.Augment.RandomCropFlip(gathered, input.Data, batch, SampleShape[0], SampleShape[1], SampleShape[2],
-                cropPadding, moves, deviceMoves, cropFill.View);
+                cropPadding, batchMoves, deviceMoves, cropFill.View);
         }
         else
         {
