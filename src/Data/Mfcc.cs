@@ -86,10 +86,10 @@ public sealed record MfccOptions(
 /// </summary>
 public sealed class Mfcc
 {
-    private readonly double[] _window;
-    private readonly int[] _filterFirstBin;
-    private readonly double[][] _filterWeights;
-    private readonly double[] _dct; // [CoefficientCount, MelFilterCount]
+    private readonly double[] window;
+    private readonly int[] filterFirstBin;
+    private readonly double[][] filterWeights;
+    private readonly double[] dct; // [CoefficientCount, MelFilterCount]
 
     /// <summary>Prepares the window, filter bank and DCT for <paramref name="options"/> (the defaults when null).</summary>
     public Mfcc(MfccOptions? options = null)
@@ -97,15 +97,15 @@ public sealed class Mfcc
         Options = options ?? MfccOptions.Default;
         Options.Validate();
         var o = Options;
-        _window = new double[o.FrameLength];
+        window = new double[o.FrameLength];
         for (int n = 0; n < o.FrameLength; n++)
         {
-            _window[n] = 0.5 - 0.5 * Math.Cos(2 * Math.PI * n / o.FrameLength);
+            window[n] = 0.5 - 0.5 * Math.Cos(2 * Math.PI * n / o.FrameLength);
         }
 
         int bins = o.FftSize / 2 + 1;
-        _filterFirstBin = new int[o.MelFilterCount];
-        _filterWeights = new double[o.MelFilterCount][];
+        filterFirstBin = new int[o.MelFilterCount];
+        filterWeights = new double[o.MelFilterCount][];
         for (int m = 0; m < o.MelFilterCount; m++)
         {
             var (lower, center, upper) = FilterEdges(m);
@@ -127,18 +127,18 @@ public sealed class Mfcc
                     break;
                 }
             }
-            _filterFirstBin[m] = Math.Max(first, 0);
-            _filterWeights[m] = [.. weights];
+            filterFirstBin[m] = Math.Max(first, 0);
+            filterWeights[m] = [.. weights];
         }
 
         int mels = o.MelFilterCount;
-        _dct = new double[o.CoefficientCount * mels];
+        dct = new double[o.CoefficientCount * mels];
         for (int j = 0; j < o.CoefficientCount; j++)
         {
             double scale = Math.Sqrt((j == 0 ? 1.0 : 2.0) / mels);
             for (int m = 0; m < mels; m++)
             {
-                _dct[j * mels + m] = scale * Math.Cos(Math.PI * j * (m + 0.5) / mels);
+                dct[j * mels + m] = scale * Math.Cos(Math.PI * j * (m + 0.5) / mels);
             }
         }
     }
@@ -196,7 +196,7 @@ public sealed class Mfcc
             for (int j = 0; j < o.CoefficientCount; j++)
             {
                 double sum = 0;
-                var row = _dct.AsSpan(j * o.MelFilterCount, o.MelFilterCount);
+                var row = dct.AsSpan(j * o.MelFilterCount, o.MelFilterCount);
                 for (int m = 0; m < row.Length; m++)
                 {
                     sum += row[m] * logMel[m];
@@ -231,7 +231,7 @@ public sealed class Mfcc
             int end = Math.Min(start + o.FrameLength, usable);
             for (int i = start; i < end; i++)
             {
-                buffer[i - start] = clip[i] * _window[i - start];
+                buffer[i - start] = clip[i] * window[i - start];
             }
             Fourier.ForwardReal(buffer, o.FftSize, FourierOptions.Matlab);
             for (int k = 0; k < power.Length; k++)
@@ -241,8 +241,8 @@ public sealed class Mfcc
             }
             for (int m = 0; m < o.MelFilterCount; m++)
             {
-                var weights = _filterWeights[m];
-                int first = _filterFirstBin[m];
+                var weights = filterWeights[m];
+                int first = filterFirstBin[m];
                 double sum = 0;
                 for (int i = 0; i < weights.Length; i++)
                 {
