@@ -6,7 +6,6 @@ using CommandLine;
 using ZeroFL.Data;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Engine.Models;
-using ZeroFL.Engine.Modules;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Federation;
 using ZeroFL.Federation.Partitioning;
@@ -248,8 +247,7 @@ public static class RunCommand
             totals.WallSeconds = wallBefore + clock.Elapsed.TotalSeconds;
             if (o.WritesCheckpoints && (round % o.CheckpointEvery == 0 || round == o.Rounds))
             {
-                RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(),
-                    new CheckpointState(RunCheckpoint.FormatName, round, ArgumentsWithout(o.Arguments, "--resume"), string.Empty, string.Empty, totals));
+                RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(), round, ArgumentsWithout(o.Arguments, "--resume"), totals);
             }
             double eta = clock.Elapsed.TotalSeconds / (round - firstRound + 1) * (o.Rounds - round);
             if (o.Json)
@@ -266,8 +264,7 @@ public static class RunCommand
         long uploadAll = totals.UploadBytes, denseAll = totals.DenseUploadBytes;
         var failures = totals.Failures;
         double? lastAccuracy = totals.LastAccuracy;
-        SafeTensors.Write(Path.Combine(outDir, "model.safetensors"), SafeTensors.FromStore(server.Global.Store, server.Global.Store.Download()),
-            new Dictionary<string, string> { ["format"] = RunCheckpoint.FormatName, ["round"] = o.Rounds.ToString(CultureInfo.InvariantCulture) });
+        RunCheckpoint.WriteModel(Path.Combine(outDir, "model.safetensors"), server.Global.Store, server.Global.Store.Download(), o.Rounds);
         var summary = new Dictionary<string, object?>
         {
             ["final_test_accuracy"] = lastAccuracy,

@@ -69,8 +69,12 @@ public static class RunCheckpoint
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>Writes the checkpoint after <paramref name="state"/>.Round; the one before becomes the fallback.</summary>
-    public static void Save(string directory, ParameterStore store, float[] values, CheckpointState state)
+    /// <summary>
+    /// Writes the checkpoint after <paramref name="round"/> (the model <paramref name="values"/> of
+    /// <paramref name="store"/>, the run's <paramref name="arguments"/> and <paramref name="totals"/>);
+    /// the one before becomes the fallback.
+    /// </summary>
+    public static void Save(string directory, ParameterStore store, float[] values, int round, string[] arguments, RunTotals totals)
     {
         foreach (var suffix in new[] { "safetensors", "json" })
         {
@@ -80,58 +84,47 @@ public static class RunCheckpoint
                 File.Move(current, Path.Combine(directory, $"checkpoint.prev.{suffix}"), overwrite: true);
             }
         }
-        SaveAs(directory, "checkpoint", store, values, state);
+        string model = Path.Combine(directory, "checkpoint.safetensors");
+        WriteModel(model, store, values, round);
+        var state = new CheckpointState(FormatName, round, arguments, Path.GetFileName(model), Sha256(model), totals);
+        AtomicFile.WriteAllText(Path.Combine(directory, "checkpoint.json"), JsonSerializer.Serialize(state, Json) + "\n");
     }
 
-    /// <summary>Writes <paramref name="name"/>.safetensors and <paramref name="name"/>.json atomically.</summary>
-    public static void SaveAs(string directory, string name, ParameterStore store, float[] values, CheckpointState state)
-    {
-        string model = Path.Combine(directory, $"{name}.safetensors");
-        SafeTensors.Write(model, SafeTensors.FromStore(store, values), new Dictionary<string, string>
+    /// <summary>Writes the model <paramref name="values"/> of <paramref name="store"/> after <paramref name="round"/> as safetensors (format and round in the metadata), atomically.</summary>
+    public static void WriteModel(string path, ParameterStore store, float[] values, int round) =>
+        SafeTensors.Write(path, SafeTensors.FromStore(store, values), new Dictionary<string, string>
         {
             ["format"] = FormatName,
-            ["round"] = state.Round.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["round"] = round.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
-        var complete = state with { Format = FormatName, ModelFile = Path.GetFileName(model), ModelSha256 = Sha256(model) };
-        AtomicFile.WriteAllText(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(complete, Json) + "\n");
-    }
 
     /// <summary>
     /// The newest usable checkpoint of <paramref name="directory"/> and its model values: the
     /// current one, or (after a warning through <paramref name="warn"/>) the previous one when the
     /// current is missing or damaged. Throws <see cref="InvalidDataException"/> when neither is usable.
     /// </summary>
-    public static (CheckpointState State, float[] Values) Load(string directory, ParameterStore store, Action<string> warn)
-    {
-        var problems = new List<string>();
-        foreach (var name in new[] { "checkpoint", "checkpoint.prev" })
-        {
-            try
-            {
-                var result = LoadOne(directory, name, store);
-                if (problems.Count > 0)
-                {
-                    warn($"checkpoint: {problems[0]}; resuming from the previous checkpoint (after round {result.State.Round})");
-                }
-                return result;
-            }
-            catch (InvalidDataException e)
-            {
-                problems.Add(e.Message);
-            }
-        }
-        throw new InvalidDataException($"no usable checkpoint in {directory}: {string.Join("; ", problems)}");
-    }
+    public static (CheckpointState State, float[] Values) Load(string directory, ParameterStore store, Action<string> warn) =>
+        FirstUsable(directory, name => LoadOne(directory, name, store), (problem, result) =>
+            warn($"checkpoint: {problem}; resuming from the previous checkpoint (after round {result.State.Round})"));
 
     /// <summary>Reads only the state file of the newest usable checkpoint (to learn the run's command line before building the model).</summary>
-    public static CheckpointState ReadState(string directory)
+    public static CheckpointState ReadState(string directory) =>
+        FirstUsable(directory, name => ReadStateFile(directory, name), (_, _) => { });
+
+    /// <summary>The current checkpoint read by <paramref name="read"/>, else the previous one (reporting why through <paramref name="fellBack"/>).</summary>
+    private static T FirstUsable<T>(string directory, Func<string, T> read, Action<string, T> fellBack)
     {
         var problems = new List<string>();
         foreach (var name in new[] { "checkpoint", "checkpoint.prev" })
         {
             try
             {
-                return ReadStateFile(directory, name);
+                var result = read(name);
+                if (problems.Count > 0)
+                {
+                    fellBack(problems[0], result);
+                }
+                return result;
             }
             catch (InvalidDataException e)
             {
