@@ -32,14 +32,31 @@ public sealed class ResumeTests
         return (code, err);
     }
 
+    private static int ReadLines(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            int lines = 0;
+            while (reader.ReadLine() is not null)
+            {
+                lines++;
+            }
+            return lines;
+        }
+        catch (IOException)
+        {
+            return 0; // being replaced at this moment
+        }
+    }
+
     [Test]
     public void ARunKilledAtThreeRandomMomentsAndResumedEndsWithTheSameModel()
     {
         string baseline = Path.Combine(files.Directory, "baseline");
-        var clock = Stopwatch.StartNew();
         var (code, err) = RunInProcess(RunArguments(baseline));
         Assert.That(code, Is.EqualTo(0), err);
-        double seconds = clock.Elapsed.TotalSeconds;
         var expected = File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"));
 
         string cli = Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll");
@@ -55,9 +72,18 @@ public sealed class ResumeTests
                 start.ArgumentList.Add(a);
             }
             using var process = Process.Start(start)!;
-            // Start-up of a fresh process takes about a second; the rounds take about what the baseline took.
-            int delay = (int)(1000 * (0.8 + random.NextDouble() * (seconds + 0.5)));
-            if (!process.WaitForExit(delay))
+            // Kill at a random moment inside the run: once metrics.csv shows a random number of
+            // finished rounds, after a further random delay (timing alone is no guide: start-up and
+            // round times vary with the machine's load).
+            int afterRounds = 1 + 2 * attempt + random.Next(2);
+            int extraMilliseconds = random.Next(60);
+            string metrics = Path.Combine(outDir, "metrics.csv");
+            while (!process.HasExited && (!File.Exists(metrics) || ReadLines(metrics) < 1 + afterRounds))
+            {
+                Thread.Sleep(5);
+            }
+            Thread.Sleep(extraMilliseconds);
+            if (!process.HasExited)
             {
                 process.Kill(entireProcessTree: true);
                 killed++;
@@ -72,8 +98,8 @@ public sealed class ResumeTests
             {
                 (code, err) = RunInProcess("run", "--resume", outDir);
             }
-            Assert.That(code, Is.EqualTo(0), $"attempt {attempt} (killed after {delay} ms): {err}");
-            Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(expected), $"attempt {attempt}: the final model, killed after {delay} ms");
+            Assert.That(code, Is.EqualTo(0), $"attempt {attempt} (killed {extraMilliseconds} ms after round {afterRounds}): {err}");
+            Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(expected), $"attempt {attempt}: the final model, killed {extraMilliseconds} ms after round {afterRounds}");
             var rounds = File.ReadAllLines(Path.Combine(outDir, "metrics.csv")).Skip(1).Select(l => l.Split(',')[0]);
             Assert.That(rounds, Is.EqualTo(Enumerable.Range(1, 6).Select(r => r.ToString())), "each round once in metrics.csv");
         }
