@@ -29,6 +29,9 @@ public sealed class CsrKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int> scatterRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> decodeRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
+    private int[] hostRowTies = [];
     private int[] hostRowPointers = [];
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
@@ -40,6 +43,8 @@ public sealed class CsrKernels
         scatterRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
         decodeRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
         scatterAddRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
+        countSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
+        scatterSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
     }
 
     /// <summary>
@@ -103,6 +108,98 @@ public sealed class CsrKernels
             scatterRows(t, dense, rowPointers, columns, values, rows, cols, t);
         }
         return nonZeros;
+    }
+
+    /// <summary>
+    /// First half of encoding the entries a top-K <paramref name="selection"/> keeps of the dense
+    /// row-major matrix <paramref name="dense"/> [rows, cols] as CSR, without a masked copy: counts
+    /// per row the entries with key above the threshold and equal to it, gives the first
+    /// TiesToKeep ties in index order (row-major, so earlier rows first) their places, and writes
+    /// the row pointers and each row's share of the ties (<paramref name="rowTies"/>, rows ints).
+    /// Returns the number of kept entries, which <see cref="EncodeSelected"/> then writes: size
+    /// columns and values from it. Exactly what <see cref="TopKKernels.Mask"/> followed by
+    /// <see cref="Encode"/> gives, except that a kept entry equal to zero (a threshold of 0) is an
+    /// explicit entry here. A selection from another tensor (threshold reuse) keeps whatever passes.
+    /// </summary>
+    public int PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies)
+    {
+        CheckShape(rows, cols, "csr encode selected");
+        HostCheck.Length(dense, (long)rows * cols, "csr encode selected dense matrix");
+        HostCheck.Length(rowPointers, rows + 1L, "csr encode selected row pointers");
+        HostCheck.Length(rowTies, rows, "csr encode selected row ties");
+        if (selection.TiesToKeep < 0)
+        {
+            throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
+        }
+        if (selection.KeepsNothing)
+        {
+            rowPointers.SubView(0, rows + 1).MemSetToZero();
+            rowTies.SubView(0, rows).MemSetToZero();
+            return 0;
+        }
+        int t = launch.Threads(rows);
+        countSelectedRows(t, dense, rowPointers, rowTies, rows, cols, selection.ThresholdBits, t);
+        if (hostRowPointers.Length < rows + 1)
+        {
+            hostRowPointers = new int[rows + 1];
+        }
+        if (hostRowTies.Length < rows)
+        {
+            hostRowTies = new int[rows];
+        }
+        var pointers = hostRowPointers.AsSpan(0, rows + 1);
+        var ties = hostRowTies.AsSpan(0, rows);
+        rowPointers.SubView(0, rows + 1).CopyToCPU(pointers);
+        rowTies.SubView(0, rows).CopyToCPU(ties);
+        int tiesLeft = selection.TiesToKeep;
+        long total = 0;
+        pointers[0] = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            int share = Math.Min(ties[r], tiesLeft);
+            tiesLeft -= share;
+            ties[r] = share;
+            total += pointers[r + 1] + share;
+            if (total > int.MaxValue)
+            {
+                throw new ArgumentException($"csr encode selected: more than {int.MaxValue} entries");
+            }
+            pointers[r + 1] = (int)total;
+        }
+        rowPointers.SubView(0, rows + 1).CopyFromCPU((ReadOnlySpan<int>)pointers);
+        rowTies.SubView(0, rows).CopyFromCPU((ReadOnlySpan<int>)ties);
+        return (int)total;
+    }
+
+    /// <summary>
+    /// Second half (see <see cref="PlanSelected"/>, called just before with the same matrix,
+    /// selection and plan arrays): writes each row's kept entries, columns increasing, into
+    /// <paramref name="columns"/> and <paramref name="values"/>, which hold at least the planned
+    /// count (checked on the host against the row pointers' last entry as planned).
+    /// </summary>
+    public void EncodeSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, int planned, ArrayView<int> columns, ArrayView<float> values)
+    {
+        CheckShape(rows, cols, "csr encode selected");
+        HostCheck.Length(dense, (long)rows * cols, "csr encode selected dense matrix");
+        HostCheck.Length(rowPointers, rows + 1L, "csr encode selected row pointers");
+        HostCheck.Length(rowTies, rows, "csr encode selected row ties");
+        if (planned < 0 || planned > (long)rows * cols)
+        {
+            throw new ArgumentException($"csr encode selected: planned count {planned} is outside [0, {(long)rows * cols}]");
+        }
+        if (columns.Length < planned || values.Length < planned)
+        {
+            throw new ArgumentException(
+                $"csr encode selected: the plan keeps {planned} entries but columns holds {columns.Length} and values {values.Length}");
+        }
+        if (planned == 0)
+        {
+            return;
+        }
+        int t = launch.Threads(rows);
+        scatterSelectedRows(t, dense, rowPointers, rowTies, columns, values, rows, cols, selection.ThresholdBits, t);
     }
 
     /// <summary>
@@ -196,6 +293,36 @@ public sealed class CsrKernels
                     k++;
                 }
             }
+        }
+    }
+
+    /// <summary>Row r: rowPointers[r + 1] = entries with key &gt; threshold, rowTies[r] = entries with key == threshold.</summary>
+    [GpuKernel]
+    internal static void CountSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
+        ArrayView<int> rowTies, int rows, int cols, uint threshold, int stride)
+    {
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            long both = TopKRanges.Count(dense, offset, offset + cols, threshold);
+            rowPointers[r + 1] = (int)(both >> 32);
+            rowTies[r] = (int)(both & 0xFFFFFFFFL);
+        }
+    }
+
+    /// <summary>
+    /// Row r: writes its entries with key &gt; threshold and its first rowTies[r] with key ==
+    /// threshold, columns increasing, to [rowPointers[r], rowPointers[r + 1]). The plan was made by
+    /// <see cref="PlanSelected"/> on the same matrix, so every row's range holds exactly its entries.
+    /// </summary>
+    [GpuKernel]
+    internal static void ScatterSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
+        ArrayView<int> rowTies, ArrayView<int> columns, ArrayView<float> values, int rows, int cols, uint threshold, int stride)
+    {
+        for (int r = index; r < rows; r += stride)
+        {
+            TopKRanges.Scatter(dense.SubView((long)r * cols, cols), values, columns, 0, cols, threshold,
+                rowPointers[r], rowPointers[r + 1], rowTies[r]);
         }
     }
 

@@ -274,6 +274,20 @@ public sealed class TopKKernels
     /// </summary>
     public int Compress(ArrayView<float> x, TopKSelection selection, ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
     {
+        int kept = PlanCompress(x, selection, scratch);
+        CompressPlanned(x, selection, kept, values, indices, scratch);
+        return kept;
+    }
+
+    /// <summary>
+    /// First half of <see cref="Compress"/>: counts what <paramref name="selection"/> keeps of
+    /// <paramref name="x"/> and leaves the plan (each chunk's output offset and share of the ties)
+    /// in <paramref name="scratch"/>. Returns the count, so the caller can size the lists and then
+    /// call <see cref="CompressPlanned"/> with the same tensor, selection and scratch: one counting
+    /// pass instead of <see cref="CountKept"/> followed by <see cref="Compress"/>.
+    /// </summary>
+    public int PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch)
+    {
         int n = HostCheck.Count(x.Length, "top-k compress");
         CheckSelection(selection, "top-k compress");
         HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
@@ -282,15 +296,32 @@ public sealed class TopKKernels
             return 0;
         }
         var (chunks, length) = Chunks(n);
-        int kept = PlanChunks(x, n, selection, scratch, chunks, length);
-        HostCheck.Length(values, kept, "top-k compress values");
-        HostCheck.Length(indices, kept, "top-k compress indices");
-        if (kept > 0)
+        return PlanChunks(x, n, selection, scratch, chunks, length);
+    }
+
+    /// <summary>
+    /// Second half of <see cref="Compress"/>: writes the <paramref name="planned"/> (value, index)
+    /// pairs that <see cref="PlanCompress"/> counted, in increasing index order.
+    /// </summary>
+    public void CompressPlanned(ArrayView<float> x, TopKSelection selection, int planned,
+        ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
+    {
+        int n = HostCheck.Count(x.Length, "top-k compress");
+        CheckSelection(selection, "top-k compress");
+        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        if (planned < 0 || planned > n)
         {
-            int t = launch.Threads(chunks);
-            scatter(t, x, scratch, values, indices, n, kept, chunks, length, selection.ThresholdBits, t);
+            throw new ArgumentException($"top-k compress: planned count {planned} is outside [0, {n}]");
         }
-        return kept;
+        HostCheck.Length(values, planned, "top-k compress values");
+        HostCheck.Length(indices, planned, "top-k compress indices");
+        if (planned == 0 || selection.KeepsNothing)
+        {
+            return;
+        }
+        var (chunks, length) = Chunks(n);
+        int t = launch.Threads(chunks);
+        scatter(t, x, scratch, values, indices, n, planned, chunks, length, selection.ThresholdBits, t);
     }
 
     private static void CheckSelection(TopKSelection selection, string what)

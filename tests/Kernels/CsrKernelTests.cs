@@ -134,6 +134,101 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
         Assert.DoesNotThrow(() => csr.Decode(Upload(wild), Upload(columns), Upload(values), rows, cols, sum));
     }
 
+    /// <summary>
+    /// Encoding a top-K selection straight from the matrix gives, row by row, exactly the entries the
+    /// sort-based reference keeps (ties across rows: the first in row-major order; kept zeros are
+    /// explicit entries), for a fresh selection and under threshold reuse on a changed matrix.
+    /// </summary>
+    [TestCase(17, 23, 0.1f, false)]
+    [TestCase(40, 9, 0.5f, false)]
+    [TestCase(64, 576, 0.1f, false)]
+    [TestCase(8, 8, 1f, false)]
+    [TestCase(1, 50, 0.02f, false)]
+    [TestCase(33, 1, 0.3f, true)]
+    [TestCase(12, 30, 0.25f, true)]
+    [TestCase(64, 576, 0.05f, true)]
+    public void EncodeSelectedKeepsExactlyTheTopK(int rows, int cols, float fraction, bool tiedAndZeros)
+    {
+        var csr = Device.Kernels.Csr;
+        var topK = Device.Kernels.TopK;
+        var random = new Random(rows * 7 + cols);
+        // Tied and zero-heavy values put the threshold on a tie shared by several rows (or on 0).
+        float Draw() => tiedAndZeros ? random.Next(-3, 4) * 0.5f : (float)(random.NextDouble() * 2 - 1);
+        var dense = Enumerable.Range(0, rows * cols).Select(_ => Draw()).ToArray();
+        var scratch = Upload(new int[topK.ScratchLength(dense.Length)]);
+        var selection = topK.Select(Upload(dense), TopKKernels.CountFor(dense.Length, fraction), scratch);
+        var changed = dense.Select(v => random.NextDouble() < 0.3 ? Draw() : v).ToArray();
+
+        foreach (var (name, matrix) in new[] { ("fresh", dense), ("threshold reuse", changed) })
+        {
+            var kept = TopKReference.ApplyThreshold(matrix, selection.ThresholdBits, selection.TiesToKeep);
+            var expectedPointers = new int[rows + 1];
+            var expectedColumns = new List<int>();
+            var expectedValues = new List<float>();
+            for (int r = 0; r < rows; r++)
+            {
+                for (int c = 0; c < cols; c++)
+                {
+                    if (kept[r * cols + c])
+                    {
+                        expectedColumns.Add(c);
+                        expectedValues.Add(matrix[r * cols + c]);
+                    }
+                }
+                expectedPointers[r + 1] = expectedColumns.Count;
+            }
+            var source = Upload(matrix);
+            var rowPointers = Upload(Enumerable.Repeat(-3, rows + 1).ToArray());
+            var rowTies = Upload(new int[rows]);
+            int planned = csr.PlanSelected(source, selection, rows, cols, rowPointers, rowTies);
+            Assert.That(planned, Is.EqualTo(expectedColumns.Count), name);
+            var columns = Upload(Enumerable.Repeat(-7, planned + 9).ToArray());
+            var values = Upload(Enumerable.Repeat(float.NaN, planned + 9).ToArray());
+            csr.EncodeSelected(source, selection, rows, cols, rowPointers, rowTies, planned, columns, values);
+            Assert.That(rowPointers.Download(Device), Is.EqualTo(expectedPointers), name);
+            Assert.That(columns.SubView(0, planned).Download(Device), Is.EqualTo(expectedColumns), name);
+            Assert.That(Download(values.SubView(0, planned)), Is.EqualTo(expectedValues), name);
+            Assert.That(columns.SubView(planned, 9).Download(Device), Is.All.EqualTo(-7), $"{name}: nothing written past the plan");
+        }
+        if (selection.Kept == dense.Length || dense.All(v => v != 0f))
+        {
+            // Without kept zeros it is exactly mask-then-encode.
+            var masked = Upload(new float[dense.Length]);
+            topK.Mask(Upload(dense), selection, masked, scratch);
+            var pointers = Upload(new int[rows + 1]);
+            var maskedColumns = Upload(new int[dense.Length]);
+            var maskedValues = Upload(new float[dense.Length]);
+            int nonZeros = csr.Encode(masked, rows, cols, pointers, maskedColumns, maskedValues);
+            var planPointers = Upload(new int[rows + 1]);
+            Assert.That(csr.PlanSelected(Upload(dense), selection, rows, cols, planPointers, Upload(new int[rows])), Is.EqualTo(nonZeros));
+            Assert.That(planPointers.Download(Device), Is.EqualTo(pointers.Download(Device)));
+        }
+    }
+
+    [Test]
+    public void EncodeSelectedRejectsTooSmallListsAndBadPlans()
+    {
+        var csr = Device.Kernels.Csr;
+        var topK = Device.Kernels.TopK;
+        var dense = Numerics.Random(6 * 5, 3);
+        var source = Upload(dense);
+        var selection = topK.Select(source, 10, Upload(new int[topK.ScratchLength(dense.Length)]));
+        var rowPointers = Upload(new int[7]);
+        var rowTies = Upload(new int[6]);
+        int planned = csr.PlanSelected(source, selection, 6, 5, rowPointers, rowTies);
+        Assert.That(planned, Is.EqualTo(10));
+        var columns = Upload(Enumerable.Repeat(-1, 9).ToArray());
+        var ex = Assert.Throws<ArgumentException>(() => csr.EncodeSelected(source, selection, 6, 5, rowPointers, rowTies, planned, columns, Upload(new float[10])));
+        Assert.That(ex!.Message, Does.Contain("keeps 10 entries"));
+        Assert.That(columns.Download(Device), Is.All.EqualTo(-1), "nothing written");
+        Assert.Throws<ArgumentException>(() => csr.EncodeSelected(source, selection, 6, 5, rowPointers, rowTies, 31, Upload(new int[40]), Upload(new float[40])));
+        Assert.Throws<ArgumentException>(() => csr.EncodeSelected(source, selection, 6, 5, rowPointers, rowTies, -1, Upload(new int[40]), Upload(new float[40])));
+        Assert.Throws<ArgumentException>(() => csr.PlanSelected(source, selection, 6, 5, rowPointers, Upload(new int[5])));
+        Assert.Throws<ArgumentException>(() => csr.PlanSelected(source, selection with { TiesToKeep = -1 }, 6, 5, rowPointers, rowTies));
+        Assert.That(csr.PlanSelected(source, TopKSelection.None, 6, 5, rowPointers, rowTies), Is.Zero);
+        Assert.That(rowPointers.Download(Device), Is.All.Zero);
+    }
+
     private static TestCaseData Case(string name, int rows, int cols, Func<int, int, Random, bool> keep)
     {
         var random = new Random(rows * 131 + cols);

@@ -1,3 +1,4 @@
+using ILGPU;
 using ZeroFL.Engine.Autograd;
 using ZeroFL.Engine.Profiling;
 using ZeroFL.Engine.Sparsity;
@@ -51,11 +52,12 @@ public static partial class Ops
         var intScratch = workspace.Ints.Allocate(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
         bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
         int weightRows = g.OutChannels, weightColumns = g.GemmK;
-        var wMasked = workspace.Floats.Allocate(w.Length);
         var rowPointers = workspace.Ints.Allocate(weightRows + 1);
-        var columns = rowPointers;
-        var values = wMasked;
-        int nonZeros;
+        ArrayView<int> columns = default;
+        ArrayView<float> values = default, wMasked = default;
+        var xValues = workspace.Floats.Allocate(1);
+        var xIndices = workspace.Ints.Allocate(1);
+        int nonZeros, xCount = 0;
         using (Measure(tape, row, Pass.Forward))
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
@@ -66,23 +68,39 @@ public static partial class Ops
             {
                 state.WeightSelection = selection;
             }
-            k.TopK.Mask(w.Data, selection, wMasked, intScratch);
-            int kept = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, intScratch);
             if (sparseKernels)
             {
-                columns = workspace.Ints.Allocate(Math.Max(1, kept));
-                values = workspace.Floats.Allocate(Math.Max(1, kept));
-                nonZeros = k.Csr.Encode(wMasked, weightRows, weightColumns, rowPointers, columns, values);
+                // CSR straight from w under the selection: no masked dense copy.
+                var rowTies = workspace.Ints.Allocate(weightRows);
+                nonZeros = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies);
+                columns = workspace.Ints.Allocate(Math.Max(1, nonZeros));
+                values = workspace.Floats.Allocate(Math.Max(1, nonZeros));
+                k.Csr.EncodeSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, nonZeros, columns, values);
                 k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
             }
             else
             {
-                nonZeros = kept;
+                wMasked = workspace.Floats.Allocate(w.Length);
+                k.TopK.Mask(w.Data, selection, wMasked, intScratch);
+                nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, intScratch);
                 k.Conv.Forward(g, x.Data, wMasked, y.Data, workspace.Scratch(k.Conv.WorkspaceLength(g)));
             }
             if (bias is not null)
             {
                 k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
+
+            // X_topK: the only copy of the input kept for the weight gradient (part of this layer's forward cost).
+            if (needsGrad && w.RequiresGrad)
+            {
+                var inputSelection = state.Refresh || state.InputSelection is null
+                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), intScratch)
+                    : state.InputSelection.Value;
+                state.InputSelection = inputSelection;
+                xCount = k.TopK.PlanCompress(x.Data, inputSelection, intScratch);
+                xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
+                xIndices = workspace.Ints.Allocate(Math.Max(1, xCount));
+                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, intScratch);
             }
         }
         double dense = g.ForwardFlops;
@@ -98,21 +116,6 @@ public static partial class Ops
             return y;
         }
 
-        // X_topK: the only copy of the input kept for the weight gradient.
-        var xValues = workspace.Floats.Allocate(1);
-        var xIndices = workspace.Ints.Allocate(1);
-        int xCount = 0;
-        if (w.RequiresGrad)
-        {
-            var inputSelection = state.Refresh || state.InputSelection is null
-                ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), intScratch)
-                : state.InputSelection.Value;
-            state.InputSelection = inputSelection;
-            int capacity = state.Refresh ? inputSelection.Kept : k.TopK.CountKept(x.Data, inputSelection, intScratch);
-            xValues = workspace.Floats.Allocate(Math.Max(1, capacity));
-            xIndices = workspace.Ints.Allocate(Math.Max(1, capacity));
-            xCount = k.TopK.Compress(x.Data, inputSelection, xValues, xIndices, intScratch);
-        }
         state.Steps++;
         if (row is not null)
         {
