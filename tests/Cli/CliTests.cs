@@ -294,6 +294,20 @@ public sealed class CliTests
     }
 
     [Test]
+    public void ProfileAveragesTheSparseStepOverATopKPeriod()
+    {
+        var (code, output, err) = Run("profile", "--model", "cnn", "--batch", "8", "--sparsity", "0.9", "--topk-period", "4", "--steps", "1", "--warmup", "0", "--device", "cpu", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        double refresh = root.GetProperty("sparse_refresh_step_seconds").GetDouble();
+        double reuse = root.GetProperty("sparse_reuse_step_seconds").GetDouble();
+        Assert.That(refresh, Is.GreaterThan(0));
+        Assert.That(reuse, Is.GreaterThan(0));
+        Assert.That(root.GetProperty("sparse_step_seconds").GetDouble(), Is.EqualTo((refresh + 3 * reuse) / 4).Within(1e-9));
+    }
+
+    [Test]
     public void MissingDatasetIsARuntimeErrorWithAnInstallHint()
     {
         string empty = Directory.CreateTempSubdirectory("zerofl-empty-").FullName;

@@ -37,7 +37,7 @@ public sealed class ProfileOptions : SwatOptions
     public int? Classes { get; set; }
 
     /// <summary>Measured steps.</summary>
-    [Option("steps", Default = 3, HelpText = "Measured training steps per run.")]
+    [Option("steps", Default = 3, HelpText = "Measurements per run; each times a top-K refresh step and a reuse step, weighted 1 : (period - 1).")]
     public int Steps { get; set; } = 3;
 
     /// <summary>Warm-up steps.</summary>
@@ -124,6 +124,8 @@ public static class ProfileCommand
             ["flop_reduction"] = 1 - sparse.TrainFlops / dense.DenseTrainFlops,
             ["dense_step_seconds"] = dense.StepSeconds,
             ["sparse_step_seconds"] = sparse.StepSeconds,
+            ["sparse_refresh_step_seconds"] = sparse.RefreshStepSeconds,
+            ["sparse_reuse_step_seconds"] = sparse.ReuseStepSeconds,
             ["sparse_layers_dense_seconds"] = sparseLayersDense,
             ["sparse_layers_sparse_seconds"] = sparseLayersSparse,
             ["retained_activation_bytes_dense"] = dense.RetainedActivationBytes,
@@ -161,6 +163,7 @@ public static class ProfileCommand
         Console.WriteLine("(* sparse kernels, + sparse by masking with dense kernels)");
         Console.WriteLine(string.Format(c, "training FLOPs per step: dense {0:F2} G, sparse {1:F2} G ({2:P1} fewer)", dense.DenseTrainFlops / 1e9, sparse.TrainFlops / 1e9, 1 - sparse.TrainFlops / dense.DenseTrainFlops));
         Console.WriteLine(string.Format(c, "step time: dense {0:F3} s, sparse {1:F3} s; sparse layers only: dense {2:F3} s, sparse {3:F3} s ({4:F2}x)", dense.StepSeconds, sparse.StepSeconds, sparseLayersDense, sparseLayersSparse, sparseLayersDense / sparseLayersSparse));
+        Console.WriteLine(string.Format(c, "(sparse step averaged over the top-k period: refresh step {0:F3} s once, reuse step {1:F3} s {2} times)", sparse.RefreshStepSeconds, sparse.ReuseStepSeconds, o.TopKPeriod - 1));
         Console.WriteLine(string.Format(c, "activations kept for backward: dense {0:F1} MB, sparse {1:F1} MB ({2:P1})", dense.RetainedActivationBytes / 1e6, sparse.RetainedActivationBytes / 1e6, (double)sparse.RetainedActivationBytes / dense.RetainedActivationBytes));
         Console.WriteLine(string.Format(c, "peak step workspace: dense {0:F1} MB, sparse {1:F1} MB; parameters+gradients+momentum {2:F1} MB", dense.PeakWorkspaceBytes / 1e6, sparse.PeakWorkspaceBytes / 1e6, dense.ParameterBytes / 1e6));
     }

@@ -13,20 +13,27 @@ namespace ZeroFL.Engine.Profiling;
 /// <param name="Classes">Classes.</param>
 /// <param name="Batch">Mini-batch size.</param>
 /// <param name="Settings">SWAT settings of the sparse run.</param>
-/// <param name="Steps">Measured steps of each run.</param>
+/// <param name="Steps">Measurements of each run, each one refresh step and one reuse step (see <see cref="RunProfile.StepSeconds"/>).</param>
 /// <param name="Warmup">Unmeasured steps first.</param>
 /// <param name="Seed">Seed of the weights and the random batch.</param>
 public sealed record ProfileRequest(string Model, int Channels, int Size, int Classes, int Batch, SparsitySettings Settings, int Steps = 3, int Warmup = 1, int Seed = 1);
 
 /// <summary>Measured figures of one run (dense or sparse), per training step.</summary>
-/// <param name="StepSeconds">Median seconds of a whole training step (no profiler syncs).</param>
+/// <param name="StepSeconds">
+/// Seconds of a whole training step (no profiler syncs), averaged over a top-K period: the median
+/// refresh step weighted 1 / TopKPeriod and the median reuse step the rest.
+/// </param>
 /// <param name="TrainFlops">FLOPs of conv and linear layers counted from the entries used.</param>
 /// <param name="DenseTrainFlops">The same layers' dense-equivalent FLOPs.</param>
 /// <param name="RetainedActivationBytes">Bytes of layer inputs kept for the weight gradients, each tensor counted once.</param>
 /// <param name="PeakWorkspaceBytes">Peak per-step device temporaries (activations, gradients, scratch).</param>
 /// <param name="ParameterBytes">Device bytes of parameters, gradients and momentum.</param>
-/// <param name="Layers">Per-layer counters, averaged per step.</param>
-public sealed record RunProfile(double StepSeconds, double TrainFlops, double DenseTrainFlops, long RetainedActivationBytes, long PeakWorkspaceBytes, long ParameterBytes, IReadOnlyList<LayerProfile> Layers);
+/// <param name="Layers">Per-layer counters per step, averaged over a top-K period like <paramref name="StepSeconds"/>.</param>
+/// <param name="RefreshStepSeconds">Median seconds of a step that recomputes the exact thresholds.</param>
+/// <param name="ReuseStepSeconds">Median seconds of a step that reuses them.</param>
+public sealed record RunProfile(
+    double StepSeconds, double TrainFlops, double DenseTrainFlops, long RetainedActivationBytes, long PeakWorkspaceBytes,
+    long ParameterBytes, IReadOnlyList<LayerProfile> Layers, double RefreshStepSeconds, double ReuseStepSeconds);
 
 /// <summary>Runs real training steps of a model dense and with SWAT, and measures both.</summary>
 public static class StepProfile
@@ -63,35 +70,77 @@ public static class StepProfile
             trainer.Step(data, batch);
         }
 
-        var seconds = new List<double>();
-        trainer.Flops.Clear();
+        // A sparse run recomputes the exact top-K thresholds on one step in every TopKPeriod and
+        // reuses them on the others, so each measurement is one refresh step (thresholds forgotten
+        // first) and one reuse step right after it, weighted 1 : (period - 1). Dense runs have no
+        // thresholds; both steps are alike and weigh the same.
+        int period = settings.Sparsity > 0 ? settings.TopKPeriod : 2;
+        double refreshWeight = 1.0 / period, reuseWeight = 1 - refreshWeight;
+        var refreshSeconds = new List<double>();
+        var reuseSeconds = new List<double>();
+        double flops = 0, denseFlops = 0;
         for (int i = 0; i < r.Steps; i++)
         {
-            var clock = Stopwatch.StartNew();
-            trainer.Step(data, batch);
-            device.Synchronize();
-            seconds.Add(clock.Elapsed.TotalSeconds);
+            SwatRules.ResetThresholds(model);
+            foreach (var (times, weight) in new[] { (refreshSeconds, refreshWeight), (reuseSeconds, reuseWeight) })
+            {
+                trainer.Flops.Clear();
+                times.Add(TimedStep(device, trainer, data, batch));
+                flops += weight * trainer.Flops.Sparse / r.Steps;
+                denseFlops += weight * trainer.Flops.Dense / r.Steps;
+            }
         }
-        double flops = trainer.Flops.Sparse / r.Steps, denseFlops = trainer.Flops.Dense / r.Steps;
 
-        var profiler = new OpProfiler(device);
-        trainer.Profiler = profiler;
+        var refreshProfiler = new OpProfiler(device);
+        var reuseProfiler = new OpProfiler(device);
         for (int i = 0; i < r.Steps; i++)
         {
+            SwatRules.ResetThresholds(model);
+            trainer.Profiler = refreshProfiler;
+            trainer.Step(data, batch);
+            trainer.Profiler = reuseProfiler;
             trainer.Step(data, batch);
         }
         trainer.Profiler = null;
-        foreach (var layer in profiler.Layers)
+        var layers = reuseProfiler.Layers;
+        foreach (var layer in layers)
         {
-            Scale(layer, 1.0 / Math.Max(1, layer.Steps));
+            var refresh = refreshProfiler.Layers.First(l => l.Name == layer.Name);
+            Scale(layer, reuseWeight / Math.Max(1, layer.Steps));
+            Scale(refresh, refreshWeight / Math.Max(1, refresh.Steps));
+            for (int p = 0; p < 3; p++)
+            {
+                layer.DenseFlops[p] += refresh.DenseFlops[p];
+                layer.SparseFlops[p] += refresh.SparseFlops[p];
+                layer.Seconds[p] += refresh.Seconds[p];
+            }
+            layer.RetainedBytes += refresh.RetainedBytes;
+            layer.RetainedDenseBytes += refresh.RetainedDenseBytes;
         }
-        seconds.Sort();
+        double refreshMedian = Median(refreshSeconds), reuseMedian = Median(reuseSeconds);
         return new RunProfile(
-            seconds[seconds.Count / 2], flops, denseFlops,
-            profiler.RetainedBytes / r.Steps,
+            refreshWeight * refreshMedian + reuseWeight * reuseMedian, flops, denseFlops,
+            (long)(refreshWeight * refreshProfiler.RetainedBytes + reuseWeight * reuseProfiler.RetainedBytes) / r.Steps,
             trainer.Workspace.PeakBytes,
             model.Store.Bytes,
-            profiler.Layers);
+            layers,
+            refreshMedian,
+            reuseMedian);
+    }
+
+    private static double TimedStep(ComputeDevice device, Trainer trainer, DeviceDataset data, int[] batch)
+    {
+        device.Synchronize();
+        var clock = Stopwatch.StartNew();
+        trainer.Step(data, batch);
+        device.Synchronize();
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
     }
 
     private static void Scale(LayerProfile layer, double factor)
