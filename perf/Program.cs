@@ -3,7 +3,7 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|federation] [--device cpu] [--quick]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|topk|swat|federation] [--device cpu] [--quick]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
@@ -11,7 +11,7 @@ for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "federation":
+        case "gemm" or "conv" or "all" or "sparse" or "topk" or "swat" or "federation":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -21,10 +21,10 @@ for (int i = 0; i < args.Length; i++)
             quick = true;
             break;
         case "-h" or "--help":
-            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
+            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse|topk|swat|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
             return 0;
         default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse|federation] [--device cpu] [--quick])");
+            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse|topk|swat|federation] [--device cpu] [--quick])");
             return 64;
     }
 }
@@ -38,6 +38,21 @@ try
         var bench = new FederationBench(fedDevice, quick);
         bench.RoundCost(data);
         bench.Memory(data);
+        return 0;
+    }
+    if (suite is "topk" or "swat")
+    {
+        using var swatDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        Console.Error.WriteLine($"# device {swatDevice.Description}; {(quick ? "quick" : "full")} run");
+        var bench = new SwatBench(swatDevice, quick);
+        if (suite is "topk")
+        {
+            bench.TopK();
+        }
+        else
+        {
+            bench.Steps([0.9f, 0.95f]);
+        }
         return 0;
     }
     string blas = OpenBlas.Initialise(Environment.ProcessorCount);
