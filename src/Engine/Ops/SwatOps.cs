@@ -54,9 +54,8 @@ public static partial class Ops
         int weightRows = g.OutChannels, weightColumns = g.GemmK;
         var rowPointers = workspace.Ints.Allocate(weightRows + 1);
         ArrayView<int> columns = default;
-        ArrayView<float> values = default, wMasked = default;
-        var xValues = workspace.Floats.Allocate(1);
-        var xIndices = workspace.Ints.Allocate(1);
+        ArrayView<float> values = default, wMasked = default, xValues = default;
+        ArrayView<int> xIndices = default;
         int nonZeros, xCount = 0;
         using (Measure(tape, row, Pass.Forward))
         {
