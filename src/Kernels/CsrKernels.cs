@@ -124,10 +124,7 @@ public sealed class CsrKernels
     public int PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies)
     {
-        CheckShape(rows, cols, "csr encode selected");
-        HostCheck.Length(dense, (long)rows * cols, "csr encode selected dense matrix");
-        HostCheck.Length(rowPointers, rows + 1L, "csr encode selected row pointers");
-        HostCheck.Length(rowTies, rows, "csr encode selected row ties");
+        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
         if (selection.TiesToKeep < 0)
         {
             throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
@@ -181,10 +178,7 @@ public sealed class CsrKernels
     public void EncodeSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies, int planned, ArrayView<int> columns, ArrayView<float> values)
     {
-        CheckShape(rows, cols, "csr encode selected");
-        HostCheck.Length(dense, (long)rows * cols, "csr encode selected dense matrix");
-        HostCheck.Length(rowPointers, rows + 1L, "csr encode selected row pointers");
-        HostCheck.Length(rowTies, rows, "csr encode selected row ties");
+        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
         if (planned < 0 || planned > (long)rows * cols)
         {
             throw new ArgumentException($"csr encode selected: planned count {planned} is outside [0, {(long)rows * cols}]");
@@ -236,6 +230,15 @@ public sealed class CsrKernels
         HostCheck.Positive(cols, $"{what} cols");
         HostCheck.Count((long)rows * cols, what);
         HostCheck.Count(rows + 1L, what);
+    }
+
+    private static void CheckSelectedPlan(ArrayView<float> dense, int rows, int cols, ArrayView<int> rowPointers, ArrayView<int> rowTies)
+    {
+        const string what = "csr encode selected";
+        CheckShape(rows, cols, what);
+        HostCheck.Length(dense, (long)rows * cols, $"{what} dense matrix");
+        HostCheck.Length(rowPointers, rows + 1L, $"{what} row pointers");
+        HostCheck.Length(rowTies, rows, $"{what} row ties");
     }
 
     private static void CheckSparse(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
