@@ -11,7 +11,7 @@ for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "topk" or "swat" or "federation":
+        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -52,6 +52,17 @@ try
         else
         {
             bench.Steps([0.9f, 0.95f]);
+        }
+        return 0;
+    }
+    if (suite is "sparse-passes")
+    {
+        using var passDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        Console.Error.WriteLine($"# device {passDevice.Description}; {(quick ? "quick" : "full")} run");
+        var sparse = new SparseConvBench(passDevice, quick);
+        foreach (var (layer, g) in ResNet18Convs())
+        {
+            sparse.SparseOnly(layer, g, 0.1);
         }
         return 0;
     }

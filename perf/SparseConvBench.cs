@@ -62,6 +62,30 @@ internal sealed class SparseConvBench(ComputeDevice device, bool quick)
     }
 
     /// <summary>
+    /// The sparse passes alone (validated against the dense engine first), for iterating on the
+    /// kernels: one line per layer with the median ms of forward, backward input and backward weight.
+    /// </summary>
+    public void SparseOnly(string layer, ConvGeometry g, double density)
+    {
+        string name = $"{layer}_{Shape(g)}_d{density}";
+        using var t = new Tensors(device, g, density, seed: 1);
+        t.CheckAgainstDenseEngine(name);
+        double forward = Median(TimeBlocks(t.SparseForward));
+        double input = Median(TimeBlocks(t.SparseBackwardInput));
+        double weight = Median(TimeBlocks(t.SparseBackwardWeight));
+        Print(new Dictionary<string, object>
+        {
+            ["name"] = $"sparse_conv_passes_{name}",
+            ["forward_ms"] = Math.Round(forward, 3),
+            ["backward_input_ms"] = Math.Round(input, 3),
+            ["backward_weight_ms"] = Math.Round(weight, 3),
+            ["sum_ms"] = Math.Round(forward + input + weight, 3),
+            ["forward_actual_gflops"] = Math.Round(density * g.ForwardFlops / (forward * 1e6), 1),
+            ["device"] = device.Description,
+        });
+    }
+
+    /// <summary>
     /// The three passes at increasing densities against the dense engine (timed once per layer):
     /// prints each density's sparse/dense time ratio and the interpolated density where it reaches 1.
     /// </summary>
