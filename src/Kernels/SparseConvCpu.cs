@@ -21,8 +21,11 @@ namespace ZeroFL.Kernels;
 /// weights. For each pair of 32-position runs (<see cref="SparseConvStrips"/>) and each owned row,
 /// <see cref="Dot8"/> keeps 8 Vector256 accumulators in registers and, per kept weight, does 8 loads
 /// and 8 FMAs; then the 64 results are stored (8-wide where the lanes are consecutive outputs; for
-/// stride 2, the two column phases interleaved into 16 consecutive floats). Cost: kept weights x
-/// outputs / 8 FMAs, plus one pass over the operand to pack it.
+/// stride 2, the two column phases interleaved into 16 consecutive floats). With stride 1 and more
+/// source channels than fit L1, a pair of runs is blocked: rows in blocks of 32 (their sums kept in
+/// a small tile) and source channels in windows whose operand slice (~16 KB) every row of the block
+/// reads before the next window (<see cref="RunPairBlocked"/>; the same sums in the same order).
+/// Cost: kept weights x outputs / 8 FMAs, plus one pass over the operand to pack it.
 /// </para>
 /// <para>
 /// Backward weight transposes dy to [batch, outH, outW, Cout] (<see cref="PackTransposed"/>), then
@@ -47,6 +50,9 @@ internal static unsafe class SparseConvCpu
 {
     /// <summary>Cost of an output row beyond its kept weights, in FMAs (its stores), for balancing threads.</summary>
     private const int RowCost = 8;
+
+    /// <summary>Rows per block of the channel-blocked gather (their sums, 256 bytes each, stay in L1).</summary>
+    private const int BlockRows = 32;
 
     /// <summary>Backward weight: floats of the per-thread dw column block (kept in L2).</summary>
     private const int AccumulatorFloats = 64 * 1024;
@@ -978,11 +984,20 @@ internal static unsafe class SparseConvCpu
         int runs = tables.StripStart.Length;
         int* stripStart = Ptr(tables.StripStart);
         float* tile = ws.Tiles(phases);
+        int windows = tables.Windows;
+        bool blocked = windows > 1 && phases == 1;
+        float* block = blocked ? ws.Floats(ref ws.BlockTile, BlockRows * 64) : null;
+        int* windowStart = blocked ? WindowStarts(tables, ws, r1 - r0, starts, offsets) : null;
         for (int s = 0; s < runs; s += 2)
         {
             bool two = s + 1 < runs;
             float* src = packed + stripStart[s];
             int second = two ? stripStart[s + 1] - stripStart[s] : 0;
+            if (blocked && two)
+            {
+                RunPairBlocked(tables, src, second, s, output, r0, r1, offsets, weights, rowStride, accumulate, windowStart, windows, block);
+                continue;
+            }
             for (int r = r0; r < r1; r++)
             {
                 int* bucket = starts + (r - r0) * phases;
@@ -1020,6 +1035,76 @@ internal static unsafe class SparseConvCpu
                 {
                     StoreRuns(tables, tile + 32, s + 1, row, accumulate);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Row r's entries of source-channel window w: <c>result[r * (windows + 1) + w]</c> .. next. Each
+    /// row's list is ordered by source channel (CSR columns increase; backward input fills its
+    /// buckets in output-channel order), and an entry's channel is its offset / ChannelStride.
+    /// </summary>
+    private static int* WindowStarts(GatherTables tables, Workspace ws, int rows, int* starts, int* offsets)
+    {
+        int windows = tables.Windows;
+        int perWindow = tables.WindowChannels;
+        int channelStride = tables.ChannelStride;
+        var result = ws.Ints(ref ws.WindowStart, rows * (windows + 1));
+        for (int r = 0; r < rows; r++)
+        {
+            int* rowWindows = result + r * (windows + 1);
+            int window = 0;
+            int end = starts[r + 1];
+            rowWindows[0] = starts[r];
+            for (int i = starts[r]; i < end; i++)
+            {
+                // An entry below the current window (never, for ordered lists) stays in it.
+                int target = Math.Min(offsets[i] / channelStride / perWindow, windows - 1);
+                while (window < target)
+                {
+                    rowWindows[++window] = i;
+                }
+            }
+            while (window < windows)
+            {
+                rowWindows[++window] = end;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// One pair of runs of a single-phase gather, blocked so that the packed operand stays in L1:
+    /// rows in blocks of <see cref="BlockRows"/> (their 64 sums each in <paramref name="block"/>), and
+    /// for each block the source channels in windows of <see cref="GatherTables.WindowChannels"/>,
+    /// whose slice of the runs' operand every row of the block reads before the next window.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunPairBlocked(GatherTables tables, float* src, int second, int s, float* output, int r0, int r1,
+        int* offsets, float* weights, int rowStride, bool accumulate, int* windowStart, int windows, float* block)
+    {
+        for (int b0 = r0; b0 < r1; b0 += BlockRows)
+        {
+            int b1 = Math.Min(b0 + BlockRows, r1);
+            Clear(block, (b1 - b0) * 64);
+            for (int w = 0; w < windows; w++)
+            {
+                for (int r = b0; r < b1; r++)
+                {
+                    int* rowWindows = windowStart + (r - r0) * (windows + 1);
+                    int first = rowWindows[w];
+                    int n = rowWindows[w + 1] - first;
+                    if (n > 0)
+                    {
+                        Dot8Add(src, second, offsets + first, weights + first, n, block + (r - b0) * 64);
+                    }
+                }
+            }
+            for (int r = b0; r < b1; r++)
+            {
+                float* row = output + (long)r * rowStride;
+                StoreRuns(tables, block + (r - b0) * 64, s, row, accumulate);
+                StoreRuns(tables, block + (r - b0) * 64 + 32, s + 1, row, accumulate);
             }
         }
     }
@@ -1103,14 +1188,22 @@ internal static unsafe class SparseConvCpu
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot8(float* src, int second, int* offsets, float* weights, int n, float* tile)
     {
-        var a0 = Vector256<float>.Zero;
-        var a1 = Vector256<float>.Zero;
-        var a2 = Vector256<float>.Zero;
-        var a3 = Vector256<float>.Zero;
-        var a4 = Vector256<float>.Zero;
-        var a5 = Vector256<float>.Zero;
-        var a6 = Vector256<float>.Zero;
-        var a7 = Vector256<float>.Zero;
+        Clear(tile, 64);
+        Dot8Add(src, second, offsets, weights, n, tile);
+    }
+
+    /// <summary>tile[0..64) += the sums of <see cref="Dot8"/>: 8 accumulators in registers, 8 loads and 8 FMAs per kept entry.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot8Add(float* src, int second, int* offsets, float* weights, int n, float* tile)
+    {
+        var a0 = Vector256.Load(tile);
+        var a1 = Vector256.Load(tile + 8);
+        var a2 = Vector256.Load(tile + 16);
+        var a3 = Vector256.Load(tile + 24);
+        var a4 = Vector256.Load(tile + 32);
+        var a5 = Vector256.Load(tile + 40);
+        var a6 = Vector256.Load(tile + 48);
+        var a7 = Vector256.Load(tile + 56);
         for (int k = 0; k < n; k++)
         {
             float* p = src + offsets[k];
@@ -1343,6 +1436,54 @@ internal static unsafe class SparseConvCpu
                 ColumnShift[col] = (du * p.PackedWidth + dv) * bi;
                 ColumnPhase[col] = ph * p.PhaseCols + pw;
             }
+            WindowChannels = Math.Max(1, p.SourceChannels);
+            Windows = 1;
+            ChannelStride = p.ChannelStride;
+            if (p.Stride == 1 && p.Pass != SparseConvPlan.BackwardWeightPass && StripStart.Length > 1)
+            {
+                int footprint = ChannelFootprint(p, ColumnShift, StripStart[1] - StripStart[0]);
+                WindowChannels = Math.Clamp(WindowFloats / footprint, 1, Math.Max(1, p.SourceChannels));
+                Windows = (p.SourceChannels + WindowChannels - 1) / WindowChannels;
+            }
+        }
+
+        /// <summary>Floats per source channel of the packed operand (phase 0).</summary>
+        public int ChannelStride { get; }
+
+        /// <summary>
+        /// Stride 1: source channels per window of the blocked gather, so that a window's slice of a
+        /// pair of runs' operand (the union over taps of the 64 + gap floats each reads) fills about
+        /// <see cref="WindowFloats"/>; <see cref="Windows"/> windows cover the channels (1: unblocked).
+        /// </summary>
+        public int WindowChannels { get; }
+
+        public int Windows { get; }
+
+        /// <summary>Footprint of one channel window's operand slice in floats (half of a 32 KB L1).</summary>
+        private const int WindowFloats = 4096;
+
+        private static int ChannelFootprint(SparseConvPlan p, int[] columnShift, int second)
+        {
+            // Intervals [shift, shift + second + 32) of channel 0's taps, merged.
+            var starts = new int[p.KernelArea];
+            for (int tap = 0; tap < starts.Length; tap++)
+            {
+                starts[tap] = columnShift[tap];
+            }
+            Array.Sort(starts);
+            int length = second + SparseConvStrips.Length;
+            long covered = 0, end = long.MinValue;
+            foreach (int start in starts)
+            {
+                long from = Math.Max(start, end);
+                long to = (long)start + length;
+                if (to > from)
+                {
+                    covered += to - from;
+                    end = to;
+                }
+            }
+            return (int)Math.Max(1, covered);
         }
 
         /// <summary>Output phases (1, or the stride's residues for backward input).</summary>
@@ -1484,6 +1625,8 @@ internal static unsafe class SparseConvCpu
         private float[] phaseTiles = [];
 
         public int[] RowStart = [];
+        public int[] WindowStart = [];
+        public float[] BlockTile = [];
         public int[] Cursor = [];
         public int[] ColumnCount = [];
         public int[] ListOffset = [];

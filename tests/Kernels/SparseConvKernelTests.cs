@@ -21,7 +21,8 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>
     /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
-    /// kernels; batch 1, 3, 9, 16; planes small enough that runs go across batches; linear layers.
+    /// kernels; batch 1, 3, 9, 16; planes small enough that runs go across batches; enough input
+    /// channels and output rows for the channel-blocked forward (several windows, several row blocks); linear layers.
     /// </summary>
     public static IEnumerable<TestCaseData> Geometries()
     {
@@ -43,6 +44,8 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             new(9, 5, 6, 6, 7, 3, 3, 2, 1),
             new(3, 12, 34, 33, 9, 3, 3, 1, 1),
             new(2, 3, 32, 32, 4, 3, 3, 2, 1),
+            new(2, 80, 6, 6, 72, 3, 3, 1, 1),
+            new(1, 48, 12, 12, 70, 3, 3, 1, 1),
             new(5, 37, 1, 1, 19, 1, 1, 1, 0),
             new(20, 70, 1, 1, 45, 1, 1, 1, 0),
             new(1, 30, 1, 1, 70, 1, 1, 1, 0),
