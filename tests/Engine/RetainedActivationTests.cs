@@ -1,0 +1,94 @@
+using ILGPU.Runtime;
+using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Memory;
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Profiling;
+using ZeroFL.Engine.Sparsity;
+using ZeroFL.Kernels;
+using ZeroFL.Tests.Support;
+using Op = ZeroFL.Engine.Ops.Ops;
+
+namespace ZeroFL.Tests.Engine;
+
+/// <summary>What layers keep for their weight gradients: exact smaller forms, and the profiler's account of them.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+public sealed class RetainedActivationTests(string device) : DeviceTest(device)
+{
+    private sealed record ConvRun(float[] Output, float[] InputGradient, float[] WeightGradient, LayerProfile Row, long RetainedBytes);
+
+    [TestCase(2, 3, 7, 6, 4, 2)]
+    [TestCase(2, 4, 8, 8, 5, 2)]
+    [TestCase(1, 2, 9, 10, 3, 3)]
+    public void SubsampledShortcutGradientsEqualTheDenseOnes(int batch, int inChannels, int height, int width, int outChannels, int stride)
+    {
+        int[] xShape = [batch, inChannels, height, width];
+        int[] wShape = [outChannels, inChannels, 1, 1];
+        var dense = RunConv(xShape, wShape, stride, padding: 0, retainSubsampled: false);
+        var subsampled = RunConv(xShape, wShape, stride, padding: 0, retainSubsampled: true);
+        Assert.That(subsampled.Output, Is.EqualTo(dense.Output), "the forward is unchanged");
+        Assert.That(subsampled.InputGradient, Is.EqualTo(dense.InputGradient), "dx needs only w and dy");
+        Assert.That(subsampled.WeightGradient, Is.EqualTo(dense.WeightGradient), "dw from the subsample is the same sum");
+
+        long xBytes = (long)batch * inChannels * height * width * sizeof(float);
+        long keptBytes = (long)batch * inChannels * GatherKernels.SubsampledSize(height, stride) * GatherKernels.SubsampledSize(width, stride) * sizeof(float);
+        Assert.That(dense.Row.RetainedBytes, Is.EqualTo(xBytes));
+        Assert.That(subsampled.Row.RetainedBytes, Is.EqualTo(keptBytes), "only the subsample is kept");
+        Assert.That(subsampled.Row.RetainedDenseBytes, Is.EqualTo(xBytes), "the dense baseline is the whole input");
+        Assert.That(subsampled.RetainedBytes, Is.EqualTo(keptBytes));
+    }
+
+    [Test]
+    public void SubsamplingIgnoresOtherGeometries()
+    {
+        // 3x3 stride 2, 1x1 stride 1, 1x1 stride 2 with padding: the flag changes nothing, x is kept whole.
+        foreach (var (kernel, stride, padding) in new[] { (3, 2, 1), (1, 1, 0), (1, 2, 1) })
+        {
+            int[] xShape = [2, 3, 6, 6];
+            int[] wShape = [4, 3, kernel, kernel];
+            var dense = RunConv(xShape, wShape, stride, padding, retainSubsampled: false);
+            var flagged = RunConv(xShape, wShape, stride, padding, retainSubsampled: true);
+            Assert.That(flagged.WeightGradient, Is.EqualTo(dense.WeightGradient), $"kernel {kernel}, stride {stride}, padding {padding}");
+            Assert.That(flagged.Row.RetainedBytes, Is.EqualTo(2 * 3 * 6 * 6 * sizeof(float)), $"kernel {kernel}, stride {stride}, padding {padding}");
+        }
+    }
+
+    [Test]
+    public void SwatRulesSubsampleShortcutsOnlyUnderASparseConv1()
+    {
+        using var resnet = ModelCatalog.Create(Device, "resnet18", 3, 32, 10, seed: 1);
+        var blocks = ((ResNet18)resnet.Network).Blocks;
+        var shortcuts = blocks.Where(b => b.Shortcut is not null).Select(b => b.Shortcut!).ToList();
+        Assert.That(shortcuts, Has.Count.EqualTo(3));
+        Assert.That(shortcuts.Any(s => s.RetainSubsampledInput), Is.False, "a new model keeps its inputs whole");
+
+        SwatRules.Apply(resnet, new SparsitySettings(0.9f));
+        Assert.That(shortcuts.All(s => s.RetainSubsampledInput), Is.True, "paper rule: sparse conv1, dense shortcut");
+        SwatRules.Apply(resnet, new SparsitySettings(0.9f, Layers: SparseLayerRule.All));
+        Assert.That(shortcuts.Any(s => s.RetainSubsampledInput), Is.False, "sparse shortcuts keep their own top-K");
+        SwatRules.Apply(resnet, new SparsitySettings(0.9f));
+        Assert.That(shortcuts.All(s => s.RetainSubsampledInput), Is.True);
+        SwatRules.Apply(resnet, new SparsitySettings(0f));
+        Assert.That(shortcuts.Any(s => s.RetainSubsampledInput), Is.False, "dense conv1 keeps the input whole anyway");
+    }
+
+    private ConvRun RunConv(int[] xShape, int[] wShape, int stride, int padding, bool retainSubsampled)
+    {
+        using var workspace = new Workspace(Device);
+        var profiler = new OpProfiler(Device);
+        var tape = new Tape(workspace) { Profiler = profiler, Scope = "shortcut" };
+        var x = UploadTensor(tape, Numerics.Random((int)Tensor.ShapeLength(xShape), 3), xShape);
+        var w = UploadTensor(tape, Numerics.Random((int)Tensor.ShapeLength(wShape), 4), wShape);
+        var y = Op.Conv2d(tape, x, w, null, stride, padding, retainSubsampled);
+        var output = Download(y.Data);
+        tape.GradOf(y).CopyFromCPU(Numerics.Random(output.Length, 5));
+        tape.Backward();
+        return new ConvRun(output, Download(x.Grad), Download(w.Grad), profiler.Layers.Single(), profiler.RetainedBytes);
+    }
+
+    private static Tensor UploadTensor(Tape tape, float[] values, int[] shape)
+    {
+        var t = tape.NewTensor(shape, requiresGrad: true);
+        t.Data.CopyFromCPU(values);
+        return t;
+    }
+}
