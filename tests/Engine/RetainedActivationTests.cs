@@ -5,6 +5,7 @@ using ZeroFL.Engine.Models;
 using ZeroFL.Engine.Profiling;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Kernels;
+using ZeroFL.Kernels.Reference;
 using ZeroFL.Tests.Support;
 using Op = ZeroFL.Engine.Ops.Ops;
 
@@ -69,6 +70,61 @@ public sealed class RetainedActivationTests(string device) : DeviceTest(device)
         Assert.That(shortcuts.All(s => s.RetainSubsampledInput), Is.True);
         SwatRules.Apply(resnet, new SparsitySettings(0f));
         Assert.That(shortcuts.Any(s => s.RetainSubsampledInput), Is.False, "dense conv1 keeps the input whole anyway");
+    }
+
+    [TestCase(0.7f, 1f)]
+    [TestCase(0.9f, 1f)]
+    [TestCase(0.7f, 0f)]
+    public void SwatLayerOverManyIndexBlocksKeepsPackedIndicesAndTheSameWeightGradient(float sparsity, float sparseKernelMaxDensity)
+    {
+        // x has 163,800 elements: three 65536-index blocks, the last one partial.
+        var g = new ConvGeometry(4, 5, 90, 91, 3, 3, 3, 1, 1);
+        var settings = new SparsitySettings(sparsity, 1, SparseLayerRule.Paper, sparseKernelMaxDensity);
+        var xHost = Numerics.Random((int)g.InputLength, 11);
+        var wHost = Numerics.Random((int)g.WeightLength, 12);
+        var dyHost = Numerics.Random((int)g.OutputLength, 13);
+        using var workspace = new Workspace(Device);
+        var profiler = new OpProfiler(Device);
+        var tape = new Tape(workspace) { Profiler = profiler, Scope = "conv" };
+        var x = UploadTensor(tape, xHost, [g.Batch, g.InChannels, g.InHeight, g.InWidth]);
+        var w = UploadTensor(tape, wHost, [g.OutChannels, g.InChannels, g.KernelHeight, g.KernelWidth]);
+        var y = Op.SwatConv2d(tape, x, w, null, g.Stride, g.Padding, new SparseLayerState(settings));
+        tape.GradOf(y).CopyFromCPU(dyHost);
+        tape.Backward();
+        var dw = Download(w.Grad);
+
+        // The same kernels fed the full (value, index) lists, as before the indices were packed.
+        var k = Device.Kernels;
+        int count = TopKKernels.CountFor(g.InputLength, settings.Density);
+        var topKScratch = Upload(new int[k.TopK.ScratchLength(g.InputLength)]);
+        var values = Zeros(count);
+        var indices = Upload(new int[count]);
+        var xDevice = Upload(xHost);
+        int kept = k.TopK.Compress(xDevice, k.TopK.Select(xDevice, count, topKScratch), values, indices, topKScratch);
+        Assert.That(kept, Is.EqualTo(count));
+        var dwDirect = Zeros(g.WeightLength);
+        var dyDevice = Upload(dyHost);
+        if (settings.Density <= sparseKernelMaxDensity)
+        {
+            k.SparseConv.BackwardWeight(g, dyDevice, values, indices, count, dwDirect, Zeros(Math.Max(1, k.SparseConv.ScratchLength(g))));
+        }
+        else
+        {
+            var xDense = Zeros(g.InputLength);
+            k.Gather.Scatter(values, indices, count, xDense);
+            k.Conv.BackwardWeight(g, dyDevice, xDense, dwDirect, Zeros(1));
+        }
+        Assert.That(dw, Is.EqualTo(Download(dwDirect)), "dw from the expanded indices is the dw from the full ones");
+
+        var masked = TopKReference.Mask(xHost, TopKReference.KeptMask(xHost, count));
+        var expected = new float[g.WeightLength];
+        ConvReference.BackwardWeight(g, dyHost, masked, expected);
+        Numerics.AssertClose(expected, dw, 1e-4f, 1e-4f, "dw against the plain-loop reference");
+
+        long packedBytes = (long)count * sizeof(float) + ((count + 1) / 2 + 4) * sizeof(int);
+        var row = profiler.Layers.Single();
+        Assert.That(row.RetainedBytes, Is.EqualTo(packedBytes), "values, 16-bit indices two per int, a table of ceil(n / 65536) + 1 ints");
+        Assert.That(row.RetainedDenseBytes, Is.EqualTo(g.InputLength * sizeof(float)));
     }
 
     private ConvRun RunConv(int[] xShape, int[] wShape, int stride, int padding, bool retainSubsampled)

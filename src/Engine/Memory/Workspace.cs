@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Devices;
@@ -11,6 +12,8 @@ namespace ZeroFL.Engine.Memory;
 public sealed class Workspace : IDisposable
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? intScratch;
+    private readonly long initialIntScratch;
 
     /// <summary>Creates a workspace with initial capacities in elements.</summary>
     public Workspace(ComputeDevice device, long initialFloats = 1 << 20, long initialInts = 1 << 16)
@@ -18,6 +21,7 @@ public sealed class Workspace : IDisposable
         Device = device;
         Floats = new DeviceArena<float>(device, initialFloats);
         Ints = new DeviceArena<int>(device, initialInts);
+        initialIntScratch = Math.Max(1, initialInts);
     }
 
     /// <summary>The device the memory lives on.</summary>
@@ -44,11 +48,31 @@ public sealed class Workspace : IDisposable
         return scratch.View.SubView(0, length);
     }
 
+    /// <summary>
+    /// A reusable view of at least <paramref name="length"/> ints, valid only until the next call
+    /// (e.g. the full kept-activation indices between a top-K compress and their packing, or between
+    /// their expansion and the weight-gradient kernel). A buffer of its own, never shared with
+    /// <see cref="Scratch"/>, which kernels use at the same time. Grows to the next power of two when
+    /// asked for more, and is never smaller than the int arena's first chunk: the lengths asked for
+    /// (kept-entry counts) vary with the data and the batch size, and each growth costs a
+    /// synchronisation and a new allocation.
+    /// </summary>
+    public ArrayView<int> IntScratch(long length)
+    {
+        if (intScratch is null || intScratch.Length < length)
+        {
+            Device.Synchronize();
+            intScratch?.Dispose();
+            intScratch = Device.Accelerator.Allocate1D<int>(Math.Max(initialIntScratch, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(length, 1))));
+        }
+        return intScratch.View.SubView(0, length);
+    }
+
     /// <summary>Peak bytes used between two resets.</summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
     /// <summary>Bytes of device memory held.</summary>
-    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + Ints.Capacity * sizeof(int);
+    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0)) * sizeof(int);
 
     /// <summary>Takes back every temporary.</summary>
     public void Reset()
@@ -60,6 +84,7 @@ public sealed class Workspace : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        intScratch?.Dispose();
         scratch?.Dispose();
         Ints.Dispose();
         Floats.Dispose();

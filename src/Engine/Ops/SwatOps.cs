@@ -11,7 +11,8 @@ public static partial class Ops
     /// <summary>
     /// SWAT convolution (same shapes as <see cref="Conv2d"/>): the forward uses only the top-K weights
     /// by magnitude; the input kept for the weight gradient is its own top-K over the whole batch,
-    /// stored as (values, indices); dx = G(dy, W_topK) and dw = H(dy, X_topK) are dense.
+    /// stored as values and 16-bit block-local indices (<see cref="IndexPackKernels"/>, about 6 bytes
+    /// per kept entry); dx = G(dy, W_topK) and dw = H(dy, X_topK) are dense.
     /// </summary>
     public static Tensor SwatConv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding, SparseLayerState state)
     {
@@ -55,8 +56,9 @@ public static partial class Ops
         var rowPointers = workspace.Ints.Allocate(weightRows + 1);
         ArrayView<int> columns = default;
         ArrayView<float> values = default, wMasked = default, xValues = default;
-        ArrayView<int> xIndices = default;
+        ArrayView<int> xPacked = default, xTable = default;
         int nonZeros, xCount = 0;
+        long retainedBytes = 0;
         using (Measure(tape, row, Pass.Forward))
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
@@ -98,8 +100,13 @@ public static partial class Ops
                 state.InputSelection = inputSelection;
                 xCount = k.TopK.PlanCompress(x.Data, inputSelection, intScratch);
                 xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
-                xIndices = workspace.Ints.Allocate(Math.Max(1, xCount));
+                // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
+                var xIndices = workspace.IntScratch(Math.Max(1, xCount));
                 k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, intScratch);
+                xPacked = workspace.Ints.Allocate(Math.Max(1, IndexPackKernels.PackedLength(xCount)));
+                xTable = workspace.Ints.Allocate(IndexPackKernels.TableLength(x.Length));
+                k.IndexPack.Pack(xIndices, xCount, x.Length, xPacked, xTable);
+                retainedBytes = (long)xCount * sizeof(float) + (IndexPackKernels.PackedLength(xCount) + IndexPackKernels.TableLength(x.Length)) * sizeof(int);
             }
         }
         double dense = g.ForwardFlops;
@@ -119,7 +126,7 @@ public static partial class Ops
         if (row is not null)
         {
             row.Steps++;
-            tape.Profiler!.Retain(row, new object(), (long)xCount * (sizeof(float) + sizeof(int)), x.Length * sizeof(float));
+            tape.Profiler!.Retain(row, new object(), retainedBytes, x.Length * sizeof(float));
         }
 
         tape.Record(() =>
@@ -132,6 +139,8 @@ public static partial class Ops
             {
                 using (Measure(tape, row, Pass.BackwardWeight))
                 {
+                    var xIndices = workspace.IntScratch(Math.Max(1, xCount));
+                    k.IndexPack.Expand(xPacked, xTable, xCount, x.Length, xIndices);
                     if (sparseKernels)
                     {
                         k.SparseConv.BackwardWeight(g, y.Grad, xValues, xIndices, xCount, tape.GradOf(w), workspace.Scratch(k.SparseConv.ScratchLength(g)));
