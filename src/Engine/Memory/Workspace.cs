@@ -12,8 +12,9 @@ namespace ZeroFL.Engine.Memory;
 public sealed class Workspace : IDisposable
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
-    private MemoryBuffer1D<int, Stride1D.Dense>? intScratch;
     private readonly long initialIntScratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? intScratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? topKScratch;
 
     /// <summary>Creates a workspace with initial capacities in elements.</summary>
     public Workspace(ComputeDevice device, long initialFloats = 1 << 20, long initialInts = 1 << 16)
@@ -57,22 +58,31 @@ public sealed class Workspace : IDisposable
     /// (kept-entry counts) vary with the data and the batch size, and each growth costs a
     /// synchronisation and a new allocation.
     /// </summary>
-    public ArrayView<int> IntScratch(long length)
+    public ArrayView<int> IntScratch(long length) => GrowIntScratch(ref intScratch, length);
+
+    /// <summary>
+    /// The reusable scratch of the top-K kernels (<c>TopKKernels.ScratchLength</c> ints), valid only
+    /// until the next call, with the growth of <see cref="IntScratch"/>. A third buffer: a top-K
+    /// compress reads its plan from here while it writes indices into <see cref="IntScratch"/>.
+    /// </summary>
+    public ArrayView<int> TopKScratch(long length) => GrowIntScratch(ref topKScratch, length);
+
+    private ArrayView<int> GrowIntScratch(ref MemoryBuffer1D<int, Stride1D.Dense>? buffer, long length)
     {
-        if (intScratch is null || intScratch.Length < length)
+        if (buffer is null || buffer.Length < length)
         {
             Device.Synchronize();
-            intScratch?.Dispose();
-            intScratch = Device.Accelerator.Allocate1D<int>(Math.Max(initialIntScratch, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(length, 1))));
+            buffer?.Dispose();
+            buffer = Device.Accelerator.Allocate1D<int>(Math.Max(initialIntScratch, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(length, 1))));
         }
-        return intScratch.View.SubView(0, length);
+        return buffer.View.SubView(0, length);
     }
 
     /// <summary>Peak bytes used between two resets.</summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
     /// <summary>Bytes of device memory held.</summary>
-    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0)) * sizeof(int);
+    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0)) * sizeof(int);
 
     /// <summary>Takes back every temporary.</summary>
     public void Reset()
@@ -84,6 +94,7 @@ public sealed class Workspace : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        topKScratch?.Dispose();
         intScratch?.Dispose();
         scratch?.Dispose();
         Ints.Dispose();

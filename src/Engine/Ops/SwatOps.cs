@@ -50,7 +50,8 @@ public static partial class Ops
         var row = ProfileRow(tape, kind);
         bool needsGrad = training && (x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false));
         var y = tape.NewTensor(outputShape, needsGrad);
-        var intScratch = workspace.Ints.Allocate(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
+        // Used only inside this forward, so a reusable buffer rather than a per-layer arena block.
+        var topKScratch = workspace.TopKScratch(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
         bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
         int weightRows = g.OutChannels, weightColumns = g.GemmK;
         var rowPointers = workspace.Ints.Allocate(weightRows + 1);
@@ -63,7 +64,7 @@ public static partial class Ops
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var selection = refresh || state.WeightSelection is null
-                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), intScratch)
+                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch)
                 : state.WeightSelection.Value;
             if (training)
             {
@@ -82,8 +83,8 @@ public static partial class Ops
             else
             {
                 wMasked = workspace.Floats.Allocate(w.Length);
-                k.TopK.Mask(w.Data, selection, wMasked, intScratch);
-                nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, intScratch);
+                k.TopK.Mask(w.Data, selection, wMasked, topKScratch);
+                nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, topKScratch);
                 k.Conv.Forward(g, x.Data, wMasked, y.Data, workspace.Scratch(k.Conv.WorkspaceLength(g)));
             }
             if (bias is not null)
@@ -95,14 +96,14 @@ public static partial class Ops
             if (needsGrad && w.RequiresGrad)
             {
                 var inputSelection = state.Refresh || state.InputSelection is null
-                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), intScratch)
+                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch)
                     : state.InputSelection.Value;
                 state.InputSelection = inputSelection;
-                xCount = k.TopK.PlanCompress(x.Data, inputSelection, intScratch);
+                xCount = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch);
                 xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
                 // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
                 var xIndices = workspace.IntScratch(Math.Max(1, xCount));
-                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, intScratch);
+                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, topKScratch);
                 xPacked = workspace.Ints.Allocate(Math.Max(1, IndexPackKernels.PackedLength(xCount)));
                 xTable = workspace.Ints.Allocate(IndexPackKernels.TableLength(x.Length));
                 k.IndexPack.Pack(xIndices, xCount, x.Length, xPacked, xTable);
