@@ -5,7 +5,8 @@ namespace ZeroFL.Kernels;
 
 /// <summary>
 /// Builds a mini-batch from a dataset that lives on the device: copies the rows named by an index
-/// list. Datasets are uploaded once; clients and batches are index lists into them.
+/// list. Datasets are uploaded once; clients and batches are index lists into them. Also the
+/// strided subsample of NCHW planes that a 1x1 strided convolution reads (kept for its backward).
 /// CPU reference: <see cref="Reference.GatherReference"/>.
 /// </summary>
 public sealed class GatherKernels
@@ -14,6 +15,7 @@ public sealed class GatherKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> rows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int> labels;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> scatter;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int> subsample;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public GatherKernels(KernelLaunch launch)
@@ -23,6 +25,30 @@ public sealed class GatherKernels
         rows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
         labels = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
         scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);
+        subsample = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(SubsampleKernel);
+    }
+
+    /// <summary>Rows (or columns) of a plane of <paramref name="size"/> that a stride keeps: 0, s, 2s, ...</summary>
+    public static int SubsampledSize(int size, int stride) => (size - 1) / stride + 1;
+
+    /// <summary>
+    /// destination[p, i, j] = source[p, i * stride, j * stride] for <paramref name="planes"/> planes
+    /// of [height, width] (an NCHW tensor has batch * channels planes): exactly the elements a 1x1
+    /// convolution with this stride and no padding reads. destination is [planes,
+    /// <see cref="SubsampledSize"/>(height), <see cref="SubsampledSize"/>(width)].
+    /// </summary>
+    public void Subsample(ArrayView<float> source, int planes, int height, int width, int stride, ArrayView<float> destination)
+    {
+        HostCheck.Positive(planes, "subsample planes");
+        HostCheck.Positive(height, "subsample height");
+        HostCheck.Positive(width, "subsample width");
+        HostCheck.Positive(stride, "subsample stride");
+        HostCheck.Length(source, (long)planes * height * width, "subsample source");
+        int outHeight = SubsampledSize(height, stride), outWidth = SubsampledSize(width, stride);
+        int n = HostCheck.Count((long)planes * outHeight * outWidth, "subsample");
+        HostCheck.Length(destination, n, "subsample destination");
+        int t = launch.Threads(n);
+        subsample(t, source, destination, height, width, stride, outHeight, outWidth, n, t);
     }
 
     /// <summary>
@@ -102,6 +128,21 @@ public sealed class GatherKernels
             {
                 destination[target] = values[i];
             }
+        }
+    }
+
+    [GpuKernel]
+    internal static void SubsampleKernel(Index1D index, ArrayView<float> source, ArrayView<float> destination,
+        int height, int width, int stride, int outHeight, int outWidth, int n, int step)
+    {
+        int outPlane = outHeight * outWidth;
+        for (int i = index; i < n; i += step)
+        {
+            int plane = i / outPlane;
+            int r = i - plane * outPlane;
+            int oh = r / outWidth;
+            int ow = r - oh * outWidth;
+            destination[i] = source[((long)plane * height + (long)oh * stride) * width + (long)ow * stride];
         }
     }
 

@@ -25,6 +25,7 @@ public sealed class KernelLibrary
         TopK = new TopKKernels(Launch);
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
+        IndexPack = new IndexPackKernels(Launch);
     }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
@@ -68,4 +69,7 @@ public sealed class KernelLibrary
 
     /// <summary>SWAT sparse convolutions (and linear layers): CSR weights, kept activations; cost scales with the kept entries.</summary>
     public SparseConvKernels SparseConv { get; }
+
+    /// <summary>16-bit block-local packing of sorted index lists (the kept activations' positions) and its inverse.</summary>
+    public IndexPackKernels IndexPack { get; }
 }

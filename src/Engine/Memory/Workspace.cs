@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Devices;
@@ -11,6 +12,9 @@ namespace ZeroFL.Engine.Memory;
 public sealed class Workspace : IDisposable
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
+    private readonly long initialIntScratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? intScratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? topKScratch;
 
     /// <summary>Creates a workspace with initial capacities in elements.</summary>
     public Workspace(ComputeDevice device, long initialFloats = 1 << 20, long initialInts = 1 << 16)
@@ -18,6 +22,7 @@ public sealed class Workspace : IDisposable
         Device = device;
         Floats = new DeviceArena<float>(device, initialFloats);
         Ints = new DeviceArena<int>(device, initialInts);
+        initialIntScratch = Math.Max(1, initialInts);
     }
 
     /// <summary>The device the memory lives on.</summary>
@@ -44,11 +49,40 @@ public sealed class Workspace : IDisposable
         return scratch.View.SubView(0, length);
     }
 
+    /// <summary>
+    /// A reusable view of at least <paramref name="length"/> ints, valid only until the next call
+    /// (e.g. the full kept-activation indices between a top-K compress and their packing, or between
+    /// their expansion and the weight-gradient kernel). A buffer of its own, never shared with
+    /// <see cref="Scratch"/>, which kernels use at the same time. Grows to the next power of two when
+    /// asked for more, and is never smaller than the int arena's first chunk: the lengths asked for
+    /// (kept-entry counts) vary with the data and the batch size, and each growth costs a
+    /// synchronisation and a new allocation.
+    /// </summary>
+    public ArrayView<int> IntScratch(long length) => GrowIntScratch(ref intScratch, length);
+
+    /// <summary>
+    /// The reusable scratch of the top-K kernels (<c>TopKKernels.ScratchLength</c> ints), valid only
+    /// until the next call, with the growth of <see cref="IntScratch"/>. A third buffer: a top-K
+    /// compress reads its plan from here while it writes indices into <see cref="IntScratch"/>.
+    /// </summary>
+    public ArrayView<int> TopKScratch(long length) => GrowIntScratch(ref topKScratch, length);
+
+    private ArrayView<int> GrowIntScratch(ref MemoryBuffer1D<int, Stride1D.Dense>? buffer, long length)
+    {
+        if (buffer is null || buffer.Length < length)
+        {
+            Device.Synchronize();
+            buffer?.Dispose();
+            buffer = Device.Accelerator.Allocate1D<int>(Math.Max(initialIntScratch, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(length, 1))));
+        }
+        return buffer.View.SubView(0, length);
+    }
+
     /// <summary>Peak bytes used between two resets.</summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
     /// <summary>Bytes of device memory held.</summary>
-    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + Ints.Capacity * sizeof(int);
+    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0)) * sizeof(int);
 
     /// <summary>Takes back every temporary.</summary>
     public void Reset()
@@ -60,6 +94,8 @@ public sealed class Workspace : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        topKScratch?.Dispose();
+        intScratch?.Dispose();
         scratch?.Dispose();
         Ints.Dispose();
         Floats.Dispose();

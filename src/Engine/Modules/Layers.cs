@@ -44,12 +44,19 @@ public sealed class Conv2d : Module
     /// <summary>SWAT state when the layer trains sparse; null for a dense layer.</summary>
     public SparseLayerState? Sparsity { get; set; }
 
+    /// <summary>
+    /// When dense, 1x1, strided and unpadded: keep only the strided subsample of the input for the
+    /// weight gradient (see <see cref="ZeroFL.Engine.Ops.Ops.Conv2d"/>). Worth it only when no other layer keeps the
+    /// input; <see cref="SwatRules.Apply"/> sets it on ResNet-18 shortcuts whose block's conv1 is sparse.
+    /// </summary>
+    public bool RetainSubsampledInput { get; set; }
+
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
         tape.Scope = Path;
         return Sparsity is null
-            ? Op.Conv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding)
+            ? Op.Conv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding, RetainSubsampledInput)
             : Op.SwatConv2d(tape, input, Weight.Value, Bias?.Value, Stride, Padding, Sparsity);
     }
 }

@@ -9,8 +9,12 @@ public static partial class Ops
     /// <summary>
     /// 2-D convolution. x: [batch, inChannels, height, width]; w: [outChannels, inChannels, kh, kw];
     /// bias: [outChannels] or null. Returns [batch, outChannels, outHeight, outWidth].
+    /// With <paramref name="retainSubsampled"/> a 1x1 convolution with stride s &gt; 1 and no padding
+    /// keeps for its weight gradient only what it reads, x[:, :, ::s, ::s] (a copy of 1/s^2 of x),
+    /// and computes dw as the equivalent stride-1 convolution of that copy (the same sums). It saves
+    /// memory only when no other op keeps x; any other geometry ignores the flag.
     /// </summary>
-    public static Tensor Conv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding)
+    public static Tensor Conv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding, bool retainSubsampled = false)
     {
         if (x.Shape.Length != 4 || w.Shape.Length != 4)
         {
@@ -29,6 +33,13 @@ public static partial class Ops
         var k = tape.Kernels;
         bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
         var y = tape.NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], needsGrad);
+        bool subsample = retainSubsampled && needsGrad && w.RequiresGrad
+            && g.KernelHeight == 1 && g.KernelWidth == 1 && g.Padding == 0 && g.Stride > 1;
+        // dw of the strided 1x1 convolution = dw of a stride-1 1x1 convolution over the subsample.
+        var keptGeometry = subsample
+            ? new ConvGeometry(g.Batch, g.InChannels, g.OutHeight, g.OutWidth, g.OutChannels, 1, 1, 1, 0)
+            : g;
+        var kept = x.Data;
         var row = ProfileRow(tape, "conv");
         using (Measure(tape, row, Profiling.Pass.Forward))
         {
@@ -36,6 +47,11 @@ public static partial class Ops
             if (bias is not null)
             {
                 k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+            }
+            if (subsample)
+            {
+                kept = tape.Workspace.Floats.Allocate(keptGeometry.InputLength);
+                k.Gather.Subsample(x.Data, g.Batch * g.InChannels, g.InHeight, g.InWidth, g.Stride, kept);
             }
         }
         CountFlops(tape, row, Profiling.Pass.Forward, g.ForwardFlops, g.ForwardFlops);
@@ -46,7 +62,8 @@ public static partial class Ops
         if (row is not null)
         {
             row.Steps++;
-            tape.Profiler!.Retain(row, x.Root ?? x, x.Length * sizeof(float), x.Length * sizeof(float));
+            // The subsample is this op's own copy (a fresh key); x itself may be shared with other ops.
+            tape.Profiler!.Retain(row, subsample ? new object() : x.Root ?? x, (subsample ? keptGeometry.InputLength : x.Length) * sizeof(float), x.Length * sizeof(float));
         }
         tape.Record(() =>
         {
@@ -54,12 +71,12 @@ public static partial class Ops
             {
                 return;
             }
-            var scratch = tape.Workspace.Scratch(k.Conv.WorkspaceLength(g));
+            var scratch = tape.Workspace.Scratch(Math.Max(k.Conv.WorkspaceLength(g), k.Conv.WorkspaceLength(keptGeometry)));
             if (w.RequiresGrad)
             {
                 using (Measure(tape, row, Profiling.Pass.BackwardWeight))
                 {
-                    k.Conv.BackwardWeight(g, y.Grad, x.Data, tape.GradOf(w), scratch);
+                    k.Conv.BackwardWeight(keptGeometry, y.Grad, kept, tape.GradOf(w), scratch);
                 }
                 CountFlops(tape, row, Profiling.Pass.BackwardWeight, g.ForwardFlops, g.ForwardFlops);
             }

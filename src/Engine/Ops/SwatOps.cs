@@ -11,7 +11,8 @@ public static partial class Ops
     /// <summary>
     /// SWAT convolution (same shapes as <see cref="Conv2d"/>): the forward uses only the top-K weights
     /// by magnitude; the input kept for the weight gradient is its own top-K over the whole batch,
-    /// stored as (values, indices); dx = G(dy, W_topK) and dw = H(dy, X_topK) are dense.
+    /// stored as values and 16-bit block-local indices (<see cref="IndexPackKernels"/>, about 6 bytes
+    /// per kept entry); dx = G(dy, W_topK) and dw = H(dy, X_topK) are dense.
     /// </summary>
     public static Tensor SwatConv2d(Tape tape, Tensor x, Tensor w, Tensor? bias, int stride, int padding, SparseLayerState state)
     {
@@ -49,19 +50,21 @@ public static partial class Ops
         var row = ProfileRow(tape, kind);
         bool needsGrad = training && (x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false));
         var y = tape.NewTensor(outputShape, needsGrad);
-        var intScratch = workspace.Ints.Allocate(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
+        // Used only inside this forward, so a reusable buffer rather than a per-layer arena block.
+        var topKScratch = workspace.TopKScratch(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
         bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
         int weightRows = g.OutChannels, weightColumns = g.GemmK;
         var rowPointers = workspace.Ints.Allocate(weightRows + 1);
         ArrayView<int> columns = default;
         ArrayView<float> values = default, wMasked = default, xValues = default;
-        ArrayView<int> xIndices = default;
+        ArrayView<int> xPacked = default, xTable = default;
         int nonZeros, xCount = 0;
+        long retainedBytes = 0;
         using (Measure(tape, row, Pass.Forward))
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var selection = refresh || state.WeightSelection is null
-                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), intScratch)
+                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch)
                 : state.WeightSelection.Value;
             if (training)
             {
@@ -80,8 +83,8 @@ public static partial class Ops
             else
             {
                 wMasked = workspace.Floats.Allocate(w.Length);
-                k.TopK.Mask(w.Data, selection, wMasked, intScratch);
-                nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, intScratch);
+                k.TopK.Mask(w.Data, selection, wMasked, topKScratch);
+                nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, topKScratch);
                 k.Conv.Forward(g, x.Data, wMasked, y.Data, workspace.Scratch(k.Conv.WorkspaceLength(g)));
             }
             if (bias is not null)
@@ -93,13 +96,18 @@ public static partial class Ops
             if (needsGrad && w.RequiresGrad)
             {
                 var inputSelection = state.Refresh || state.InputSelection is null
-                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), intScratch)
+                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch)
                     : state.InputSelection.Value;
                 state.InputSelection = inputSelection;
-                xCount = k.TopK.PlanCompress(x.Data, inputSelection, intScratch);
+                xCount = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch);
                 xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
-                xIndices = workspace.Ints.Allocate(Math.Max(1, xCount));
-                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, intScratch);
+                // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
+                var xIndices = workspace.IntScratch(Math.Max(1, xCount));
+                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, topKScratch);
+                xPacked = workspace.Ints.Allocate(Math.Max(1, IndexPackKernels.PackedLength(xCount)));
+                xTable = workspace.Ints.Allocate(IndexPackKernels.TableLength(x.Length));
+                k.IndexPack.Pack(xIndices, xCount, x.Length, xPacked, xTable);
+                retainedBytes = (long)xCount * sizeof(float) + (IndexPackKernels.PackedLength(xCount) + IndexPackKernels.TableLength(x.Length)) * sizeof(int);
             }
         }
         double dense = g.ForwardFlops;
@@ -119,7 +127,7 @@ public static partial class Ops
         if (row is not null)
         {
             row.Steps++;
-            tape.Profiler!.Retain(row, new object(), (long)xCount * (sizeof(float) + sizeof(int)), x.Length * sizeof(float));
+            tape.Profiler!.Retain(row, new object(), retainedBytes, x.Length * sizeof(float));
         }
 
         tape.Record(() =>
@@ -132,6 +140,8 @@ public static partial class Ops
             {
                 using (Measure(tape, row, Pass.BackwardWeight))
                 {
+                    var xIndices = workspace.IntScratch(Math.Max(1, xCount));
+                    k.IndexPack.Expand(xPacked, xTable, xCount, x.Length, xIndices);
                     if (sparseKernels)
                     {
                         k.SparseConv.BackwardWeight(g, y.Grad, xValues, xIndices, xCount, tape.GradOf(w), workspace.Scratch(k.SparseConv.ScratchLength(g)));

@@ -26,7 +26,9 @@ public static class SwatRules
 
     /// <summary>
     /// Makes the rule's layers of <paramref name="model"/> sparse with <paramref name="settings"/>
-    /// (sparsity 0 makes every layer dense again). Returns the layers made sparse.
+    /// (sparsity 0 makes every layer dense again). Also sets <see cref="Conv2d.RetainSubsampledInput"/>
+    /// on each ResNet-18 shortcut exactly when it is dense and its block's conv1 is sparse (then
+    /// nothing else keeps the block input) and clears it otherwise. Returns the layers made sparse.
     /// </summary>
     public static IReadOnlyList<Module> Apply(Model model, SparsitySettings settings)
     {
@@ -39,6 +41,18 @@ public static class SwatRules
         foreach (var layer in layers)
         {
             SetState(layer, settings.Sparsity > 0 ? new SparseLayerState(settings) : null);
+        }
+        if (model.Network is ResNet18 resnet)
+        {
+            // A dense shortcut keeps the whole block input unless conv1 (which reads the same input)
+            // already keeps it densely; under a sparse conv1 only the shortcut's strided subsample is needed.
+            foreach (var block in resnet.Blocks)
+            {
+                if (block.Shortcut is not null)
+                {
+                    block.Shortcut.RetainSubsampledInput = block.Conv1.Sparsity is not null && block.Shortcut.Sparsity is null;
+                }
+            }
         }
         return settings.Sparsity > 0 ? layers : [];
     }
