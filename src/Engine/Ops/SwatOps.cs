@@ -104,10 +104,11 @@ public static partial class Ops
                 // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
                 var xIndices = workspace.IntScratch(Math.Max(1, xCount));
                 k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, topKScratch);
-                xPacked = workspace.Ints.Allocate(Math.Max(1, IndexPackKernels.PackedLength(xCount)));
-                xTable = workspace.Ints.Allocate(IndexPackKernels.TableLength(x.Length));
+                long packedLength = IndexPackKernels.PackedLength(xCount), tableLength = IndexPackKernels.TableLength(x.Length);
+                xPacked = workspace.Ints.Allocate(Math.Max(1, packedLength));
+                xTable = workspace.Ints.Allocate(tableLength);
                 k.IndexPack.Pack(xIndices, xCount, x.Length, xPacked, xTable);
-                retainedBytes = (long)xCount * sizeof(float) + (IndexPackKernels.PackedLength(xCount) + IndexPackKernels.TableLength(x.Length)) * sizeof(int);
+                retainedBytes = (long)xCount * sizeof(float) + (packedLength + tableLength) * sizeof(int);
             }
         }
         double dense = g.ForwardFlops;
