@@ -126,6 +126,24 @@ public sealed class ResumeTests
     }
 
     [Test]
+    public void ARunStoppedBetweenTheTwoCheckpointRenamesResumesFromTheLatestModel()
+    {
+        string baseline = Path.Combine(files.Directory, "renames");
+        var (code, err) = RunInProcess(RunArguments(baseline));
+        Assert.That(code, Is.EqualTo(0), err);
+        var expected = File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"));
+
+        // Save's first rename done, its second not: checkpoint.json (round 6) now names a model that
+        // lies in checkpoint.prev.safetensors, and checkpoint.prev.json (round 5) a model that is gone.
+        File.Move(Path.Combine(baseline, "checkpoint.safetensors"), Path.Combine(baseline, "checkpoint.prev.safetensors"), overwrite: true);
+        File.Delete(Path.Combine(baseline, "model.safetensors"));
+        (code, err) = RunInProcess("run", "--resume", baseline);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Does.Not.Contain("previous checkpoint"));
+        Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "resumed after round 6, the last one");
+    }
+
+    [Test]
     public void ResumingADirectoryWithoutACheckpointIsAOneLineError()
     {
         string empty = Path.Combine(files.Directory, "empty");

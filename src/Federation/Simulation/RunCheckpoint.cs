@@ -137,12 +137,19 @@ public static class RunCheckpoint
     private static (CheckpointState State, float[] Values) LoadOne(string directory, string name, ParameterStore store)
     {
         var state = ReadStateFile(directory, name);
-        // The pair moves together (checkpoint.* -> checkpoint.prev.*), so the model is found by the pair's name.
+        // The pair moves file by file (checkpoint.* -> checkpoint.prev.*): a run stopped between the
+        // two moves leaves checkpoint.json beside a model already renamed to checkpoint.prev.*, so
+        // the model is the pair's own file or, failing its checksum, the other pair's.
         string model = Path.Combine(directory, $"{name}.safetensors");
         string actual = File.Exists(model) ? Sha256(model) : "missing";
         if (!string.Equals(actual, state.ModelSha256, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidDataException($"{model}: checksum {actual} does not match {state.ModelSha256} in {name}.json");
+            string other = Path.Combine(directory, name == "checkpoint" ? "checkpoint.prev.safetensors" : "checkpoint.safetensors");
+            if (!File.Exists(other) || !string.Equals(Sha256(other), state.ModelSha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"{model}: checksum {actual} does not match {state.ModelSha256} in {name}.json");
+            }
+            model = other;
         }
         var (tensors, _) = SafeTensors.Read(model);
         return (state, SafeTensors.ToStoreValues(store, tensors, model));
