@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.IR.Intrinsics;
 using ILGPU.Runtime;
 
 namespace ZeroFL.Kernels;
@@ -10,9 +12,12 @@ namespace ZeroFL.Kernels;
 /// <see cref="TableLength"/>(n) ints where table[b] is the number of entries with index &lt;
 /// b * <see cref="BlockLength"/>, so block b's entries are [table[b], table[b + 1]). Entry i then
 /// is b * BlockLength + low16(i) for the block b that holds i. About 2 bytes per entry instead of 4.
-/// CPU reference: <see cref="Reference.IndexPackReference"/>.
+/// CPU reference: <see cref="Reference.IndexPackReference"/>. On the CPU accelerator each thread
+/// takes one contiguous range and runs <see cref="PackRange"/> and <see cref="ExpandRange"/> as
+/// plain .NET loops over pointers (one block search per range, not per entry); GPU backends get
+/// the per-entry grid-stride fallbacks.
 /// </summary>
-public sealed class IndexPackKernels
+public sealed unsafe class IndexPackKernels
 {
     /// <summary>Indices per block: the range the low 16 bits cover.</summary>
     public const int BlockLength = 1 << 16;
@@ -20,18 +25,18 @@ public sealed class IndexPackKernels
     private const int BlockShift = 16;
 
     private readonly KernelLaunch launch;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, int, int> pack;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, ThreadRanges> pack;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, int, int> table;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int> expand;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, ThreadRanges> expand;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public IndexPackKernels(KernelLaunch launch)
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, int, int, int>(PackKernel);
+        pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(PackKernel);
         table = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, int, int, int>(TableKernel);
-        expand = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>(ExpandKernel);
+        expand = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(ExpandKernel);
     }
 
     /// <summary>Ints of packed low halves for <paramref name="count"/> entries: ceil(count / 2).</summary>
@@ -55,7 +60,7 @@ public sealed class IndexPackKernels
         if (words > 0)
         {
             int tp = launch.Threads(words);
-            pack(tp, indices, packed, count, words, tp);
+            pack(tp, indices, packed, count, ThreadRanges.For(words, tp, launch.IsCpu));
         }
         int tt = launch.Threads(blocks + 1L);
         table(tt, indices, blockTable, count, blocks + 1, tt);
@@ -75,7 +80,7 @@ public sealed class IndexPackKernels
             return;
         }
         int t = launch.Threads(count);
-        expand(t, packed, blockTable, indices, count, blocks, t);
+        expand(t, packed, blockTable, indices, blocks, ThreadRanges.For(count, t, launch.IsCpu));
     }
 
     private static int Check(int count, long n, ArrayView<int> packed, ArrayView<int> blockTable, string what)
@@ -90,13 +95,45 @@ public sealed class IndexPackKernels
         return (int)(TableLength(n) - 1);
     }
 
-    /// <summary>Per output word: the low 16 bits of entries 2w (low half) and 2w + 1 (high half, 0 past the end).</summary>
+    /// <summary>Packs this thread's output words (see <see cref="PackRange"/>).</summary>
     [GpuKernel]
-    internal static void PackKernel(Index1D index, ArrayView<int> indices, ArrayView<int> packed, int count, int words, int stride)
+    internal static void PackKernel(Index1D index, ArrayView<int> indices, ArrayView<int> packed, int count, ThreadRanges words)
+        => PackRange(indices, packed, count, words.Begin(index), words.End(index), words.Step);
+
+    /// <summary>
+    /// Output words w in [begin, end) by step: the low 16 bits of entries 2w (low half) and 2w + 1
+    /// (high half, 0 past the end). The CPU version walks the range with pointers.
+    /// </summary>
+    [SimdHelper(nameof(PackRangeScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackRange(ArrayView<int> indices, ArrayView<int> packed, int count, long begin, long end, int step)
     {
-        for (int w = index; w < words; w += stride)
+        if (step != 1)
         {
-            int first = 2 * w;
+            PackRangeScalar(indices, packed, count, begin, end, step);
+            return;
+        }
+        int* from = (int*)indices.LoadEffectiveAddressAsPtr();
+        int* to = (int*)packed.LoadEffectiveAddressAsPtr();
+        long full = Math.Min(end, count / 2);
+        long w = begin;
+        for (; w < full; w++)
+        {
+            to[w] = (from[2 * w] & 0xFFFF) | (from[2 * w + 1] << BlockShift);
+        }
+        for (; w < end; w++)
+        {
+            to[w] = from[2 * w] & 0xFFFF;
+        }
+    }
+
+    /// <summary>Scalar <see cref="PackRange"/> (GPU backends).</summary>
+    internal static void PackRangeScalar(ArrayView<int> indices, ArrayView<int> packed, int count, long begin, long end, int step)
+    {
+        for (long w = begin; w < end; w += step)
+        {
+            long first = 2 * w;
             int low = indices[first] & 0xFFFF;
             int high = first + 1 < count ? indices[first + 1] & 0xFFFF : 0;
             packed[w] = low | (high << BlockShift);
@@ -127,28 +164,76 @@ public sealed class IndexPackKernels
         }
     }
 
-    /// <summary>Per entry i: the last block b with table[b] &lt;= i, then index = b * 65536 + low16(i).</summary>
+    /// <summary>Expands this thread's entries (see <see cref="ExpandRange"/>).</summary>
     [GpuKernel]
-    internal static void ExpandKernel(Index1D index, ArrayView<int> packed, ArrayView<int> blockTable, ArrayView<int> indices, int count, int blocks, int stride)
+    internal static void ExpandKernel(Index1D index, ArrayView<int> packed, ArrayView<int> blockTable, ArrayView<int> indices, int blocks, ThreadRanges entries)
+        => ExpandRange(packed, blockTable, indices, blocks, entries.Begin(index), entries.End(index), entries.Step);
+
+    /// <summary>
+    /// Entries i in [begin, end) by step: index = b * 65536 + low16(i) for the last block b &lt;
+    /// <paramref name="blocks"/> with table[b] &lt;= i. The CPU version searches the block of
+    /// <paramref name="begin"/> once and then walks the blocks forward with the entries.
+    /// </summary>
+    [SimdHelper(nameof(ExpandRangeScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ExpandRange(ArrayView<int> packed, ArrayView<int> blockTable, ArrayView<int> indices, int blocks, long begin, long end, int step)
     {
-        for (int i = index; i < count; i += stride)
+        if (step != 1 || begin >= end)
         {
-            int lo = 0, hi = blocks - 1;
-            while (lo < hi)
+            ExpandRangeScalar(packed, blockTable, indices, blocks, begin, end, step);
+            return;
+        }
+        int* words = (int*)packed.LoadEffectiveAddressAsPtr();
+        int* table = (int*)blockTable.LoadEffectiveAddressAsPtr();
+        int* to = (int*)indices.LoadEffectiveAddressAsPtr();
+        var halves = (ushort*)words;
+        int b = BlockOf(blockTable, blocks, begin);
+        long i = begin;
+        while (i < end)
+        {
+            // Entries of block b run to table[b + 1] (the last block takes the rest); a table that
+            // is not increasing only shortens a run, so every entry is still written once.
+            long stop = b + 1 < blocks ? Math.Clamp(table[b + 1], i, end) : end;
+            int high = b << BlockShift;
+            for (; i < stop; i++)
             {
-                int mid = lo + ((hi - lo + 1) >> 1);
-                if (blockTable[mid] <= i)
-                {
-                    lo = mid;
-                }
-                else
-                {
-                    hi = mid - 1;
-                }
+                to[i] = high | halves[i];
             }
+            if (b + 1 < blocks)
+            {
+                b++;
+            }
+        }
+    }
+
+    /// <summary>Scalar <see cref="ExpandRange"/> (GPU backends): one block search per entry.</summary>
+    internal static void ExpandRangeScalar(ArrayView<int> packed, ArrayView<int> blockTable, ArrayView<int> indices, int blocks, long begin, long end, int step)
+    {
+        for (long i = begin; i < end; i += step)
+        {
             int word = packed[i >> 1];
             int low = (i & 1) == 0 ? word & 0xFFFF : (word >> BlockShift) & 0xFFFF;
-            indices[i] = (lo << BlockShift) | low;
+            indices[i] = (BlockOf(blockTable, blocks, i) << BlockShift) | low;
         }
+    }
+
+    /// <summary>The last block b in [0, blocks) with table[b] &lt;= i (0 when none), by binary search.</summary>
+    private static int BlockOf(ArrayView<int> blockTable, int blocks, long i)
+    {
+        int lo = 0, hi = blocks - 1;
+        while (lo < hi)
+        {
+            int mid = lo + ((hi - lo + 1) >> 1);
+            if (blockTable[mid] <= i)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return lo;
     }
 }

@@ -71,6 +71,24 @@ public sealed class IndexPackKernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void ATableNotFromPackGivesIndicesInsideTheBlocksAndWritesEveryEntry()
+    {
+        // Decreasing, negative and too-large entries: wrong indices are allowed, a stray write or a
+        // hang is not. Every output entry must be overwritten with a value below blocks * 65536.
+        long n = 4L * Block;
+        int count = 9_000;
+        var packed = Upload(Enumerable.Range(0, (int)IndexPackKernels.PackedLength(count)).Select(i => i * 7919).ToArray());
+        foreach (int[] table in new[] { new[] { 0, 8000, 100, -5, 9000 }, new[] { 50_000, -1, int.MaxValue, 3, 0 }, new[] { 9000, 9000, 9000, 9000, 9000 } })
+        {
+            var expanded = Upload(Filled(count + 1));
+            Device.Kernels.IndexPack.Expand(packed, Upload(table), count, n, expanded.SubView(0, count));
+            var result = expanded.Download(Device);
+            Assert.That(result.Take(count), Has.All.InRange(0, (int)n - 1), string.Join(",", table));
+            Assert.That(result[count], Is.EqualTo(-7), "the entry past the output is untouched");
+        }
+    }
+
+    [Test]
     public void ArgumentsAreCheckedOnTheHost()
     {
         var kernels = Device.Kernels.IndexPack;
