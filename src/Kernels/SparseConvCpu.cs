@@ -399,7 +399,6 @@ internal static unsafe class SparseConvCpu
         int k = p.WeightColumns;
         int area = p.KernelArea;
         int phases = tables.PhaseCount;
-        int* colPhase = Ptr(tables.ColumnPhase);
         int* colShift = Ptr(tables.ColumnShift);
 
         // Pass 1: kept weights per column, then per input channel; choose this thread's channels.
@@ -432,11 +431,13 @@ internal static unsafe class SparseConvCpu
         var starts = ws.Ints(ref ws.RowStart, buckets + 1);
         var cursor = ws.Ints(ref ws.Cursor, buckets + 1);
         new Span<int>(starts, buckets + 1).Clear();
+        int* colBucket = Ptr(tables.ColumnBucket);
+        int firstBucket = c0 * phases;
         for (int col = c0 * area; col < c1 * area; col++)
         {
-            if (colPhase[col] >= 0)
+            if (colBucket[col] >= 0)
             {
-                starts[(col / area - c0) * phases + colPhase[col] + 1] += colCount[col];
+                starts[colBucket[col] - firstBucket + 1] += colCount[col];
             }
         }
         for (int b = 0; b < buckets; b++)
@@ -448,7 +449,7 @@ internal static unsafe class SparseConvCpu
         var offsets = ws.Ints(ref ws.ListOffset, count);
         var weights = ws.Floats(ref ws.ListWeight, count);
         int lo = c0 * area;
-        int hi = c1 * area;
+        uint width = (uint)((c1 - c0) * area);
         for (int co = 0; co < outChannels; co++)
         {
             int s = Clamp(rowPtr[co], 0, capacity);
@@ -457,10 +458,9 @@ internal static unsafe class SparseConvCpu
             for (int i = s; i < e; i++)
             {
                 int col = cols[i];
-                if (col >= lo && col < hi && colPhase[col] >= 0)
+                if ((uint)(col - lo) < width && colBucket[col] >= 0)
                 {
-                    int bucket = (col / area - c0) * phases + colPhase[col];
-                    int at = cursor[bucket]++;
+                    int at = cursor[colBucket[col] - firstBucket]++;
                     offsets[at] = rowShift + colShift[col];
                     weights[at] = vals[i];
                 }
@@ -1050,19 +1050,24 @@ internal static unsafe class SparseConvCpu
         int perWindow = tables.WindowChannels;
         int channelStride = tables.ChannelStride;
         var result = ws.Ints(ref ws.WindowStart, rows * (windows + 1));
+        long span = (long)channelStride * perWindow;
         for (int r = 0; r < rows; r++)
         {
             int* rowWindows = result + r * (windows + 1);
             int window = 0;
+            long next = span;
             int end = starts[r + 1];
             rowWindows[0] = starts[r];
             for (int i = starts[r]; i < end; i++)
             {
-                // An entry below the current window (never, for ordered lists) stays in it.
-                int target = Math.Min(offsets[i] / channelStride / perWindow, windows - 1);
-                while (window < target)
+                // Window of an entry: offset / span (offsets are not negative), found by comparisons
+                // rather than a division per entry; an entry below the current window (never, for
+                // ordered lists) stays in it, and the last window takes everything above.
+                int offset = offsets[i];
+                while (offset >= next && window < windows - 1)
                 {
                     rowWindows[++window] = i;
+                    next += span;
                 }
             }
             while (window < windows)
@@ -1408,6 +1413,7 @@ internal static unsafe class SparseConvCpu
             int k = p.WeightColumns;
             ColumnShift = GC.AllocateUninitializedArray<int>(k, pinned: true);
             ColumnPhase = GC.AllocateUninitializedArray<int>(k, pinned: true);
+            ColumnBucket = GC.AllocateUninitializedArray<int>(k, pinned: true);
             int area = p.KernelArea;
             int s = p.Stride;
             int bi = p.BatchInner;
@@ -1420,6 +1426,7 @@ internal static unsafe class SparseConvCpu
                 {
                     ColumnShift[col] = ((ci * s + kh % s) * s + kw % s) * p.ChannelStride + (kh / s * p.PackedWidth + kw / s) * bi;
                     ColumnPhase[col] = 0;
+                    ColumnBucket[col] = ci;
                     continue;
                 }
                 // Backward input: dx row i*S + ph reads dy row i + (ph + P - kh) / S, for ph = (kh - P) mod S.
@@ -1429,12 +1436,14 @@ internal static unsafe class SparseConvCpu
                 {
                     ColumnShift[col] = 0;
                     ColumnPhase[col] = -1;
+                    ColumnBucket[col] = -1;
                     continue;
                 }
                 int du = (ph + p.Padding - kh) / s + p.PadTop;
                 int dv = (pw + p.Padding - kw) / s + p.PadLeft;
                 ColumnShift[col] = (du * p.PackedWidth + dv) * bi;
                 ColumnPhase[col] = ph * p.PhaseCols + pw;
+                ColumnBucket[col] = ci * strips.Phases + ColumnPhase[col];
             }
             WindowChannels = Math.Max(1, p.SourceChannels);
             Windows = 1;
@@ -1504,6 +1513,9 @@ internal static unsafe class SparseConvCpu
 
         /// <summary>Phase of each weight column (backward input; -1 when it reaches no input).</summary>
         public int[] ColumnPhase { get; }
+
+        /// <summary>Backward input: the (input channel, phase) bucket of each weight column, channel * PhaseCount + phase (-1 with the phase).</summary>
+        public int[] ColumnBucket { get; }
 
         private static T[] Pinned<T>(List<T> list)
             where T : unmanaged
