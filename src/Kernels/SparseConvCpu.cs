@@ -669,11 +669,14 @@ internal static unsafe class SparseConvCpu
         }
         int blockImages = Math.Max(1, Math.Min(batch, ImageBlockFloats / Math.Max(1, batchRow)));
         var acc = ws.Floats(ref ws.Accumulator, blockChannels * channelFloats);
-        var entryPos = ws.Ints(ref ws.EntryPosition, count);
-        var entryRow = ws.Ints(ref ws.EntryRow, count);
-        var entryValue = ws.Floats(ref ws.EntryValue, count);
-        var offsets = ws.Ints(ref ws.ListOffset, count);
-        var weights = ws.Floats(ref ws.ListWeight, count);
+        // Entries of one (channel, block of images) number at most blockImages * plane: each
+        // position class gets a list of that capacity, filled in one pass with the border list.
+        int capacity = (int)Math.Min(count, (long)blockImages * plane);
+        var entryPos = ws.Ints(ref ws.EntryPosition, capacity);
+        var entryRow = ws.Ints(ref ws.EntryRow, capacity);
+        var entryValue = ws.Floats(ref ws.EntryValue, capacity);
+        var offsets = ws.Ints(ref ws.ListOffset, capacity);
+        var weights = ws.Floats(ref ws.ListWeight, capacity);
         float* tile = ws.Tile;
         var weightTables = ws.Weight(p);
         int* posClass = Ptr(weightTables.PositionClass);
@@ -682,10 +685,9 @@ internal static unsafe class SparseConvCpu
         int* classTap = Ptr(weightTables.ClassTap);
         int* classDelta = Ptr(weightTables.ClassDelta);
         int classes = p.Stride * p.Stride;
-        var classStart = ws.Ints(ref ws.RowStart, classes + 1);
-        var classCursor = ws.Ints(ref ws.ColumnCount, classes + 1);
-        var classOffset = ws.Ints(ref ws.ClassOffset, count);
-        var classWeight = ws.Floats(ref ws.ClassWeight, count);
+        var classCount = ws.Ints(ref ws.RowStart, classes);
+        var classOffset = ws.Ints(ref ws.ClassOffset, classes * capacity);
+        var classWeight = ws.Floats(ref ws.ClassWeight, classes * capacity);
 
         for (int cb = c0; cb < c1; cb += blockChannels)
         {
@@ -697,76 +699,57 @@ internal static unsafe class SparseConvCpu
                 int b1 = Math.Min(batch, b0 + blockImages);
                 for (int ci = cb; ci < ce; ci++)
                 {
-                    int entries = 0;
+                    // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
+                    new Span<int>(classCount, classes).Clear();
+                    int border = 0;
                     for (int b = b0; b < b1; b++)
                     {
                         long first = ((long)b * inChannels + ci) * plane;
                         long limit = first + plane;
+                        int row = b * batchRow;
                         int j = cursor[b];
                         while (j < count && idx[j] < limit)
                         {
                             long pos = idx[j] - first;
                             float v = xv[j];
-                            if ((ulong)pos < (ulong)plane && v != 0f)
-                            {
-                                entryPos[entries] = (int)pos;
-                                entryRow[entries] = b * batchRow;
-                                entryValue[entries] = v;
-                                entries++;
-                            }
                             j++;
+                            if ((ulong)pos >= (ulong)plane || v == 0f)
+                            {
+                                continue;
+                            }
+                            // Increasing indices never fill a list; anything past its capacity (repeated
+                            // indices) is dropped rather than written outside it.
+                            int c = posClass[pos];
+                            if (c >= 0)
+                            {
+                                if (classCount[c] < capacity)
+                                {
+                                    int at = c * capacity + classCount[c]++;
+                                    classOffset[at] = row + posBase[pos];
+                                    classWeight[at] = v;
+                                }
+                            }
+                            else if (border < capacity)
+                            {
+                                entryPos[border] = (int)pos;
+                                entryRow[border] = row;
+                                entryValue[border] = v;
+                                border++;
+                            }
                         }
                         cursor[b] = j;
-                    }
-                    if (entries == 0)
-                    {
-                        continue;
-                    }
-                    // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
-                    new Span<int>(classStart, classes + 1).Clear();
-                    for (int e = 0; e < entries; e++)
-                    {
-                        int c = posClass[entryPos[e]];
-                        if (c >= 0)
-                        {
-                            classStart[c + 1]++;
-                        }
-                    }
-                    for (int c = 0; c < classes; c++)
-                    {
-                        classStart[c + 1] += classStart[c];
-                        classCursor[c] = classStart[c];
-                    }
-                    int border = 0;
-                    for (int e = 0; e < entries; e++)
-                    {
-                        int pos = entryPos[e];
-                        int c = posClass[pos];
-                        if (c >= 0)
-                        {
-                            int at = classCursor[c]++;
-                            classOffset[at] = entryRow[e] + posBase[pos];
-                            classWeight[at] = entryValue[e];
-                        }
-                        else
-                        {
-                            entryPos[border] = pos;
-                            entryRow[border] = entryRow[e];
-                            entryValue[border] = entryValue[e];
-                            border++;
-                        }
                     }
                     float* channelAcc = acc + (long)(ci - cb) * area * pitch;
                     for (int c = 0; c < classes; c++)
                     {
-                        int n = classStart[c + 1] - classStart[c];
+                        int n = classCount[c];
                         if (n == 0)
                         {
                             continue;
                         }
                         for (int t = classTapStart[c]; t < classTapStart[c + 1]; t++)
                         {
-                            AccumulateTap(dyT + classDelta[t], classOffset + classStart[c], classWeight + classStart[c], n,
+                            AccumulateTap(dyT + classDelta[t], classOffset + c * capacity, classWeight + c * capacity, n,
                                 channelAcc + (long)classTap[t] * pitch, outChannels, tile);
                         }
                     }
@@ -873,6 +856,12 @@ internal static unsafe class SparseConvCpu
         for (int co0 = 0; co0 < width; co0 += 64)
         {
             int w = Math.Min(64, width - co0);
+            if (w == 64)
+            {
+                // A full chunk: the row's 64 sums are the accumulators' start and end (no tile).
+                Dot8Add(src + co0, 32, offsets, weights, n, row + co0);
+                continue;
+            }
             if (w > 32)
             {
                 Dot8(src + co0, 32, offsets, weights, n, tile);
