@@ -700,44 +700,14 @@ internal static unsafe class SparseConvCpu
                 for (int ci = cb; ci < ce; ci++)
                 {
                     // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
-                    new Span<int>(classCount, classes).Clear();
+                    var scan = new ChannelScan(idx, xv, count, posClass, posBase, classes, capacity, classCount, classOffset, classWeight,
+                        entryPos, entryRow, entryValue);
                     int border = 0;
+                    new Span<int>(classCount, classes).Clear();
                     for (int b = b0; b < b1; b++)
                     {
                         long first = ((long)b * inChannels + ci) * plane;
-                        long limit = first + plane;
-                        int row = b * batchRow;
-                        int j = cursor[b];
-                        while (j < count && idx[j] < limit)
-                        {
-                            long pos = idx[j] - first;
-                            float v = xv[j];
-                            j++;
-                            if ((ulong)pos >= (ulong)plane || v == 0f)
-                            {
-                                continue;
-                            }
-                            // Increasing indices never fill a list; anything past its capacity (repeated
-                            // indices) is dropped rather than written outside it.
-                            int c = posClass[pos];
-                            if (c >= 0)
-                            {
-                                if (classCount[c] < capacity)
-                                {
-                                    int at = c * capacity + classCount[c]++;
-                                    classOffset[at] = row + posBase[pos];
-                                    classWeight[at] = v;
-                                }
-                            }
-                            else if (border < capacity)
-                            {
-                                entryPos[border] = (int)pos;
-                                entryRow[border] = row;
-                                entryValue[border] = v;
-                                border++;
-                            }
-                        }
-                        cursor[b] = j;
+                        cursor[b] = scan.Image(cursor[b], first, plane, b * batchRow, ref border);
                     }
                     float* channelAcc = acc + (long)(ci - cb) * area * pitch;
                     for (int c = 0; c < classes; c++)
@@ -755,17 +725,7 @@ internal static unsafe class SparseConvCpu
                     }
                     for (int tap = 0; tap < area && border > 0; tap++)
                     {
-                        int n = 0;
-                        for (int e = 0; e < border; e++)
-                        {
-                            int o = posTap[entryPos[e] * area + tap];
-                            if (o >= 0)
-                            {
-                                offsets[n] = entryRow[e] + o;
-                                weights[n] = entryValue[e];
-                                n++;
-                            }
-                        }
+                        int n = TapList(posTap + tap, area, entryPos, entryRow, entryValue, border, offsets, weights);
                         if (n > 0)
                         {
                             AccumulateTap(dyT, offsets, weights, n, channelAcc + (long)tap * pitch, outChannels, tile);
@@ -775,6 +735,104 @@ internal static unsafe class SparseConvCpu
             }
             AddTransposed(acc, pitch, columns, outChannels, grad + cb * area, k);
         }
+    }
+
+    /// <summary>
+    /// Backward weight's scan of one channel's kept activations, image by image: interior ones go
+    /// into their position class's list (capacity entries each, at class * capacity), border ones into
+    /// the entry lists. A small struct so that the scan's loop keeps its state in registers.
+    /// </summary>
+    private readonly struct ChannelScan(int* idx, float* xv, int count, int* posClass, int* posBase, int classes, int capacity,
+        int* classCount, int* classOffset, float* classWeight, int* entryPos, int* entryRow, float* entryValue)
+    {
+        /// <summary>Scans the entries from <paramref name="j"/> below first + plane; returns where the next image starts.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public int Image(int j, long first, int plane, int row, ref int border)
+        {
+            long limit = first + plane;
+            int nb = border;
+            if (classes == 1)
+            {
+                int n = classCount[0];
+                for (; j < count && idx[j] < limit; j++)
+                {
+                    long pos = idx[j] - first;
+                    float v = xv[j];
+                    if ((ulong)pos >= (ulong)plane || v == 0f)
+                    {
+                        continue;
+                    }
+                    // Increasing indices never fill a list; anything past its capacity (repeated
+                    // indices) is dropped rather than written outside it.
+                    if (posClass[pos] >= 0)
+                    {
+                        if (n < capacity)
+                        {
+                            classOffset[n] = row + posBase[pos];
+                            classWeight[n] = v;
+                            n++;
+                        }
+                    }
+                    else if (nb < capacity)
+                    {
+                        entryPos[nb] = (int)pos;
+                        entryRow[nb] = row;
+                        entryValue[nb] = v;
+                        nb++;
+                    }
+                }
+                classCount[0] = n;
+                border = nb;
+                return j;
+            }
+            for (; j < count && idx[j] < limit; j++)
+            {
+                long pos = idx[j] - first;
+                float v = xv[j];
+                if ((ulong)pos >= (ulong)plane || v == 0f)
+                {
+                    continue;
+                }
+                int c = posClass[pos];
+                if (c >= 0)
+                {
+                    int n = classCount[c];
+                    if (n < capacity)
+                    {
+                        classOffset[c * capacity + n] = row + posBase[pos];
+                        classWeight[c * capacity + n] = v;
+                        classCount[c] = n + 1;
+                    }
+                }
+                else if (nb < capacity)
+                {
+                    entryPos[nb] = (int)pos;
+                    entryRow[nb] = row;
+                    entryValue[nb] = v;
+                    nb++;
+                }
+            }
+            border = nb;
+            return j;
+        }
+    }
+
+    /// <summary>The (offset, weight) list of one tap over the border entries: those whose tap reaches dy (tapOffset[pos * area] &gt;= 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int TapList(int* tapOffset, int area, int* entryPos, int* entryRow, float* entryValue, int border, int* offsets, float* weights)
+    {
+        int n = 0;
+        for (int e = 0; e < border; e++)
+        {
+            int o = tapOffset[entryPos[e] * area];
+            if (o >= 0)
+            {
+                offsets[n] = entryRow[e] + o;
+                weights[n] = entryValue[e];
+                n++;
+            }
+        }
+        return n;
     }
 
     /// <summary>
