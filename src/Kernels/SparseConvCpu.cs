@@ -138,7 +138,22 @@ internal static unsafe class SparseConvCpu
             Clear(d + vEnd, width - vEnd);
             return;
         }
-        for (int v = 0; v < width; v++)
+        int v = 0;
+        if (phases == 2 && Avx2.IsSupported)
+        {
+            // Interior runs of 8: the even lanes of 16 consecutive floats (shuffle, then lane order).
+            for (; v < width && v * 2 + shift < 0; v++)
+            {
+                d[v] = 0f;
+            }
+            for (; v + 8 <= width && v * 2 + shift + 16 <= srcW; v += 8)
+            {
+                float* f = row + v * 2 + shift;
+                var evens = Avx.Shuffle(Vector256.Load(f), Vector256.Load(f + 8), 0b10_00_10_00);
+                Vector256.Store(Avx2.Permute4x64(evens.AsDouble(), 0b11_01_10_00).AsSingle(), d + v);
+            }
+        }
+        for (; v < width; v++)
         {
             int w = v * phases + shift;
             d[v] = (uint)w < (uint)srcW ? row[w] : 0f;
@@ -662,11 +677,10 @@ internal static unsafe class SparseConvCpu
         // images (their dy rows stay in L2 while every channel of the block meets them), then channels.
         int pitch = p.RowPitch;
         int channelFloats = area * pitch;
-        int blockChannels = Math.Max(1, Math.Min(c1 - c0, AccumulatorFloats / channelFloats));
-        if (blockChannels > 8)
-        {
-            blockChannels &= ~7;
-        }
+        // Channel blocks of equal size (no short last block that streams dy once more for a few channels).
+        int mostChannels = Math.Max(1, Math.Min(c1 - c0, AccumulatorFloats / channelFloats));
+        int channelBlocks = (c1 - c0 + mostChannels - 1) / mostChannels;
+        int blockChannels = (c1 - c0 + channelBlocks - 1) / channelBlocks;
         int blockImages = Math.Max(1, Math.Min(batch, ImageBlockFloats / Math.Max(1, batchRow)));
         var acc = ws.Floats(ref ws.Accumulator, blockChannels * channelFloats);
         // Entries of one (channel, block of images) number at most blockImages * plane: each
