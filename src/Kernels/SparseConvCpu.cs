@@ -418,20 +418,7 @@ internal static unsafe class SparseConvCpu
 
         // Pass 1: kept weights per column, then per input channel; choose this thread's channels.
         var colCount = ws.Ints(ref ws.ColumnCount, k);
-        new Span<int>(colCount, k).Clear();
-        for (int co = 0; co < outChannels; co++)
-        {
-            int s = Clamp(rowPtr[co], 0, capacity);
-            int e = Clamp(rowPtr[co + 1], s, capacity);
-            for (int i = s; i < e; i++)
-            {
-                int col = cols[i];
-                if ((uint)col < (uint)k)
-                {
-                    colCount[col]++;
-                }
-            }
-        }
+        bool increasing = CountColumns(rowPtr, cols, outChannels, capacity, k, colCount);
         long total = 0;
         for (int col = 0; col < k; col++)
         {
@@ -463,26 +450,75 @@ internal static unsafe class SparseConvCpu
         new Span<int>(starts, buckets + 1).CopyTo(new Span<int>(cursor, buckets + 1));
         var offsets = ws.Ints(ref ws.ListOffset, count);
         var weights = ws.Floats(ref ws.ListWeight, count);
-        int lo = c0 * area;
-        uint width = (uint)((c1 - c0) * area);
-        for (int co = 0; co < outChannels; co++)
+        FillBuckets(rowPtr, cols, vals, outChannels, capacity, c0 * area, (c1 - c0) * area, increasing, colBucket, firstBucket,
+            colShift, p.ChannelStride, cursor, offsets, weights);
+        RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
+            c0, c1, starts, offsets, weights, p.OutputPlane, accumulate: true);
+    }
+
+    /// <summary>
+    /// colCount[col] = kept weights in column col over the CSR rows (columns outside [0, k) skipped);
+    /// returns whether every row's columns strictly increase (as the encoders write them).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool CountColumns(int* rowPtr, int* cols, int rows, int capacity, int k, int* colCount)
+    {
+        new Span<int>(colCount, k).Clear();
+        bool increasing = true;
+        for (int r = 0; r < rows; r++)
         {
-            int s = Clamp(rowPtr[co], 0, capacity);
-            int e = Clamp(rowPtr[co + 1], s, capacity);
-            int rowShift = co * p.ChannelStride;
+            int s = Clamp(rowPtr[r], 0, capacity);
+            int e = Clamp(rowPtr[r + 1], s, capacity);
+            int previous = int.MinValue;
             for (int i = s; i < e; i++)
             {
                 int col = cols[i];
-                if ((uint)(col - lo) < width && colBucket[col] >= 0)
+                increasing &= col > previous;
+                previous = col;
+                if ((uint)col < (uint)k)
                 {
-                    int at = cursor[colBucket[col] - firstBucket]++;
-                    offsets[at] = rowShift + colShift[col];
-                    weights[at] = vals[i];
+                    colCount[col]++;
                 }
             }
         }
-        RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
-            c0, c1, starts, offsets, weights, p.OutputPlane, accumulate: true);
+        return increasing;
+    }
+
+    /// <summary>
+    /// Backward input's counting sort: each kept weight (row co, column col) with col in [lo, lo +
+    /// width) that reaches dx goes to its bucket's next place as (co * channelStride + colShift[col], w).
+    /// </summary>
+    /// With <paramref name="increasing"/> rows (checked by <see cref="CountColumns"/>) each row's
+    /// entries in the range are found by binary search, so a thread reads only its own.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FillBuckets(int* rowPtr, int* cols, float* vals, int rows, int capacity, int lo, int width, bool increasing,
+        int* colBucket, int firstBucket, int* colShift, int channelStride, int* cursor, int* offsets, float* weights)
+    {
+        for (int co = 0; co < rows; co++)
+        {
+            int s = Clamp(rowPtr[co], 0, capacity);
+            int e = Clamp(rowPtr[co + 1], s, capacity);
+            if (increasing)
+            {
+                s = s + LowerBound(cols + s, e - s, lo);
+                e = s + LowerBound(cols + s, e - s, (long)lo + width);
+            }
+            int rowShift = co * channelStride;
+            for (int i = s; i < e; i++)
+            {
+                int col = cols[i];
+                if ((uint)(col - lo) < (uint)width)
+                {
+                    int bucket = colBucket[col];
+                    if (bucket >= 0)
+                    {
+                        int at = cursor[bucket - firstBucket]++;
+                        offsets[at] = rowShift + colShift[col];
+                        weights[at] = vals[i];
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>
