@@ -204,6 +204,46 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         Numerics.AssertClose(expectedDw, Download(dw), 1e-4f, 1e-5f, "backward weight");
     }
 
+    /// <summary>
+    /// Rows whose columns increase (the encoders' order, where backward input searches each thread's
+    /// column range) but start below 0 and end at or past the weight width: the ends are skipped,
+    /// every column in range counts, whichever thread owns it.
+    /// </summary>
+    [Test]
+    public void IncreasingColumnsWithOutOfRangeEndsAreSkipped([ValueSource(nameof(VariantNames))] string variant)
+    {
+        var g = new ConvGeometry(2, 6, 5, 5, 4, 3, 3, 1, 1);
+        var sparse = Kernels(variant);
+        int k = g.GemmK;
+        int[] rowPointers = [0, 4, 4, 9, 12];
+        int[] columns = [-3, 0, 26, k, /* row 1 empty */ -1, 5, 17, 40, k + 7, 9, 27, k - 1];
+        float[] values = [9f, 0.5f, -1f, 9f, 9f, 2f, 0.25f, -0.75f, 9f, 1.5f, -2f, 0.125f];
+        var effective = new float[g.WeightLength];
+        for (int r = 0; r < 4; r++)
+        {
+            for (int i = rowPointers[r]; i < rowPointers[r + 1]; i++)
+            {
+                if (columns[i] >= 0 && columns[i] < k)
+                {
+                    effective[r * k + columns[i]] = values[i];
+                }
+            }
+        }
+        var dy = Numerics.Random((int)g.OutputLength, 63);
+        var x = Numerics.Random((int)g.InputLength, 64);
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+
+        var y = Zeros(g.OutputLength);
+        sparse.Forward(g, Upload(x), Upload(rowPointers), Upload(columns), Upload(values), y, scratch);
+        Numerics.AssertClose(ConvReference.Forward(g, x, effective), Download(y), 1e-4f, 1e-5f, "forward");
+
+        var dx = Zeros(g.InputLength);
+        sparse.BackwardInput(g, Upload(dy), Upload(rowPointers), Upload(columns), Upload(values), dx, scratch);
+        var expectedDx = new float[g.InputLength];
+        ConvReference.BackwardInput(g, dy, effective, expectedDx);
+        Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-5f, "backward input");
+    }
+
     [Test]
     public void ShapeErrorsAreRejectedOnTheHost()
     {
