@@ -21,8 +21,9 @@ namespace ZeroFL.Kernels;
 /// weights. For each pair of 32-position runs (<see cref="SparseConvStrips"/>) and each owned row,
 /// <see cref="Dot8"/> keeps 8 Vector256 accumulators in registers and, per kept weight, does 8 loads
 /// and 8 FMAs; then the 64 results are stored (8-wide where the lanes are consecutive outputs; for
-/// stride 2, the two column phases interleaved into 16 consecutive floats). With stride 1 and more
-/// source channels than fit L1, a pair of runs is blocked: rows in blocks of 32 (their sums kept in
+/// stride 2, the two column phases interleaved into 16 consecutive floats). With one output phase
+/// (stride 1, or any forward: a strided forward's window takes a channel's phase planes together)
+/// and more source channels than fit L1, a pair of runs is blocked: rows in blocks of 32 (their sums kept in
 /// a small tile) and source channels in windows whose operand slice (~16 KB) every row of the block
 /// reads before the next window (<see cref="RunPairBlocked"/>; the same sums in the same order).
 /// Cost: kept weights x outputs / 8 FMAs, plus one pass over the operand to pack it.
@@ -1495,6 +1496,9 @@ internal static unsafe class SparseConvCpu
         where T : unmanaged
         => (T* )Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 
+    /// <summary>Test hook: the channel windows the CPU gather uses for plan <paramref name="p"/> (1: unblocked).</summary>
+    internal static int GatherWindows(SparseConvPlan p) => new GatherTables(p).Windows;
+
     /// <summary>Cached per-plan tables of a gather pass.</summary>
     private sealed class GatherTables
     {
@@ -1544,8 +1548,11 @@ internal static unsafe class SparseConvCpu
             }
             WindowChannels = Math.Max(1, p.SourceChannels);
             Windows = 1;
-            ChannelStride = p.ChannelStride;
-            if (p.Stride == 1 && p.Pass != SparseConvPlan.BackwardWeightPass && StripStart.Length > 1)
+            // A strided forward packs each channel as stride^2 phase planes, one after another.
+            bool strided = p.Stride > 1 && p.Pass == SparseConvPlan.ForwardPass;
+            ChannelStride = strided ? p.ChannelStride * s * s : p.ChannelStride;
+            bool blockable = (p.Stride == 1 && p.Pass != SparseConvPlan.BackwardWeightPass) || strided;
+            if (blockable && StripStart.Length > 1)
             {
                 int footprint = ChannelFootprint(p, ColumnShift, StripStart[1] - StripStart[0]);
                 WindowChannels = Math.Clamp(WindowFloats / footprint, 1, Math.Max(1, p.SourceChannels));
@@ -1553,7 +1560,7 @@ internal static unsafe class SparseConvCpu
             }
         }
 
-        /// <summary>Floats per source channel of the packed operand (phase 0).</summary>
+        /// <summary>Floats per source channel of the packed operand (all its phase planes).</summary>
         public int ChannelStride { get; }
 
         /// <summary>
