@@ -21,11 +21,11 @@ namespace ZeroFL.Kernels;
 /// weights. For each pair of 32-position runs (<see cref="SparseConvStrips"/>) and each owned row,
 /// <see cref="Dot8"/> keeps 8 Vector256 accumulators in registers and, per kept weight, does 8 loads
 /// and 8 FMAs; then the 64 results are stored (8-wide where the lanes are consecutive outputs; for
-/// stride 2, the two column phases interleaved into 16 consecutive floats). With one output phase
-/// (stride 1, or any forward: a strided forward's window takes a channel's phase planes together)
-/// and more source channels than fit L1, a pair of runs is blocked: rows in blocks of 32 (their sums kept in
-/// a small tile) and source channels in windows whose operand slice (~16 KB) every row of the block
-/// reads before the next window (<see cref="RunPairBlocked"/>; the same sums in the same order).
+/// stride 2, the two column phases interleaved into 16 consecutive floats). With more source
+/// channels than fit L1 (a strided forward's window takes a channel's phase planes together), a
+/// pair of runs is blocked: rows in blocks of 32 / phases (their sums kept in a small tile) and
+/// source channels in windows whose operand slice (~16 KB) every list of the block reads before the
+/// next window (<see cref="RunPairBlocked"/>; the same sums in the same order).
 /// Cost: kept weights x outputs / 8 FMAs, plus one pass over the operand to pack it.
 /// </para>
 /// <para>
@@ -1083,9 +1083,10 @@ internal static unsafe class SparseConvCpu
         int* stripStart = Ptr(tables.StripStart);
         float* tile = ws.Tiles(phases);
         int windows = tables.Windows;
-        bool blocked = windows > 1 && phases == 1;
-        float* block = blocked ? ws.Floats(ref ws.BlockTile, BlockRows * 64) : null;
-        int* windowStart = blocked ? WindowStarts(tables, ws, r1 - r0, starts, offsets) : null;
+        bool blocked = windows > 1;
+        int blockRows = Math.Max(1, BlockRows / phases);
+        float* block = blocked ? ws.Floats(ref ws.BlockTile, blockRows * phases * 64) : null;
+        int* windowStart = blocked ? WindowStarts(tables, ws, (r1 - r0) * phases, starts, offsets) : null;
         for (int s = 0; s < runs; s += 2)
         {
             bool two = s + 1 < runs;
@@ -1093,7 +1094,7 @@ internal static unsafe class SparseConvCpu
             int second = two ? stripStart[s + 1] - stripStart[s] : 0;
             if (blocked && two)
             {
-                RunPairBlocked(tables, src, second, s, output, r0, r1, offsets, weights, rowStride, accumulate, windowStart, windows, block);
+                RunPairBlocked(tables, src, second, s, output, r0, r1, blockRows, offsets, weights, rowStride, accumulate, windowStart, windows, block);
                 continue;
             }
             for (int r = r0; r < r1; r++)
@@ -1138,8 +1139,8 @@ internal static unsafe class SparseConvCpu
     }
 
     /// <summary>
-    /// Row r's entries of source-channel window w: <c>result[r * (windows + 1) + w]</c> .. next. Each
-    /// row's list is ordered by source channel (CSR columns increase; backward input fills its
+    /// List r's entries of source-channel window w: <c>result[r * (windows + 1) + w]</c> .. next (a
+    /// list is a row's, or for backward input a (row, phase) bucket's). Each list is ordered by source channel (CSR columns increase; backward input fills its
     /// buckets in output-channel order), and an entry's channel is its offset / ChannelStride.
     /// </summary>
     private static int* WindowStarts(GatherTables tables, Workspace ws, int rows, int* starts, int* offsets)
@@ -1177,37 +1178,41 @@ internal static unsafe class SparseConvCpu
     }
 
     /// <summary>
-    /// One pair of runs of a single-phase gather, blocked so that the packed operand stays in L1:
-    /// rows in blocks of <see cref="BlockRows"/> (their 64 sums each in <paramref name="block"/>), and
-    /// for each block the source channels in windows of <see cref="GatherTables.WindowChannels"/>,
-    /// whose slice of the runs' operand every row of the block reads before the next window.
+    /// One pair of runs of a gather, blocked so that the packed operand stays in L1: rows in blocks of
+    /// <paramref name="blockRows"/> (<see cref="BlockRows"/> / phases; the 64 sums of each of their
+    /// phase lists in <paramref name="block"/>, phase p of a row at 64 p as <see cref="StoreRuns"/>
+    /// reads them), and for each block the source channels in windows of
+    /// <see cref="GatherTables.WindowChannels"/>, whose slice of the runs' operand every list of the
+    /// block reads before the next window.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunPairBlocked(GatherTables tables, float* src, int second, int s, float* output, int r0, int r1,
+    private static void RunPairBlocked(GatherTables tables, float* src, int second, int s, float* output, int r0, int r1, int blockRows,
         int* offsets, float* weights, int rowStride, bool accumulate, int* windowStart, int windows, float* block)
     {
-        for (int b0 = r0; b0 < r1; b0 += BlockRows)
+        int phases = tables.PhaseCount;
+        for (int b0 = r0; b0 < r1; b0 += blockRows)
         {
-            int b1 = Math.Min(b0 + BlockRows, r1);
-            Clear(block, (b1 - b0) * 64);
+            int lists = (Math.Min(b0 + blockRows, r1) - b0) * phases;
+            int firstList = (b0 - r0) * phases;
+            Clear(block, lists * 64);
             for (int w = 0; w < windows; w++)
             {
-                for (int r = b0; r < b1; r++)
+                for (int u = 0; u < lists; u++)
                 {
-                    int* rowWindows = windowStart + (r - r0) * (windows + 1);
-                    int first = rowWindows[w];
-                    int n = rowWindows[w + 1] - first;
+                    int* listWindows = windowStart + (firstList + u) * (windows + 1);
+                    int first = listWindows[w];
+                    int n = listWindows[w + 1] - first;
                     if (n > 0)
                     {
-                        Dot8Add(src, second, offsets + first, weights + first, n, block + (r - b0) * 64);
+                        Dot8Add(src, second, offsets + first, weights + first, n, block + u * 64);
                     }
                 }
             }
-            for (int r = b0; r < b1; r++)
+            for (int u = 0; u < lists; u += phases)
             {
-                float* row = output + (long)r * rowStride;
-                StoreRuns(tables, block + (r - b0) * 64, s, row, accumulate);
-                StoreRuns(tables, block + (r - b0) * 64 + 32, s + 1, row, accumulate);
+                float* row = output + (long)(b0 + u / phases) * rowStride;
+                StoreRuns(tables, block + u * 64, s, row, accumulate);
+                StoreRuns(tables, block + u * 64 + 32, s + 1, row, accumulate);
             }
         }
     }
@@ -1551,8 +1556,7 @@ internal static unsafe class SparseConvCpu
             // A strided forward packs each channel as stride^2 phase planes, one after another.
             bool strided = p.Stride > 1 && p.Pass == SparseConvPlan.ForwardPass;
             ChannelStride = strided ? p.ChannelStride * s * s : p.ChannelStride;
-            bool blockable = (p.Stride == 1 && p.Pass != SparseConvPlan.BackwardWeightPass) || strided;
-            if (blockable && StripStart.Length > 1)
+            if (p.Pass != SparseConvPlan.BackwardWeightPass && StripStart.Length > 1)
             {
                 int footprint = ChannelFootprint(p, ColumnShift, StripStart[1] - StripStart[0]);
                 WindowChannels = Math.Clamp(WindowFloats / footprint, 1, Math.Max(1, p.SourceChannels));
