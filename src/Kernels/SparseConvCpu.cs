@@ -740,6 +740,8 @@ internal static unsafe class SparseConvCpu
         var classOffset = ws.Ints(ref ws.ClassOffset, classes * capacity);
         var classWeight = ws.Floats(ref ws.ClassWeight, classes * capacity);
 
+        var scan = new ChannelScan(idx, xv, count, posClass, posBase, classes, capacity, classCount, classOffset, classWeight,
+            entryPos, entryRow, entryValue);
         for (int cb = c0; cb < c1; cb += blockChannels)
         {
             int ce = Math.Min(cb + blockChannels, c1);
@@ -751,8 +753,6 @@ internal static unsafe class SparseConvCpu
                 for (int ci = cb; ci < ce; ci++)
                 {
                     // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
-                    var scan = new ChannelScan(idx, xv, count, posClass, posBase, classes, capacity, classCount, classOffset, classWeight,
-                        entryPos, entryRow, entryValue);
                     int border = 0;
                     new Span<int>(classCount, classes).Clear();
                     for (int b = b0; b < b1; b++)
@@ -804,6 +804,8 @@ internal static unsafe class SparseConvCpu
             int nb = border;
             if (classes == 1)
             {
+                // Stride 1, the common case: one class, its count kept in a register (the general
+                // loop below reloads and stores a class's count per activation).
                 int n = classCount[0];
                 for (; j < count && idx[j] < limit; j++)
                 {
@@ -1140,8 +1142,9 @@ internal static unsafe class SparseConvCpu
 
     /// <summary>
     /// List r's entries of source-channel window w: <c>result[r * (windows + 1) + w]</c> .. next (a
-    /// list is a row's, or for backward input a (row, phase) bucket's). Each list is ordered by source channel (CSR columns increase; backward input fills its
-    /// buckets in output-channel order), and an entry's channel is its offset / ChannelStride.
+    /// list is a row's, or for backward input a (row, phase) bucket's). Each list is ordered by
+    /// source channel (CSR columns increase; backward input fills its buckets in output-channel
+    /// order), and an entry's channel is its offset / ChannelStride.
     /// </summary>
     private static int* WindowStarts(GatherTables tables, Workspace ws, int rows, int* starts, int* offsets)
     {
