@@ -202,19 +202,8 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         effective[2 * k + 4] = -1f;
         effective[2 * k + 17] = 2f;
         effective[2 * k + 9] = 0.25f;
-        var x = Numerics.Random((int)g.InputLength, 61);
         var dy = Numerics.Random((int)g.OutputLength, 62);
-        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
-
-        var y = Zeros(g.OutputLength);
-        sparse.Forward(g, Upload(x), Upload(rowPointers), Upload(columns), Upload(values), y, scratch);
-        Numerics.AssertClose(ConvReference.Forward(g, x, effective), Download(y), 1e-4f, 1e-5f, "forward");
-
-        var dx = Zeros(g.InputLength);
-        sparse.BackwardInput(g, Upload(dy), Upload(rowPointers), Upload(columns), Upload(values), dx, scratch);
-        var expectedDx = new float[g.InputLength];
-        ConvReference.BackwardInput(g, dy, effective, expectedDx);
-        Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-5f, "backward input");
+        var scratch = CheckForwardAndBackwardInput(sparse, g, rowPointers, columns, values, effective, Numerics.Random((int)g.InputLength, 61), dy);
 
         int[] indices = [int.MinValue, -1, 3, 40, 77, (int)g.InputLength, int.MaxValue];
         float[] xValues = [5f, 5f, 1f, -2f, 0.5f, 5f, 5f];
@@ -250,10 +239,18 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
                 }
             }
         }
-        var dy = Numerics.Random((int)g.OutputLength, 63);
-        var x = Numerics.Random((int)g.InputLength, 64);
-        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
+        CheckForwardAndBackwardInput(sparse, g, rowPointers, columns, values, effective,
+            Numerics.Random((int)g.InputLength, 64), Numerics.Random((int)g.OutputLength, 63));
+    }
 
+    /// <summary>
+    /// Sparse forward and backward input of the given (possibly malformed) CSR against the dense
+    /// references on <paramref name="effective"/>, the weights it stands for; returns the scratch.
+    /// </summary>
+    private ArrayView<float> CheckForwardAndBackwardInput(SparseConvKernels sparse, ConvGeometry g, int[] rowPointers, int[] columns,
+        float[] values, float[] effective, float[] x, float[] dy)
+    {
+        var scratch = Zeros(Math.Max(1, sparse.ScratchLength(g)));
         var y = Zeros(g.OutputLength);
         sparse.Forward(g, Upload(x), Upload(rowPointers), Upload(columns), Upload(values), y, scratch);
         Numerics.AssertClose(ConvReference.Forward(g, x, effective), Download(y), 1e-4f, 1e-5f, "forward");
@@ -263,6 +260,7 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         var expectedDx = new float[g.InputLength];
         ConvReference.BackwardInput(g, dy, effective, expectedDx);
         Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-5f, "backward input");
+        return scratch;
     }
 
     [Test]
