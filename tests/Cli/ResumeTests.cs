@@ -22,6 +22,15 @@ public sealed class ResumeTests
     [OneTimeTearDown]
     public void DeleteData() => files.Dispose();
 
+    /// <summary>Runs the short job to the end in files/<paramref name="name"/>: the directory and its final model's bytes.</summary>
+    private (string Directory, byte[] Model) CompletedRun(string name)
+    {
+        string directory = Path.Combine(files.Directory, name);
+        var (code, err) = RunInProcess(RunArguments(directory));
+        Assert.That(code, Is.EqualTo(0), err);
+        return (directory, File.ReadAllBytes(Path.Combine(directory, "model.safetensors")));
+    }
+
     private string[] RunArguments(string outDir) =>
         ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "3", "--rounds", "6",
          "--batch-size", "16", "--eval-every", "2", "--checkpoint-every", "1", "--seed", "5", "--quiet", "--out", outDir];
@@ -54,10 +63,7 @@ public sealed class ResumeTests
     [Test]
     public void ARunKilledAtThreeRandomMomentsAndResumedEndsWithTheSameModel()
     {
-        string baseline = Path.Combine(files.Directory, "baseline");
-        var (code, err) = RunInProcess(RunArguments(baseline));
-        Assert.That(code, Is.EqualTo(0), err);
-        var expected = File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"));
+        var (baseline, expected) = CompletedRun("baseline");
 
         string cli = Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll");
         var random = new Random(17);
@@ -89,15 +95,9 @@ public sealed class ResumeTests
                 killed++;
             }
             process.WaitForExit();
-            if (!File.Exists(Path.Combine(outDir, "checkpoint.json")) && !File.Exists(Path.Combine(outDir, "checkpoint.prev.json")))
-            {
-                // Killed before the first checkpoint: nothing to resume, the run starts over.
-                (code, err) = RunInProcess(RunArguments(outDir));
-            }
-            else
-            {
-                (code, err) = RunInProcess("run", "--resume", outDir);
-            }
+            // Killed before the first checkpoint: nothing to resume, the run starts over.
+            bool started = File.Exists(Path.Combine(outDir, "checkpoint.json")) || File.Exists(Path.Combine(outDir, "checkpoint.prev.json"));
+            var (code, err) = started ? RunInProcess("run", "--resume", outDir) : RunInProcess(RunArguments(outDir));
             Assert.That(code, Is.EqualTo(0), $"attempt {attempt} (killed {extraMilliseconds} ms after round {afterRounds}): {err}");
             Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(expected), $"attempt {attempt}: the final model, killed {extraMilliseconds} ms after round {afterRounds}");
             var rounds = File.ReadAllLines(Path.Combine(outDir, "metrics.csv")).Skip(1).Select(l => l.Split(',')[0]);
@@ -109,17 +109,14 @@ public sealed class ResumeTests
     [Test]
     public void ADamagedCheckpointFallsBackToThePreviousOneWithAWarning()
     {
-        string baseline = Path.Combine(files.Directory, "whole");
-        var (code, err) = RunInProcess(RunArguments(baseline));
-        Assert.That(code, Is.EqualTo(0), err);
-        var expected = File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"));
+        var (baseline, expected) = CompletedRun("whole");
 
         var model = Path.Combine(baseline, "checkpoint.safetensors");
         var bytes = File.ReadAllBytes(model);
         bytes[^3] ^= 0x40;
         File.WriteAllBytes(model, bytes);
         File.Delete(Path.Combine(baseline, "model.safetensors"));
-        (code, err) = RunInProcess("run", "--resume", baseline);
+        var (code, err) = RunInProcess("run", "--resume", baseline);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(err, Does.Contain("warning").And.Contain("checksum").And.Contain("previous checkpoint (after round 5)"));
         Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "round 6 run again from round 5's checkpoint");
@@ -128,16 +125,13 @@ public sealed class ResumeTests
     [Test]
     public void ARunStoppedBetweenTheTwoCheckpointRenamesResumesFromTheLatestModel()
     {
-        string baseline = Path.Combine(files.Directory, "renames");
-        var (code, err) = RunInProcess(RunArguments(baseline));
-        Assert.That(code, Is.EqualTo(0), err);
-        var expected = File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"));
+        var (baseline, expected) = CompletedRun("renames");
 
         // Save's first rename done, its second not: checkpoint.json (round 6) now names a model that
         // lies in checkpoint.prev.safetensors, and checkpoint.prev.json (round 5) a model that is gone.
         File.Move(Path.Combine(baseline, "checkpoint.safetensors"), Path.Combine(baseline, "checkpoint.prev.safetensors"), overwrite: true);
         File.Delete(Path.Combine(baseline, "model.safetensors"));
-        (code, err) = RunInProcess("run", "--resume", baseline);
+        var (code, err) = RunInProcess("run", "--resume", baseline);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(err, Does.Not.Contain("previous checkpoint"));
         Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "resumed after round 6, the last one");
