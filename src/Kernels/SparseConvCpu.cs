@@ -1521,7 +1521,6 @@ internal static unsafe class SparseConvCpu
             Paired = Pinned(strips.Paired);
             int k = p.WeightColumns;
             ColumnShift = GC.AllocateUninitializedArray<int>(k, pinned: true);
-            ColumnPhase = GC.AllocateUninitializedArray<int>(k, pinned: true);
             ColumnBucket = GC.AllocateUninitializedArray<int>(k, pinned: true);
             int area = p.KernelArea;
             int s = p.Stride;
@@ -1534,7 +1533,6 @@ internal static unsafe class SparseConvCpu
                 if (p.Pass == SparseConvPlan.ForwardPass)
                 {
                     ColumnShift[col] = ((ci * s + kh % s) * s + kw % s) * p.ChannelStride + (kh / s * p.PackedWidth + kw / s) * bi;
-                    ColumnPhase[col] = 0;
                     ColumnBucket[col] = ci;
                     continue;
                 }
@@ -1544,15 +1542,13 @@ internal static unsafe class SparseConvCpu
                 if (ph >= p.PhaseRows || pw >= p.PhaseCols)
                 {
                     ColumnShift[col] = 0;
-                    ColumnPhase[col] = -1;
                     ColumnBucket[col] = -1;
                     continue;
                 }
                 int du = (ph + p.Padding - kh) / s + p.PadTop;
                 int dv = (pw + p.Padding - kw) / s + p.PadLeft;
                 ColumnShift[col] = (du * p.PackedWidth + dv) * bi;
-                ColumnPhase[col] = ph * p.PhaseCols + pw;
-                ColumnBucket[col] = ci * strips.Phases + ColumnPhase[col];
+                ColumnBucket[col] = ci * strips.Phases + ph * p.PhaseCols + pw;
             }
             WindowChannels = Math.Max(1, p.SourceChannels);
             Windows = 1;
@@ -1622,10 +1618,10 @@ internal static unsafe class SparseConvCpu
         /// <summary>Shift of each weight column in the packed layout (backward input: without the dy channel term).</summary>
         public int[] ColumnShift { get; }
 
-        /// <summary>Phase of each weight column (backward input; -1 when it reaches no input).</summary>
-        public int[] ColumnPhase { get; }
-
-        /// <summary>Backward input: the (input channel, phase) bucket of each weight column, channel * PhaseCount + phase (-1 with the phase).</summary>
+        /// <summary>
+        /// The (source-side channel, output phase) bucket of each weight column: forward, its input
+        /// channel; backward input, input channel * PhaseCount + phase, or -1 when it reaches no input.
+        /// </summary>
         public int[] ColumnBucket { get; }
 
         private static T[] Pinned<T>(List<T> list)
