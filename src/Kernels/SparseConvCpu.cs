@@ -26,6 +26,10 @@ namespace ZeroFL.Kernels;
 /// pair of runs is blocked: rows in blocks of 32 / phases (their sums kept in a small tile) and
 /// source channels in windows whose operand slice (~16 KB) every list of the block reads before the
 /// next window (<see cref="RunPairBlocked"/>; the same sums in the same order).
+/// Runs along image rows go image-major where one image's packed operand fits L2
+/// (<see cref="SparseConvPlan.Images"/>): each thread takes a share of the (image, pair of runs)
+/// work for every row and packs its images one at a time into a thread-local buffer
+/// (<see cref="GatherByImage"/>), so the scattered taps read L2, not a batch-sized packed copy in memory.
 /// Cost: kept weights x outputs / 8 FMAs, plus one pass over the operand to pack it.
 /// </para>
 /// <para>
@@ -72,12 +76,21 @@ internal static unsafe class SparseConvCpu
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
     {
-        float* src = (float*)source.LoadEffectiveAddressAsPtr();
         float* dst = (float*)packed.LoadEffectiveAddressAsPtr();
-        int phases = p.Phases;
-        int units = p.SourceChannels * phases * phases;
+        int units = p.SourceChannels * p.Phases * p.Phases;
         int u0 = (int)((long)units * thread / threads);
         int u1 = (int)((long)units * (thread + 1) / threads);
+        PackPlanes((float*)source.LoadEffectiveAddressAsPtr(), dst, p, u0, u1);
+        if (thread == threads - 1)
+        {
+            Clear(dst + p.PackedLength, SparseConvPlan.Slack);
+        }
+    }
+
+    /// <summary>Packs the (channel, row phase, column phase) planes [u0, u1) of the packed layout.</summary>
+    private static void PackPlanes(float* src, float* dst, SparseConvPlan p, int u0, int u1)
+    {
+        int phases = p.Phases;
         int height = p.PackedHeight;
         int width = p.PackedWidth;
         int bi = p.BatchInner;
@@ -114,10 +127,6 @@ internal static unsafe class SparseConvCpu
                     }
                 }
             }
-        }
-        if (thread == threads - 1)
-        {
-            Clear(dst + p.PackedLength, SparseConvPlan.Slack);
         }
     }
 
@@ -352,8 +361,10 @@ internal static unsafe class SparseConvCpu
             int e = Clamp(rowPtr[r + 1], s, capacity);
             total += e - s + RowCost;
         }
-        int r0 = RowBoundary(rowPtr, rows, capacity, total, thread, threads);
-        int r1 = RowBoundary(rowPtr, rows, capacity, total, thread + 1, threads);
+        // Image-major: every thread computes every row over its share of the images.
+        bool byImage = p.Images > 0;
+        int r0 = byImage ? 0 : RowBoundary(rowPtr, rows, capacity, total, thread, threads);
+        int r1 = byImage ? rows : RowBoundary(rowPtr, rows, capacity, total, thread + 1, threads);
         int count = 0;
         for (int r = r0; r < r1; r++)
         {
@@ -381,8 +392,14 @@ internal static unsafe class SparseConvCpu
             }
         }
         starts[r1 - r0] = n;
+        var lists = new GatherLists(r0, r1, starts, offsets, weights, WindowStarts(tables, ws, (r1 - r0) * tables.PhaseCount, starts, offsets));
+        if (byImage)
+        {
+            GatherByImage(tables, ws, thread, threads, (float*)x.LoadEffectiveAddressAsPtr(), (float*)y.LoadEffectiveAddressAsPtr(), lists, p, accumulate: false);
+            return;
+        }
         RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)y.LoadEffectiveAddressAsPtr(),
-            r0, r1, starts, offsets, weights, p.OutputPlane, accumulate: false);
+            lists, p.OutputPlane, accumulate: false, 0, tables.StripStart.Length);
     }
 
     /// <summary>GPU fallback of <see cref="Forward"/>: one output element per iteration, reading x directly.</summary>
@@ -426,8 +443,9 @@ internal static unsafe class SparseConvCpu
             total += colCount[col];
         }
         total += (long)inChannels * RowCost;
-        int c0 = ChannelBoundary(colCount, area, inChannels, total, thread, threads);
-        int c1 = ChannelBoundary(colCount, area, inChannels, total, thread + 1, threads);
+        bool byImage = p.Images > 0;
+        int c0 = byImage ? 0 : ChannelBoundary(colCount, area, inChannels, total, thread, threads);
+        int c1 = byImage ? inChannels : ChannelBoundary(colCount, area, inChannels, total, thread + 1, threads);
 
         // Buckets (channel, phase) of this thread, counting sort of its kept weights.
         int buckets = (c1 - c0) * phases;
@@ -453,8 +471,45 @@ internal static unsafe class SparseConvCpu
         var weights = ws.Floats(ref ws.ListWeight, count);
         FillBuckets(rowPtr, cols, vals, outChannels, capacity, c0 * area, (c1 - c0) * area, increasing, colBucket, firstBucket,
             colShift, p.ChannelStride, cursor, offsets, weights);
+        var lists = new GatherLists(c0, c1, starts, offsets, weights, WindowStarts(tables, ws, buckets, starts, offsets));
+        if (byImage)
+        {
+            GatherByImage(tables, ws, thread, threads, (float*)dy.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(), lists, p, accumulate: true);
+            return;
+        }
         RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
-            c0, c1, starts, offsets, weights, p.OutputPlane, accumulate: true);
+            lists, p.OutputPlane, accumulate: true, 0, tables.StripStart.Length);
+    }
+
+    /// <summary>
+    /// The image-major gather (<see cref="SparseConvPlan.Images"/>): this thread's contiguous share
+    /// of the (image, pair of runs) work; each image it touches is packed into a thread-local buffer
+    /// (one image's operand, in L2 while its rows are gathered) and its pairs of runs gathered for
+    /// every row of <paramref name="lists"/> into that image's part of the output.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GatherByImage(GatherTables tables, Workspace ws, int thread, int threads, float* source, float* output,
+        GatherLists lists, SparseConvPlan p, bool accumulate)
+    {
+        int runs = tables.StripStart.Length;
+        int pairs = (runs + 1) / 2;
+        long work = (long)p.Images * pairs;
+        long w0 = work * thread / threads, w1 = work * (thread + 1) / threads;
+        float* local = ws.Floats(ref ws.ImagePack, p.PackedLength + SparseConvPlan.Slack);
+        Clear(local + p.PackedLength, SparseConvPlan.Slack);
+        int planes = p.SourceChannels * p.Phases * p.Phases;
+        long sourceImage = (long)p.SourceChannels * p.SourceHeight * p.SourceWidth;
+        long outputImage = (long)p.OutputRows * p.OutputPlane;
+        for (long w = w0; w < w1;)
+        {
+            int b = (int)(w / pairs);
+            long end = Math.Min(w1, (b + 1L) * pairs);
+            PackPlanes(source + b * sourceImage, local, p, 0, planes);
+            int firstRun = 2 * (int)(w - (long)b * pairs);
+            int endRun = Math.Min(runs, 2 * (int)(end - (long)b * pairs));
+            RunGather(tables, ws, local, output + b * outputImage, lists, p.OutputPlane, accumulate, firstRun, endRun);
+            w = end;
+        }
     }
 
     /// <summary>
@@ -1071,25 +1126,48 @@ internal static unsafe class SparseConvCpu
     // ------------------------------------------------------------------ engine
 
     /// <summary>
-    /// For each pair of runs and each row in [r0, r1): for each output phase, the row's (shift,
-    /// weight) list of that phase, <c>starts[(row - r0) * phases + phase]</c> .. next, summed over the
-    /// runs, then stored into out + row * rowStride (overwrite or accumulate). Overwrite writes zeros
-    /// for empty lists.
+    /// A gather's (shift, weight) lists: rows [R0, R1), the phase lists of row r at
+    /// <c>Starts[(r - R0) * phases + phase]</c> .. next into <see cref="Offsets"/> and <see cref="Weights"/>,
+    /// and their channel-window starts (<see cref="WindowStarts"/>; null when unblocked).
+    /// </summary>
+    private readonly struct GatherLists(int r0, int r1, int* starts, int* offsets, float* weights, int* windowStart)
+    {
+        public int R0 { get; } = r0;
+
+        public int R1 { get; } = r1;
+
+        public int* Starts { get; } = starts;
+
+        public int* Offsets { get; } = offsets;
+
+        public float* Weights { get; } = weights;
+
+        public int* WindowStart { get; } = windowStart;
+    }
+
+    /// <summary>
+    /// For each pair of runs in [firstRun, endRun) (firstRun even) and each row of the lists: for
+    /// each output phase, the row's list of that phase summed over the runs, then stored into
+    /// out + row * rowStride (overwrite or accumulate). Overwrite writes zeros for empty lists.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunGather(GatherTables tables, Workspace ws, float* packed, float* output, int r0, int r1,
-        int* starts, int* offsets, float* weights, int rowStride, bool accumulate)
+    private static void RunGather(GatherTables tables, Workspace ws, float* packed, float* output, GatherLists lists,
+        int rowStride, bool accumulate, int firstRun, int endRun)
     {
         int phases = tables.PhaseCount;
-        int runs = tables.StripStart.Length;
+        int runs = endRun;
+        int r0 = lists.R0, r1 = lists.R1;
+        int* starts = lists.Starts;
+        int* offsets = lists.Offsets;
+        float* weights = lists.Weights;
         int* stripStart = Ptr(tables.StripStart);
         float* tile = ws.Tiles(phases);
         int windows = tables.Windows;
-        bool blocked = windows > 1;
+        int* windowStart = lists.WindowStart;
+        bool blocked = windowStart != null;
         int blockRows = Math.Max(1, BlockRows / phases);
         float* block = blocked ? ws.Floats(ref ws.BlockTile, blockRows * phases * 64) : null;
-        int* windowStart = blocked ? WindowStarts(tables, ws, (r1 - r0) * phases, starts, offsets) : null;
-        for (int s = 0; s < runs; s += 2)
+        for (int s = firstRun; s < runs; s += 2)
         {
             bool two = s + 1 < runs;
             float* src = packed + stripStart[s];
@@ -1144,11 +1222,16 @@ internal static unsafe class SparseConvCpu
     /// List r's entries of source-channel window w: <c>result[r * (windows + 1) + w]</c> .. next (a
     /// list is a row's, or for backward input a (row, phase) bucket's). Each list is ordered by
     /// source channel (CSR columns increase; backward input fills its buckets in output-channel
-    /// order), and an entry's channel is its offset / ChannelStride.
+    /// order), and an entry's channel is its offset / ChannelStride. Null when the gather has one
+    /// window (unblocked).
     /// </summary>
     private static int* WindowStarts(GatherTables tables, Workspace ws, int rows, int* starts, int* offsets)
     {
         int windows = tables.Windows;
+        if (windows <= 1)
+        {
+            return null;
+        }
         int perWindow = tables.WindowChannels;
         int channelStride = tables.ChannelStride;
         var result = ws.Ints(ref ws.WindowStart, rows * (windows + 1));
@@ -1746,6 +1829,7 @@ internal static unsafe class SparseConvCpu
         public int[] RowStart = [];
         public int[] WindowStart = [];
         public float[] BlockTile = [];
+        public float[] ImagePack = [];
         public int[] Cursor = [];
         public int[] ColumnCount = [];
         public int[] ListOffset = [];

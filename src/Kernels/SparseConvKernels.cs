@@ -22,7 +22,9 @@ namespace ZeroFL.Kernels;
 /// Cost: count x OutChannels x KH x KW.</item>
 /// </list>
 /// On the CPU accelerator the SIMD engine of <see cref="SparseConvCpu"/> runs (a packing launch,
-/// then one compute launch with one thread per core, threads owning disjoint output rows). On
+/// then one compute launch with one thread per core, threads owning disjoint output rows; or, for
+/// gathers along image rows whose images are small enough, one launch whose threads pack and
+/// compute disjoint images). On
 /// GPUs, grid-stride kernels run the direct algorithms of <see cref="SparseConvDirect"/> (atomic
 /// adds in the two backward passes).
 /// <para>
@@ -40,6 +42,7 @@ public sealed class SparseConvKernels
     private readonly KernelLaunch launch;
     private readonly bool packed;
     private readonly int batchInner;
+    private readonly bool? byImage;
     private readonly Dictionary<ConvGeometry, Plans> plans = [];
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> pack;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> packTransposed;
@@ -59,7 +62,7 @@ public sealed class SparseConvKernels
     /// CPU accelerator, so that CI checks the algorithm GPUs run; <paramref name="batchInner"/>
     /// (1 or 8; 0 = by estimated cost) fixes the batch blocking of the packed layout.
     /// </summary>
-    internal SparseConvKernels(KernelLaunch launch, bool forceDirect, int batchInner)
+    internal SparseConvKernels(KernelLaunch launch, bool forceDirect, int batchInner, bool? byImage = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         if (batchInner is not (0 or 1 or 8))
@@ -68,6 +71,7 @@ public sealed class SparseConvKernels
         }
         this.launch = launch;
         this.batchInner = batchInner;
+        this.byImage = byImage;
         packed = launch.IsCpu && !forceDirect;
         var a = launch.Accelerator;
         pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
@@ -113,7 +117,12 @@ public sealed class SparseConvKernels
         HostCheck.Length(y, g.OutputLength, $"{what} output y");
         HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
         var plan = PlansOf(g).Forward;
-        if (packed)
+        if (packed && plan.Images > 0)
+        {
+            int t = launch.Threads(g.OutputLength);
+            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
+        }
+        else if (packed)
         {
             int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
             pack(tp, x, scratch, plan, tp);
@@ -139,7 +148,12 @@ public sealed class SparseConvKernels
         HostCheck.Length(dx, g.InputLength, $"{what} input gradient dx");
         HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
         var plan = PlansOf(g).BackwardInput;
-        if (packed)
+        if (packed && plan.Images > 0)
+        {
+            int t = launch.Threads(g.InputLength);
+            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+        }
+        else if (packed)
         {
             int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
             pack(tp, dy, scratch, plan, tp);
@@ -220,7 +234,7 @@ public sealed class SparseConvKernels
         {
             return found;
         }
-        var result = packed && batchInner > 0
+        var chosen = packed && batchInner > 0
             ? new Plans(SparseConvPlan.Forward(g, batchInner), SparseConvPlan.BackwardInput(g, batchInner), SparseConvPlan.BackwardWeight(g))
             : packed
             ? new Plans(
@@ -232,9 +246,34 @@ public sealed class SparseConvKernels
                     : Cheapest(SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardInput(g, 8), g.InChannels, 0.1 * g.OutChannels * g.KernelHeight * g.KernelWidth),
                 SparseConvPlan.BackwardWeight(g))
             : new Plans(SparseConvPlan.Forward(g, 1), SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardWeight(g));
+        var result = packed
+            ? chosen with { Forward = ByImage(g, chosen.Forward), BackwardInput = ByImage(g, chosen.BackwardInput) }
+            : chosen;
         plans[g] = result;
         return result;
     }
+
+    /// <summary>
+    /// The image-major form of a gather plan along image rows (<see cref="SparseConvPlan.Images"/>)
+    /// when one image's packed operand fits <see cref="ImagePackMaxFloats"/> (or as the test hook
+    /// says); else the plan itself. Image-major keeps the gathered operand in L2 instead of packing
+    /// the whole batch to memory and reading it back with every row's scattered taps.
+    /// </summary>
+    private SparseConvPlan ByImage(ConvGeometry g, SparseConvPlan plan)
+    {
+        if (plan.BatchInner != 1 || plan.PrivateCopies > 0 || plan.IsLinear || byImage == false)
+        {
+            return plan;
+        }
+        var image = SparseConvPlan.ByImage(g, plan.Pass, g.Batch);
+        return byImage == true || image.PackedLength <= ImagePackMaxFloats ? image : plan;
+    }
+
+    /// <summary>
+    /// Largest one-image packed operand of an image-major gather: 128 K floats (512 KB, a core's L2
+    /// on the machines measured; ResNet-18 on CIFAR needs at most 74 K).
+    /// </summary>
+    private const int ImagePackMaxFloats = 128 * 1024;
 
     /// <summary>
     /// The plan with the lower estimated cost: output rows x their run cost (at about 10% kept

@@ -90,6 +90,24 @@ internal readonly record struct SparseConvPlan
     /// </summary>
     public int PrivateCopies { get; init; }
 
+    /// <summary>
+    /// Image-major gather (CPU, forward and backward input with <see cref="BatchInner"/> 1): when
+    /// positive, the plan describes one image (<see cref="Batch"/> 1) and the pass runs it over this
+    /// many images. Each thread takes a contiguous share of the (image, pair of runs) work, packs
+    /// each of its images into a thread-local buffer (one image's operand, which stays in L2) and
+    /// gathers every output row from it; the device scratch is not used. 0: the whole batch is
+    /// packed into the scratch first and threads own output rows.
+    /// </summary>
+    public int Images { get; init; }
+
+    /// <summary>The image-major form of a one-image plan (see <see cref="Images"/>) for <paramref name="images"/> images.</summary>
+    public static SparseConvPlan ByImage(ConvGeometry g, int pass, int images)
+    {
+        var one = g with { Batch = 1 };
+        var plan = pass == ForwardPass ? Forward(one, 1) : BackwardInput(one, 1);
+        return plan with { Images = images };
+    }
+
     /// <summary>Offset of the private dx copies in the scratch.</summary>
     public int PrivateOffset => PackedLength + Slack;
 
@@ -223,7 +241,7 @@ internal readonly record struct SparseConvPlan
 
     /// <summary>The constructor values: the record's default ToString would list every field.</summary>
     public override string ToString() =>
-        $"SparseConvPlan(pass {Pass}, batch {Batch}, input {InChannels}x{InHeight}x{InWidth}, output {OutChannels}x{OutHeight}x{OutWidth}, kernel {KernelHeight}x{KernelWidth}, stride {Stride}, padding {Padding}, batch inner {BatchInner})";
+        $"SparseConvPlan(pass {Pass}, batch {Batch}, input {InChannels}x{InHeight}x{InWidth}, output {OutChannels}x{OutHeight}x{OutWidth}, kernel {KernelHeight}x{KernelWidth}, stride {Stride}, padding {Padding}, batch inner {BatchInner}, images {Images})";
 
     private static SparseConvPlan Base(ConvGeometry g, int pass) => new()
     {

@@ -16,8 +16,11 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 {
     private static readonly Dictionary<(string, string), SparseConvKernels> Variants = [];
 
-    /// <summary>The device's own kernels; the packed CPU engine with runs along rows or across batches; the direct (GPU) algorithm.</summary>
-    private static readonly string[] VariantNames = ["auto", "rows", "batches", "direct"];
+    /// <summary>
+    /// The device's own kernels; the packed CPU engine with runs along rows (the whole batch packed
+    /// first), along rows image by image, or across batches; the direct (GPU) algorithm.
+    /// </summary>
+    private static readonly string[] VariantNames = ["auto", "rows", "images", "batches", "direct"];
 
     /// <summary>
     /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
@@ -122,6 +125,73 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             var strided = kernels.PlansFor(g).BackwardInput;
             Assert.That(SparseConvCpu.GatherWindows(strided), Is.GreaterThan(1), $"{g} strided backward input windows");
         }
+    }
+
+    /// <summary>
+    /// The image-major gather (each thread packs its images one at a time) sums the same lists in
+    /// the same order as the whole-batch gather, so forward and backward input agree bitwise; odd
+    /// batches split an image between the threads.
+    /// </summary>
+    [TestCase(3, 12, 34, 33, 9, 1, 0.1)]
+    [TestCase(3, 80, 14, 14, 36, 2, 0.1)]
+    [TestCase(1, 64, 13, 16, 40, 2, 0.05)]
+    [TestCase(5, 16, 20, 19, 24, 1, 0.3)]
+    public void ImageMajorGatherEqualsTheWholeBatchGatherBitwise(int batch, int channels, int height, int width, int outChannels, int stride, double density)
+    {
+        if (!Device.Kernels.Launch.IsCpu)
+        {
+            Assert.Ignore("both variants run the direct kernels off the CPU accelerator");
+        }
+        var g = new ConvGeometry(batch, channels, height, width, outChannels, 3, 3, stride, 1);
+        var images = Kernels("images");
+        var rows = Kernels("rows");
+        Assert.That(images.PlansFor(g).Forward.Images, Is.EqualTo(batch));
+        Assert.That(rows.PlansFor(g).Forward.Images, Is.Zero);
+        var x = Upload(Numerics.Random((int)g.InputLength, 51));
+        var dy = Upload(Numerics.Random((int)g.OutputLength, 52));
+        var csr = CsrReference.Encode(Mask(Numerics.Random((int)g.WeightLength, 53), density, 54), g.OutChannels, g.GemmK);
+        var rowPointers = Upload(csr.RowPointers);
+        var columns = Upload(NonEmpty(csr.Columns));
+        var values = Upload(NonEmpty(csr.Values));
+        var dx0 = Numerics.Random((int)g.InputLength, 55);
+        var results = new List<(float[] Y, float[] Dx)>();
+        foreach (var kernels in new[] { rows, images })
+        {
+            var scratch = Zeros(Math.Max(1, kernels.ScratchLength(g)));
+            var y = Zeros(g.OutputLength);
+            var dx = Upload(dx0);
+            kernels.Forward(g, x, rowPointers, columns, values, y, scratch);
+            kernels.BackwardInput(g, dy, rowPointers, columns, values, dx, scratch);
+            results.Add((Download(y), Download(dx)));
+        }
+        Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "forward");
+        Assert.That(results[1].Dx, Is.EqualTo(results[0].Dx), "backward input");
+    }
+
+    /// <summary>
+    /// The CPU engine gathers ResNet-18's CIFAR layers image by image (one image's packed operand is
+    /// at most 296 KB) and packs the whole batch first when an image's operand is too large for L2,
+    /// or when runs go across batches.
+    /// </summary>
+    [Test]
+    public void ResNetLayersGatherImageByImage()
+    {
+        if (!Device.Kernels.Launch.IsCpu)
+        {
+            Assert.Ignore("the packed engine is the CPU accelerator's");
+        }
+        var kernels = Device.Kernels.SparseConv;
+        foreach (var g in new ConvGeometry[] { new(32, 64, 32, 32, 64, 3, 3, 1, 1), new(32, 128, 16, 16, 128, 3, 3, 1, 1), new(32, 64, 32, 32, 128, 3, 3, 2, 1) })
+        {
+            var plans = kernels.PlansFor(g);
+            Assert.That(plans.Forward.Images, Is.EqualTo(32), $"{g} forward");
+            Assert.That(plans.BackwardInput.Images, Is.EqualTo(32), $"{g} backward input");
+        }
+        var large = kernels.PlansFor(new ConvGeometry(4, 64, 96, 96, 64, 3, 3, 1, 1));
+        Assert.That(large.Forward.Images, Is.Zero, "64 x 98 x 98 floats per image");
+        var small = kernels.PlansFor(new ConvGeometry(32, 512, 4, 4, 512, 3, 3, 1, 1));
+        Assert.That(small.Forward.BatchInner, Is.EqualTo(8));
+        Assert.That(small.Forward.Images, Is.Zero, "runs across batches");
     }
 
     [Test]
@@ -306,9 +376,14 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             {
                 kernels = new SparseConvKernels(Device.Kernels.Launch, forceDirect: variant == "direct", batchInner: variant switch
                 {
-                    "rows" => 1,
+                    "rows" or "images" => 1,
                     "batches" => 8,
                     _ => 0,
+                }, byImage: variant switch
+                {
+                    "rows" => false,
+                    "images" => true,
+                    _ => null,
                 });
                 Variants[(DeviceSpecText, variant)] = kernels;
             }
