@@ -38,103 +38,168 @@ public sealed record RunProfile(
 /// <summary>Runs real training steps of a model dense and with SWAT, and measures both.</summary>
 public static class StepProfile
 {
-    /// <summary>Profiles the dense run (sparsity 0) and the sparse run of <paramref name="request"/>.</summary>
+    /// <summary>
+    /// Profiles the dense run (sparsity 0) and the sparse run of <paramref name="request"/>. Both
+    /// models live side by side and their measured steps alternate (dense, sparse, dense, ...), so a
+    /// drift in machine speed (another process, a slower phase of a shared host) moves both alike
+    /// and their ratio stays meaningful.
+    /// </summary>
     public static (RunProfile Dense, RunProfile Sparse) Run(ComputeDevice device, ProfileRequest request)
     {
-        var dense = RunOne(device, request, request.Settings with { Sparsity = 0f });
-        var sparse = RunOne(device, request, request.Settings);
-        return (dense, sparse);
+        if (request.Batch <= 0 || request.Steps <= 0 || request.Warmup < 0)
+        {
+            throw new ArgumentException($"profile needs a positive batch and step count, got batch {request.Batch}, steps {request.Steps}, warmup {request.Warmup}");
+        }
+        using var dense = new ProfiledRun(device, request, request.Settings with { Sparsity = 0f });
+        using var sparse = new ProfiledRun(device, request, request.Settings);
+        ProfiledRun[] runs = [dense, sparse];
+        foreach (var run in runs)
+        {
+            run.Warmup();
+        }
+        for (int i = 0; i < request.Steps; i++)
+        {
+            foreach (var run in runs)
+            {
+                run.TimedPair();
+            }
+        }
+        for (int i = 0; i < request.Steps; i++)
+        {
+            foreach (var run in runs)
+            {
+                run.ProfiledPair();
+            }
+        }
+        return (dense.Result(), sparse.Result());
     }
 
-    private static RunProfile RunOne(ComputeDevice device, ProfileRequest r, SparsitySettings settings)
+    /// <summary>One model under one setting: its steps, measured one refresh + reuse pair at a time.</summary>
+    private sealed class ProfiledRun : IDisposable
     {
-        if (r.Batch <= 0 || r.Steps <= 0 || r.Warmup < 0)
+        private readonly ComputeDevice device;
+        private readonly ProfileRequest request;
+        private readonly Model model;
+        private readonly DeviceDataset data;
+        private readonly Trainer trainer;
+        private readonly int[] batch;
+        private readonly double refreshWeight;
+        private readonly double reuseWeight;
+        private readonly List<double> refreshSeconds = [];
+        private readonly List<double> reuseSeconds = [];
+        private readonly OpProfiler refreshProfiler;
+        private readonly OpProfiler reuseProfiler;
+        private double flops;
+        private double denseFlops;
+
+        public ProfiledRun(ComputeDevice device, ProfileRequest r, SparsitySettings settings)
         {
-            throw new ArgumentException($"profile needs a positive batch and step count, got batch {r.Batch}, steps {r.Steps}, warmup {r.Warmup}");
-        }
-        var random = new Random(r.Seed);
-        int sampleLength = r.Channels * r.Size * r.Size;
-        var features = new float[(long)r.Batch * sampleLength];
-        for (int i = 0; i < features.Length; i++)
-        {
-            features[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-        var labels = Enumerable.Range(0, r.Batch).Select(_ => random.Next(r.Classes)).ToArray();
-        using var model = ModelCatalog.Create(device, r.Model, r.Channels, r.Size, r.Classes, r.Seed);
-        SwatRules.Apply(model, settings);
-        using var data = new DeviceDataset(device, features, labels, [r.Channels, r.Size, r.Size], r.Classes);
-        using var trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 5e-4f));
-        var batch = Enumerable.Range(0, r.Batch).ToArray();
-        for (int i = 0; i < r.Warmup; i++)
-        {
-            trainer.Step(data, batch);
+            this.device = device;
+            request = r;
+            var random = new Random(r.Seed);
+            int sampleLength = r.Channels * r.Size * r.Size;
+            var features = new float[(long)r.Batch * sampleLength];
+            for (int i = 0; i < features.Length; i++)
+            {
+                features[i] = (float)(random.NextDouble() * 2 - 1);
+            }
+            var labels = Enumerable.Range(0, r.Batch).Select(_ => random.Next(r.Classes)).ToArray();
+            model = ModelCatalog.Create(device, r.Model, r.Channels, r.Size, r.Classes, r.Seed);
+            try
+            {
+                SwatRules.Apply(model, settings);
+                data = new DeviceDataset(device, features, labels, [r.Channels, r.Size, r.Size], r.Classes);
+                trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 5e-4f));
+            }
+            catch
+            {
+                data?.Dispose();
+                model.Dispose();
+                throw;
+            }
+            batch = Enumerable.Range(0, r.Batch).ToArray();
+
+            // A sparse run recomputes the exact top-K thresholds on one step in every TopKPeriod and
+            // reuses them on the others, so each measurement is one refresh step (thresholds forgotten
+            // first) and one reuse step right after it, weighted 1 : (period - 1). Dense runs have no
+            // thresholds; both steps are alike and weigh the same.
+            int period = settings.Sparsity > 0 ? settings.TopKPeriod : 2;
+            refreshWeight = 1.0 / period;
+            reuseWeight = 1 - refreshWeight;
+            refreshProfiler = new OpProfiler(device);
+            reuseProfiler = new OpProfiler(device);
         }
 
-        // A sparse run recomputes the exact top-K thresholds on one step in every TopKPeriod and
-        // reuses them on the others, so each measurement is one refresh step (thresholds forgotten
-        // first) and one reuse step right after it, weighted 1 : (period - 1). Dense runs have no
-        // thresholds; both steps are alike and weigh the same.
-        int period = settings.Sparsity > 0 ? settings.TopKPeriod : 2;
-        double refreshWeight = 1.0 / period, reuseWeight = 1 - refreshWeight;
-        var refreshSeconds = new List<double>();
-        var reuseSeconds = new List<double>();
-        double flops = 0, denseFlops = 0;
-        for (int i = 0; i < r.Steps; i++)
+        public void Warmup()
+        {
+            for (int i = 0; i < request.Warmup; i++)
+            {
+                trainer.Step(data, batch);
+            }
+        }
+
+        /// <summary>A refresh step and a reuse step, timed whole (no profiler syncs).</summary>
+        public void TimedPair()
         {
             SwatRules.ResetThresholds(model);
             foreach (var (times, weight) in new[] { (refreshSeconds, refreshWeight), (reuseSeconds, reuseWeight) })
             {
                 trainer.Flops.Clear();
-                times.Add(TimedStep(device, trainer, data, batch));
-                flops += weight * trainer.Flops.Sparse / r.Steps;
-                denseFlops += weight * trainer.Flops.Dense / r.Steps;
+                device.Synchronize();
+                var clock = Stopwatch.StartNew();
+                trainer.Step(data, batch);
+                device.Synchronize();
+                times.Add(clock.Elapsed.TotalSeconds);
+                flops += weight * trainer.Flops.Sparse / request.Steps;
+                denseFlops += weight * trainer.Flops.Dense / request.Steps;
             }
         }
 
-        var refreshProfiler = new OpProfiler(device);
-        var reuseProfiler = new OpProfiler(device);
-        for (int i = 0; i < r.Steps; i++)
+        /// <summary>A refresh step and a reuse step under the per-layer profilers.</summary>
+        public void ProfiledPair()
         {
             SwatRules.ResetThresholds(model);
             trainer.Profiler = refreshProfiler;
             trainer.Step(data, batch);
             trainer.Profiler = reuseProfiler;
             trainer.Step(data, batch);
+            trainer.Profiler = null;
         }
-        trainer.Profiler = null;
-        var layers = reuseProfiler.Layers;
-        foreach (var layer in layers)
-        {
-            var refresh = refreshProfiler.Layers.First(l => l.Name == layer.Name);
-            Scale(layer, reuseWeight / Math.Max(1, layer.Steps));
-            Scale(refresh, refreshWeight / Math.Max(1, refresh.Steps));
-            for (int p = 0; p < 3; p++)
-            {
-                layer.DenseFlops[p] += refresh.DenseFlops[p];
-                layer.SparseFlops[p] += refresh.SparseFlops[p];
-                layer.Seconds[p] += refresh.Seconds[p];
-            }
-            layer.RetainedBytes += refresh.RetainedBytes;
-            layer.RetainedDenseBytes += refresh.RetainedDenseBytes;
-        }
-        double refreshMedian = Median(refreshSeconds), reuseMedian = Median(reuseSeconds);
-        return new RunProfile(
-            refreshWeight * refreshMedian + reuseWeight * reuseMedian, flops, denseFlops,
-            (long)(refreshWeight * refreshProfiler.RetainedBytes + reuseWeight * reuseProfiler.RetainedBytes) / r.Steps,
-            trainer.Workspace.PeakBytes,
-            model.Store.Bytes,
-            layers,
-            refreshMedian,
-            reuseMedian);
-    }
 
-    private static double TimedStep(ComputeDevice device, Trainer trainer, DeviceDataset data, int[] batch)
-    {
-        device.Synchronize();
-        var clock = Stopwatch.StartNew();
-        trainer.Step(data, batch);
-        device.Synchronize();
-        return clock.Elapsed.TotalSeconds;
+        public RunProfile Result()
+        {
+            var layers = reuseProfiler.Layers;
+            foreach (var layer in layers)
+            {
+                var refresh = refreshProfiler.Layers.First(l => l.Name == layer.Name);
+                Scale(layer, reuseWeight / Math.Max(1, layer.Steps));
+                Scale(refresh, refreshWeight / Math.Max(1, refresh.Steps));
+                for (int p = 0; p < 3; p++)
+                {
+                    layer.DenseFlops[p] += refresh.DenseFlops[p];
+                    layer.SparseFlops[p] += refresh.SparseFlops[p];
+                    layer.Seconds[p] += refresh.Seconds[p];
+                }
+                layer.RetainedBytes += refresh.RetainedBytes;
+                layer.RetainedDenseBytes += refresh.RetainedDenseBytes;
+            }
+            double refreshMedian = Median(refreshSeconds), reuseMedian = Median(reuseSeconds);
+            return new RunProfile(
+                refreshWeight * refreshMedian + reuseWeight * reuseMedian, flops, denseFlops,
+                (long)(refreshWeight * refreshProfiler.RetainedBytes + reuseWeight * reuseProfiler.RetainedBytes) / request.Steps,
+                trainer.Workspace.PeakBytes,
+                model.Store.Bytes,
+                layers,
+                refreshMedian,
+                reuseMedian);
+        }
+
+        public void Dispose()
+        {
+            trainer.Dispose();
+            data.Dispose();
+            model.Dispose();
+        }
     }
 
     private static double Median(List<double> values)
