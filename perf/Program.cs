@@ -3,10 +3,12 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|topk|swat|federation] [--device cpu] [--quick]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation] [--device cpu] [--quick] [--density D]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
+double passDensity = 0.1;
+const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -20,11 +22,19 @@ for (int i = 0; i < args.Length; i++)
         case "--quick":
             quick = true;
             break;
+        case "--density" when i + 1 < args.Length:
+            if (!double.TryParse(args[++i], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out passDensity)
+                || !(passDensity > 0 && passDensity <= 1))
+            {
+                Console.Error.WriteLine($"--density must be a number in (0, 1], got '{args[i]}'");
+                return 64;
+            }
+            break;
         case "-h" or "--help":
-            Console.WriteLine("usage: ZeroFL.Perf [gemm|conv|all|sparse|topk|swat|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick]");
+            Console.WriteLine($"usage: {usage}");
             return 0;
         default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: ZeroFL.Perf [gemm|conv|all|sparse|topk|swat|federation] [--device cpu] [--quick])");
+            Console.Error.WriteLine($"unknown argument '{args[i]}' (usage: {usage})");
             return 64;
     }
 }
@@ -60,9 +70,9 @@ try
         using var passDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
         Console.Error.WriteLine($"# device {passDevice.Description}; {(quick ? "quick" : "full")} run");
         var sparse = new SparseConvBench(passDevice, quick);
-        foreach (var (layer, g) in ResNet18Convs())
+        foreach (var (layer, g) in ResNet18Convs().Concat(ResNet18Downsampling()))
         {
-            sparse.SparseOnly(layer, g, 0.1);
+            sparse.SparseOnly(layer, g, passDensity);
         }
         return 0;
     }
@@ -133,4 +143,12 @@ static IEnumerable<(string Layer, ConvGeometry Geometry)> ResNet18Convs()
     yield return ("layer2_down", new ConvGeometry(batch, 64, 32, 32, 128, 3, 3, 2, 1));
     yield return ("layer3", new ConvGeometry(batch, 256, 8, 8, 256, 3, 3, 1, 1));
     yield return ("layer4", new ConvGeometry(batch, 512, 4, 4, 512, 3, 3, 1, 1));
+}
+
+// The other two stride-2 3x3 convolutions of ResNet-18 (sparse under SWAT; sparse-passes only).
+static IEnumerable<(string Layer, ConvGeometry Geometry)> ResNet18Downsampling()
+{
+    const int batch = 32;
+    yield return ("layer3_down", new ConvGeometry(batch, 128, 16, 16, 256, 3, 3, 2, 1));
+    yield return ("layer4_down", new ConvGeometry(batch, 256, 8, 8, 512, 3, 3, 2, 1));
 }

@@ -129,14 +129,18 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>
     /// The image-major gather (each thread packs its images one at a time) sums the same lists in
-    /// the same order as the whole-batch gather, so forward and backward input agree bitwise; odd
-    /// batches split an image between the threads.
+    /// the same order as the whole-batch gather, so forward and backward input agree bitwise, except
+    /// where an image has an odd number of runs: its last run has no partner in the image and goes
+    /// through the single-run kernel (two partial sums per lane), while the whole batch pairs it with
+    /// the next image's first run. Odd batches split an image between the threads.
     /// </summary>
-    [TestCase(3, 12, 34, 33, 9, 1, 0.1)]
-    [TestCase(3, 80, 14, 14, 36, 2, 0.1)]
-    [TestCase(1, 64, 13, 16, 40, 2, 0.05)]
-    [TestCase(5, 16, 20, 19, 24, 1, 0.3)]
-    public void ImageMajorGatherEqualsTheWholeBatchGatherBitwise(int batch, int channels, int height, int width, int outChannels, int stride, double density)
+    [TestCase(3, 12, 34, 33, 9, 1, 0.1, true)]
+    [TestCase(3, 80, 14, 14, 36, 2, 0.1, true)]
+    [TestCase(1, 64, 13, 16, 40, 2, 0.05, true)]
+    [TestCase(5, 16, 20, 19, 24, 1, 0.3, true)]
+    [TestCase(32, 32, 14, 14, 64, 1, 0.1, false)]
+    [TestCase(7, 32, 14, 14, 64, 1, 0.1, false)]
+    public void ImageMajorGatherEqualsTheWholeBatchGather(int batch, int channels, int height, int width, int outChannels, int stride, double density, bool bitwise)
     {
         if (!Device.Kernels.Launch.IsCpu)
         {
@@ -164,8 +168,14 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             kernels.BackwardInput(g, dy, rowPointers, columns, values, dx, scratch);
             results.Add((Download(y), Download(dx)));
         }
-        Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "forward");
-        Assert.That(results[1].Dx, Is.EqualTo(results[0].Dx), "backward input");
+        if (bitwise)
+        {
+            Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "forward");
+            Assert.That(results[1].Dx, Is.EqualTo(results[0].Dx), "backward input");
+            return;
+        }
+        Numerics.AssertClose(results[0].Y, results[1].Y, 1e-5f, 1e-5f, "forward");
+        Numerics.AssertClose(results[0].Dx, results[1].Dx, 1e-5f, 1e-5f, "backward input");
     }
 
     /// <summary>
