@@ -39,7 +39,10 @@ namespace ZeroFL.Kernels;
 /// and blocks of images (their dy rows stay in L2). Interior activations of a channel are bucketed
 /// by position class so that one list serves every tap with a constant shift; border ones get
 /// per-tap lists. <see cref="Dot8"/> sums each list over 64 output channels at a time; the block is
-/// then added into dw transposed. Cost: kept activations x taps x Cout / 8 FMAs.
+/// then added into dw transposed. Where one image's transposed dy and a whole dw fit L2 together,
+/// backward weight goes image-major instead (<see cref="BackwardWeightByImage"/>): threads own
+/// images, transpose each into a thread-local buffer and accumulate every channel into a private dw
+/// copy, which <see cref="ReduceCopies"/> sums. Cost: kept activations x taps x Cout / 8 FMAs.
 /// </para>
 /// <para>
 /// Linear layers (1x1 kernel on 1x1 images) differ where the batch is the only spatial extent:
@@ -271,15 +274,27 @@ internal static unsafe class SparseConvCpu
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackTransposed(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
     {
-        float* src = (float*)source.LoadEffectiveAddressAsPtr();
         float* dst = (float*)packed.LoadEffectiveAddressAsPtr();
+        int units = p.Batch * TransposeBlocks(p);
+        int u0 = (int)((long)units * thread / threads);
+        int u1 = (int)((long)units * (thread + 1) / threads);
+        Transpose((float*)source.LoadEffectiveAddressAsPtr(), dst, p, u0, u1);
+        if (thread == threads - 1)
+        {
+            new Span<float>(dst + p.PackedLength, SparseConvPlan.Slack).Clear();
+        }
+    }
+
+    /// <summary>Blocks of 8 positions per image of <see cref="Transpose"/>.</summary>
+    private static int TransposeBlocks(SparseConvPlan p) => (p.OutHeight * p.OutWidth + 7) / 8;
+
+    /// <summary>Transposes blocks [u0, u1) (8 positions of one image each) of dy into [.., RowPitch].</summary>
+    private static void Transpose(float* src, float* dst, SparseConvPlan p, int u0, int u1)
+    {
         int plane = p.OutHeight * p.OutWidth;
         int channels = p.OutChannels;
         int pitch = p.RowPitch;
-        int blocks = (plane + 7) / 8;
-        int units = p.Batch * blocks;
-        int u0 = (int)((long)units * thread / threads);
-        int u1 = (int)((long)units * (thread + 1) / threads);
+        int blocks = TransposeBlocks(p);
         for (int u = u0; u < u1; u++)
         {
             int b = u / blocks;
@@ -324,10 +339,6 @@ internal static unsafe class SparseConvCpu
                     t[c] = 0f;
                 }
             }
-        }
-        if (thread == threads - 1)
-        {
-            new Span<float>(dst + p.PackedLength, SparseConvPlan.Slack).Clear();
         }
     }
 
@@ -667,28 +678,29 @@ internal static unsafe class SparseConvCpu
     }
 
     /// <summary>
-    /// Linear backward input, second launch: thread t owns input channels and adds, for each, the
-    /// sum of the private copies (transposed 8x8 at a time) into dx [batch, InChannels].
+    /// Second launch of a pass with private copies (linear backward input, image-major backward
+    /// weight): thread t owns rows of the copies and adds, for each, the sum of the copies
+    /// (transposed 8x8 at a time) into the result (dx [batch, InChannels], or dw [OutChannels, WeightColumns]).
     /// </summary>
     [SimdHelper(nameof(ReduceCopiesScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ReduceCopies(int thread, int threads, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p)
+    public static void ReduceCopies(int thread, int threads, ArrayView<float> scratch, ArrayView<float> result, SparseConvPlan p)
     {
         float* copies = (float*)scratch.LoadEffectiveAddressAsPtr() + p.PrivateOffset;
-        float* grad = (float*)dx.LoadEffectiveAddressAsPtr();
-        int k = p.InChannels;
-        int lanes = p.BatchOuter * p.BatchInner;
-        int batch = p.Batch;
-        int blocks = (k + 7) / 8;
+        float* grad = (float*)result.LoadEffectiveAddressAsPtr();
+        int rows = p.CopyRows;
+        int lanes = p.CopyRowLength;
+        int columns = p.CopyColumns;
+        int blocks = (rows + 7) / 8;
         int c0 = (int)((long)blocks * thread / threads) * 8;
-        int c1 = Math.Min(k, (int)((long)blocks * (thread + 1) / threads) * 8);
+        int c1 = Math.Min(rows, (int)((long)blocks * (thread + 1) / threads) * 8);
         var ws = workspace ??= new Workspace();
         float* sum = ws.Floats(ref ws.Accumulator, 8 * lanes);
         for (int cb = c0; cb < c1; cb += 8)
         {
             int width = Math.Min(8, c1 - cb);
-            // sum[c][lane] over the copies, then dx[b, cb + c] += sum[c][b].
+            // sum[row][lane] over the copies, then result[lane, cb + row] += sum[row][lane].
             Copy(copies + (long)cb * lanes, sum, width * lanes);
             for (int t = 1; t < p.PrivateCopies; t++)
             {
@@ -698,25 +710,26 @@ internal static unsafe class SparseConvCpu
                     Vector256.Store(Vector256.Load(sum + i) + Vector256.Load(from + i), sum + i);
                 }
             }
-            AddTransposed(sum, lanes, width, batch, grad + cb, k);
+            AddTransposed(sum, lanes, width, columns, grad + cb, rows);
         }
     }
 
     /// <summary>GPU fallback of <see cref="ReduceCopies"/> (never launched on GPUs, which use atomics).</summary>
-    public static void ReduceCopiesScalar(int thread, int threads, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p)
+    public static void ReduceCopiesScalar(int thread, int threads, ArrayView<float> scratch, ArrayView<float> result, SparseConvPlan p)
     {
-        int lanes = p.BatchOuter * p.BatchInner;
-        int total = p.Batch * p.InChannels;
+        int rows = p.CopyRows;
+        int lanes = p.CopyRowLength;
+        int total = p.CopyColumns * rows;
         for (int e = thread; e < total; e += threads)
         {
-            int b = e / p.InChannels;
-            int ci = e - b * p.InChannels;
+            int column = e / rows;
+            int row = e - column * rows;
             float sum = 0f;
             for (int t = 0; t < p.PrivateCopies; t++)
             {
-                sum += scratch[p.PrivateOffset + (long)t * p.PrivateLength + (long)ci * lanes + b];
+                sum += scratch[p.PrivateOffset + (long)t * p.PrivateLength + (long)row * lanes + column];
             }
-            dx[e] += sum;
+            result[e] += sum;
         }
     }
 
@@ -740,10 +753,14 @@ internal static unsafe class SparseConvCpu
             return;
         }
         var ws = workspace ??= new Workspace();
-        int* posTap = Ptr(ws.Weight(p).PositionTap);
         count = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
         int* idx = (int*)xIndices.LoadEffectiveAddressAsPtr();
         float* xv = (float*)xValues.LoadEffectiveAddressAsPtr();
+        if (p.Images > 0)
+        {
+            BackwardWeightByImage(ws, thread, threads, (float*)dy.LoadEffectiveAddressAsPtr(), (float*)packed.LoadEffectiveAddressAsPtr(), idx, xv, count, p);
+            return;
+        }
         float* dyT = (float*)packed.LoadEffectiveAddressAsPtr();
         float* grad = (float*)dw.LoadEffectiveAddressAsPtr();
         int batch = p.Batch;
@@ -751,7 +768,6 @@ internal static unsafe class SparseConvCpu
         int plane = p.InHeight * p.InWidth;
         int area = p.KernelArea;
         int k = p.WeightColumns;
-        int outChannels = p.OutChannels;
         int batchRow = p.OutHeight * p.OutWidth * p.RowPitch;
 
         int c0 = ActivationBoundary(idx, count, batch, inChannels, plane, thread, threads);
@@ -775,28 +791,8 @@ internal static unsafe class SparseConvCpu
         int blockChannels = (c1 - c0 + channelBlocks - 1) / channelBlocks;
         int blockImages = Math.Max(1, Math.Min(batch, ImageBlockFloats / Math.Max(1, batchRow)));
         var acc = ws.Floats(ref ws.Accumulator, blockChannels * channelFloats);
-        // Entries of one (channel, block of images) number at most blockImages * plane: each
-        // position class gets a list of that capacity, filled in one pass with the border list.
-        int capacity = (int)Math.Min(count, (long)blockImages * plane);
-        var entryPos = ws.Ints(ref ws.EntryPosition, capacity);
-        var entryRow = ws.Ints(ref ws.EntryRow, capacity);
-        var entryValue = ws.Floats(ref ws.EntryValue, capacity);
-        var offsets = ws.Ints(ref ws.ListOffset, capacity);
-        var weights = ws.Floats(ref ws.ListWeight, capacity);
-        float* tile = ws.Tile;
-        var weightTables = ws.Weight(p);
-        int* posClass = Ptr(weightTables.PositionClass);
-        int* posBase = Ptr(weightTables.PositionBase);
-        int* classTapStart = Ptr(weightTables.ClassTapStart);
-        int* classTap = Ptr(weightTables.ClassTap);
-        int* classDelta = Ptr(weightTables.ClassDelta);
-        int classes = p.Stride * p.Stride;
-        var classCount = ws.Ints(ref ws.RowStart, classes);
-        var classOffset = ws.Ints(ref ws.ClassOffset, classes * capacity);
-        var classWeight = ws.Floats(ref ws.ClassWeight, classes * capacity);
-
-        var scan = new ChannelScan(idx, xv, count, posClass, posBase, classes, capacity, classCount, classOffset, classWeight,
-            entryPos, entryRow, entryValue);
+        // Entries of one (channel, block of images) number at most blockImages * plane.
+        var lists = new WeightLists(ws, p, idx, xv, count, (int)Math.Min(count, (long)blockImages * plane));
         for (int cb = c0; cb < c1; cb += blockChannels)
         {
             int ce = Math.Min(cb + blockChannels, c1);
@@ -807,39 +803,138 @@ internal static unsafe class SparseConvCpu
                 int b1 = Math.Min(batch, b0 + blockImages);
                 for (int ci = cb; ci < ce; ci++)
                 {
-                    // Interior activations by class (one list, a constant shift per tap); border ones kept in place.
-                    int border = 0;
-                    new Span<int>(classCount, classes).Clear();
+                    int border = lists.Begin();
                     for (int b = b0; b < b1; b++)
                     {
                         long first = ((long)b * inChannels + ci) * plane;
-                        cursor[b] = scan.Image(cursor[b], first, plane, b * batchRow, ref border);
+                        cursor[b] = lists.Scan.Image(cursor[b], first, plane, b * batchRow, ref border);
                     }
-                    float* channelAcc = acc + (long)(ci - cb) * area * pitch;
-                    for (int c = 0; c < classes; c++)
-                    {
-                        int n = classCount[c];
-                        if (n == 0)
-                        {
-                            continue;
-                        }
-                        for (int t = classTapStart[c]; t < classTapStart[c + 1]; t++)
-                        {
-                            AccumulateTap(dyT + classDelta[t], classOffset + c * capacity, classWeight + c * capacity, n,
-                                channelAcc + (long)classTap[t] * pitch, outChannels, tile);
-                        }
-                    }
-                    for (int tap = 0; tap < area && border > 0; tap++)
-                    {
-                        int n = TapList(posTap + tap, area, entryPos, entryRow, entryValue, border, offsets, weights);
-                        if (n > 0)
-                        {
-                            AccumulateTap(dyT, offsets, weights, n, channelAcc + (long)tap * pitch, outChannels, tile);
-                        }
-                    }
+                    lists.Accumulate(dyT, acc + (long)(ci - cb) * channelFloats, border);
                 }
             }
-            AddTransposed(acc, pitch, columns, outChannels, grad + cb * area, k);
+            AddTransposed(acc, pitch, columns, p.OutChannels, grad + cb * area, k);
+        }
+    }
+
+    /// <summary>
+    /// Image-major backward weight (<see cref="SparseConvPlan.Images"/>): this thread's share of the
+    /// images, each transposed into a thread-local buffer (one image's dy, in L2 while every input
+    /// channel meets it) and accumulated, channel by channel, into the thread's private dw copy in the
+    /// scratch ([WeightColumns, RowPitch]); <see cref="ReduceCopies"/> then sums the copies into dw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardWeightByImage(Workspace ws, int thread, int threads, float* dy, float* scratch, int* idx, float* xv, int count,
+        SparseConvPlan p)
+    {
+        int inChannels = p.InChannels;
+        int plane = p.InHeight * p.InWidth;
+        int channelFloats = p.KernelArea * p.RowPitch;
+        float* acc = scratch + p.PrivateOffset + (long)thread * p.PrivateLength;
+        new Span<float>(acc, p.PrivateLength).Clear();
+        int b0 = (int)((long)p.Images * thread / threads), b1 = (int)((long)p.Images * (thread + 1) / threads);
+        float* local = ws.Floats(ref ws.ImagePack, p.PackedLength + SparseConvPlan.Slack);
+        new Span<float>(local + p.PackedLength, SparseConvPlan.Slack).Clear();
+        long dyImage = (long)p.OutChannels * p.OutHeight * p.OutWidth;
+        var lists = new WeightLists(ws, p, idx, xv, count, Math.Min(count, plane));
+        int j = LowerBound(idx, count, (long)b0 * inChannels * plane);
+        for (int b = b0; b < b1; b++)
+        {
+            Transpose(dy + b * dyImage, local, p, 0, TransposeBlocks(p));
+            for (int ci = 0; ci < inChannels; ci++)
+            {
+                int border = lists.Begin();
+                j = lists.Scan.Image(j, ((long)b * inChannels + ci) * plane, plane, 0, ref border);
+                lists.Accumulate(local, acc + (long)ci * channelFloats, border);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Backward weight's per-call lists for one (channel, block of images): the kept activations
+    /// by position class (interior ones, a constant shift per tap) and the border ones with their
+    /// per-tap lists, each of <c>capacity</c> entries; <see cref="Accumulate"/> adds them into the
+    /// channel's dw columns.
+    /// </summary>
+    private readonly struct WeightLists
+    {
+        private readonly int* posTap;
+        private readonly int* classTapStart;
+        private readonly int* classTap;
+        private readonly int* classDelta;
+        private readonly int* classCount;
+        private readonly int* classOffset;
+        private readonly float* classWeight;
+        private readonly int* entryPos;
+        private readonly int* entryRow;
+        private readonly float* entryValue;
+        private readonly int* offsets;
+        private readonly float* weights;
+        private readonly float* tile;
+        private readonly int classes;
+        private readonly int capacity;
+        private readonly int area;
+        private readonly int pitch;
+        private readonly int outChannels;
+
+        public WeightLists(Workspace ws, SparseConvPlan p, int* idx, float* xv, int count, int capacity)
+        {
+            var tables = ws.Weight(p);
+            this.capacity = capacity;
+            classes = p.Stride * p.Stride;
+            area = p.KernelArea;
+            pitch = p.RowPitch;
+            outChannels = p.OutChannels;
+            posTap = Ptr(tables.PositionTap);
+            classTapStart = Ptr(tables.ClassTapStart);
+            classTap = Ptr(tables.ClassTap);
+            classDelta = Ptr(tables.ClassDelta);
+            entryPos = ws.Ints(ref ws.EntryPosition, capacity);
+            entryRow = ws.Ints(ref ws.EntryRow, capacity);
+            entryValue = ws.Floats(ref ws.EntryValue, capacity);
+            offsets = ws.Ints(ref ws.ListOffset, capacity);
+            weights = ws.Floats(ref ws.ListWeight, capacity);
+            tile = ws.Tile;
+            classCount = ws.Ints(ref ws.RowStart, classes);
+            classOffset = ws.Ints(ref ws.ClassOffset, classes * capacity);
+            classWeight = ws.Floats(ref ws.ClassWeight, classes * capacity);
+            Scan = new ChannelScan(idx, xv, count, Ptr(tables.PositionClass), Ptr(tables.PositionBase), classes, capacity, classCount,
+                classOffset, classWeight, entryPos, entryRow, entryValue);
+        }
+
+        /// <summary>Fills the lists (one image at a time).</summary>
+        public ChannelScan Scan { get; }
+
+        /// <summary>Empties the lists; returns the border count to pass to the scan.</summary>
+        public int Begin()
+        {
+            new Span<int>(classCount, classes).Clear();
+            return 0;
+        }
+
+        /// <summary>Adds the lists' terms into channelAcc [area][pitch] (dyT rows at the entries' offsets).</summary>
+        public void Accumulate(float* dyT, float* channelAcc, int border)
+        {
+            for (int c = 0; c < classes; c++)
+            {
+                int n = classCount[c];
+                if (n == 0)
+                {
+                    continue;
+                }
+                for (int t = classTapStart[c]; t < classTapStart[c + 1]; t++)
+                {
+                    AccumulateTap(dyT + classDelta[t], classOffset + c * capacity, classWeight + c * capacity, n,
+                        channelAcc + (long)classTap[t] * pitch, outChannels, tile);
+                }
+            }
+            for (int tap = 0; tap < area && border > 0; tap++)
+            {
+                int n = TapList(posTap + tap, area, entryPos, entryRow, entryValue, border, offsets, weights);
+                if (n > 0)
+                {
+                    AccumulateTap(dyT, offsets, weights, n, channelAcc + (long)tap * pitch, outChannels, tile);
+                }
+            }
         }
     }
 

@@ -198,7 +198,13 @@ public sealed class SparseConvKernels
             return;
         }
         var plan = PlansOf(g).BackwardWeight;
-        if (packed)
+        if (packed && plan.Images > 0)
+        {
+            backwardWeight(plan.PrivateCopies, dy, scratch, xValues, xIndices, xCount, dw, plan, plan.PrivateCopies);
+            int tr = launch.Threads(g.GemmK);
+            reduceCopies(tr, scratch, dw, plan, tr);
+        }
+        else if (packed)
         {
             int tp = launch.Threads((long)g.Batch * g.OutHeight * g.OutWidth);
             packTransposed(tp, dy, scratch, plan, tp);
@@ -247,7 +253,7 @@ public sealed class SparseConvKernels
                 SparseConvPlan.BackwardWeight(g))
             : new Plans(SparseConvPlan.Forward(g, 1), SparseConvPlan.BackwardInput(g, 1), SparseConvPlan.BackwardWeight(g));
         var result = packed
-            ? chosen with { Forward = ByImage(g, chosen.Forward), BackwardInput = ByImage(g, chosen.BackwardInput) }
+            ? new Plans(ByImage(g, chosen.Forward), ByImage(g, chosen.BackwardInput), WeightByImage(g, chosen.BackwardWeight))
             : chosen;
         plans[g] = result;
         return result;
@@ -267,6 +273,22 @@ public sealed class SparseConvKernels
         }
         var image = SparseConvPlan.ByImage(g, plan.Pass, g.Batch);
         return byImage == true || image.PackedLength <= ImagePackMaxFloats ? image : plan;
+    }
+
+    /// <summary>
+    /// The image-major backward weight (<see cref="SparseConvPlan.Images"/>) when one image's
+    /// transposed dy and a private dw copy fit <see cref="ImagePackMaxFloats"/> together (or as the
+    /// test hook says); else the plan itself. Image-major replaces the batch-sized transposed dy
+    /// (written to memory, then read by every thread) with per-thread transposes of one image in L2.
+    /// </summary>
+    private SparseConvPlan WeightByImage(ConvGeometry g, SparseConvPlan plan)
+    {
+        if (plan.IsLinear || byImage == false)
+        {
+            return plan;
+        }
+        var image = SparseConvPlan.BackwardWeightByImage(g, launch.Threads(g.Batch));
+        return byImage == true || (long)image.PackedLength + image.PrivateLength <= ImagePackMaxFloats ? image : plan;
     }
 
     /// <summary>
@@ -299,7 +321,7 @@ public sealed class SparseConvKernels
     internal static void PackTransposedKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
         => SparseConvCpu.PackTransposed(index, stride, source, packedView, p);
 
-    /// <summary>CPU, linear backward input: dx += the sum of the threads' private copies.</summary>
+    /// <summary>CPU, linear backward input or image-major backward weight: dx (dw) += the sum of the threads' private copies.</summary>
     [GpuKernel]
     internal static void ReduceCopiesKernel(Index1D index, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p, int stride)
         => SparseConvCpu.ReduceCopies(index, stride, scratch, dx, p);

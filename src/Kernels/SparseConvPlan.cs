@@ -85,22 +85,26 @@ internal readonly record struct SparseConvPlan
     public int RowPitch { get; init; }
 
     /// <summary>
-    /// Backward input of a linear layer (1x1 kernel on 1x1 images): the number of per-thread private
-    /// dx copies [InChannels, BatchOuter * 8] that follow the packed dy in the scratch (0 otherwise).
+    /// The number of per-thread private copies of the result that follow the packed operand in the
+    /// scratch and a second launch sums (0: none): dx of a linear layer's backward input
+    /// ([InChannels, BatchOuter * 8]), or dw of an image-major backward weight (see <see cref="Images"/>).
     /// </summary>
     public int PrivateCopies { get; init; }
 
     /// <summary>
-    /// Image-major gather (CPU, forward and backward input with <see cref="BatchInner"/> 1): when
-    /// positive, the plan describes one image (<see cref="Batch"/> 1) and the pass runs it over this
-    /// many images. Each thread takes a contiguous share of the (image, pair of runs) work, packs
-    /// each of its images into a thread-local buffer (one image's operand, which stays in L2) and
-    /// gathers every output row from it; the device scratch is not used. 0: the whole batch is
-    /// packed into the scratch first and threads own output rows.
+    /// Image-major pass (CPU): when positive, the plan describes one image (<see cref="Batch"/> 1)
+    /// and the pass runs it over this many images, each thread packing the images it computes into a
+    /// thread-local buffer (one image's operand, which stays in L2) instead of reading a batch-sized
+    /// packed copy from memory. Forward and backward input (runs along image rows): each thread
+    /// takes a contiguous share of the (image, pair of runs) work and gathers every output row from
+    /// the image; the device scratch is not used. Backward weight: each thread takes a share of the
+    /// images, transposes each one's dy and accumulates every input channel into its private dw copy
+    /// in the scratch (<see cref="PrivateCopies"/>), which a second launch sums into dw. 0: the whole
+    /// batch is packed into the scratch first and threads own output rows (input channels).
     /// </summary>
     public int Images { get; init; }
 
-    /// <summary>The image-major form of a one-image plan (see <see cref="Images"/>) for <paramref name="images"/> images.</summary>
+    /// <summary>The image-major form of a one-image gather plan (see <see cref="Images"/>) for <paramref name="images"/> images.</summary>
     public static SparseConvPlan ByImage(ConvGeometry g, int pass, int images)
     {
         var one = g with { Batch = 1 };
@@ -108,11 +112,27 @@ internal readonly record struct SparseConvPlan
         return plan with { Images = images };
     }
 
-    /// <summary>Offset of the private dx copies in the scratch.</summary>
+    /// <summary>The image-major backward-weight plan (see <see cref="Images"/>) with one private dw copy per thread.</summary>
+    public static SparseConvPlan BackwardWeightByImage(ConvGeometry g, int threads) =>
+        BackwardWeight(g with { Batch = 1 }) with { Images = g.Batch, PrivateCopies = threads };
+
+    /// <summary>Offset of the private copies in the scratch.</summary>
     public int PrivateOffset => PackedLength + Slack;
 
-    /// <summary>Floats of one private dx copy: InChannels x the padded batch.</summary>
-    public int PrivateLength => InChannels * BatchOuter * BatchInner;
+    /// <summary>
+    /// Rows of one private copy: input channels (linear backward input: dx transposed, [InChannels,
+    /// padded batch]) or weight columns (backward weight: dw transposed, [InChannels * KH * KW, RowPitch]).
+    /// </summary>
+    public int CopyRows => Pass == BackwardWeightPass ? WeightColumns : InChannels;
+
+    /// <summary>Floats per row of a private copy: the padded batch, or <see cref="RowPitch"/>.</summary>
+    public int CopyRowLength => Pass == BackwardWeightPass ? RowPitch : BatchOuter * BatchInner;
+
+    /// <summary>Leading floats of each copy row that are added into the result: the batch, or the output channels.</summary>
+    public int CopyColumns => Pass == BackwardWeightPass ? OutChannels : Batch;
+
+    /// <summary>Floats of one private copy.</summary>
+    public int PrivateLength => CopyRows * CopyRowLength;
 
     /// <summary>Floats of scratch the pass needs.</summary>
     public long ScratchLength => (long)PackedLength + Slack + (long)PrivateCopies * PrivateLength;
