@@ -22,9 +22,10 @@ namespace ZeroFL.Kernels;
 /// Cost: count x OutChannels x KH x KW.</item>
 /// </list>
 /// On the CPU accelerator the SIMD engine of <see cref="SparseConvCpu"/> runs (a packing launch,
-/// then one compute launch with one thread per core, threads owning disjoint output rows; or, for
-/// gathers along image rows whose images are small enough, one launch whose threads pack and
-/// compute disjoint images). On
+/// then one compute launch with one thread per core, threads owning disjoint output rows; or,
+/// where one image's operand fits L2, an image-major launch whose threads pack and compute disjoint
+/// images, see <see cref="SparseConvPlan.Images"/>; backward weight then sums the threads' dw
+/// copies in a second launch). On
 /// GPUs, grid-stride kernels run the direct algorithms of <see cref="SparseConvDirect"/> (atomic
 /// adds in the two backward passes).
 /// <para>
@@ -280,6 +281,8 @@ public sealed class SparseConvKernels
     /// transposed dy and a private dw copy fit <see cref="ImagePackMaxFloats"/> together (or as the
     /// test hook says); else the plan itself. Image-major replaces the batch-sized transposed dy
     /// (written to memory, then read by every thread) with per-thread transposes of one image in L2.
+    /// Threads own whole images here, so it also needs at least 4 images per thread (at most a
+    /// quarter of idle time on the last one); fewer images keep the threads' channel split.
     /// </summary>
     private SparseConvPlan WeightByImage(ConvGeometry g, SparseConvPlan plan)
     {
@@ -288,12 +291,15 @@ public sealed class SparseConvKernels
             return plan;
         }
         var image = SparseConvPlan.BackwardWeightByImage(g, launch.Threads(g.Batch));
-        return byImage == true || (long)image.PackedLength + image.PrivateLength <= ImagePackMaxFloats ? image : plan;
+        bool fits = (long)image.PackedLength + image.PrivateLength <= ImagePackMaxFloats;
+        bool enoughImages = g.Batch >= 4L * launch.MaxThreads;
+        return byImage == true || (fits && enoughImages) ? image : plan;
     }
 
     /// <summary>
-    /// Largest one-image packed operand of an image-major gather: 128 K floats (512 KB, a core's L2
-    /// on the machines measured; ResNet-18 on CIFAR needs at most 74 K).
+    /// Largest one-image working set of an image-major pass: the packed operand of a gather, or a
+    /// backward weight's transposed dy plus its dw copy. 128 K floats (512 KB, a core's L2 on the
+    /// machines measured; ResNet-18 on CIFAR needs at most 106 K).
     /// </summary>
     private const int ImagePackMaxFloats = 128 * 1024;
 
