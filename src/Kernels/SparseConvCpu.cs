@@ -506,8 +506,7 @@ internal static unsafe class SparseConvCpu
         int pairs = (runs + 1) / 2;
         long work = (long)p.Images * pairs;
         long w0 = work * thread / threads, w1 = work * (thread + 1) / threads;
-        float* local = ws.Floats(ref ws.ImagePack, p.PackedLength + SparseConvPlan.Slack);
-        Clear(local + p.PackedLength, SparseConvPlan.Slack);
+        float* local = ws.ImageOperand(p);
         int planes = p.SourceChannels * p.Phases * p.Phases;
         long sourceImage = (long)p.SourceChannels * p.SourceHeight * p.SourceWidth;
         long outputImage = (long)p.OutputRows * p.OutputPlane;
@@ -832,8 +831,7 @@ internal static unsafe class SparseConvCpu
         float* acc = scratch + p.PrivateOffset + (long)thread * p.PrivateLength;
         new Span<float>(acc, p.PrivateLength).Clear();
         int b0 = (int)((long)p.Images * thread / threads), b1 = (int)((long)p.Images * (thread + 1) / threads);
-        float* local = ws.Floats(ref ws.ImagePack, p.PackedLength + SparseConvPlan.Slack);
-        new Span<float>(local + p.PackedLength, SparseConvPlan.Slack).Clear();
+        float* local = ws.ImageOperand(p);
         long dyImage = (long)p.OutChannels * p.OutHeight * p.OutWidth;
         var lists = new WeightLists(ws, p, idx, xv, count, Math.Min(count, plane));
         int j = LowerBound(idx, count, (long)b0 * inChannels * plane);
@@ -1976,6 +1974,14 @@ internal static unsafe class SparseConvCpu
                 buffer = GC.AllocateUninitializedArray<int>(Math.Max(16, length + length / 4), pinned: true);
             }
             return Ptr(buffer);
+        }
+
+        /// <summary>The image-major passes' thread-local buffer of one image's packed operand, its slack zeroed.</summary>
+        public float* ImageOperand(SparseConvPlan p)
+        {
+            float* local = Floats(ref ImagePack, p.PackedLength + SparseConvPlan.Slack);
+            Clear(local + p.PackedLength, SparseConvPlan.Slack);
+            return local;
         }
 
         public float* Floats(ref float[] buffer, int length)
