@@ -120,6 +120,7 @@ public sealed class SparseConvKernels
         var plan = PlansOf(g).Forward;
         if (packed && plan.Images > 0)
         {
+            ResetWorkCounter(scratch);
             int t = launch.Threads(g.OutputLength);
             forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
         }
@@ -151,6 +152,7 @@ public sealed class SparseConvKernels
         var plan = PlansOf(g).BackwardInput;
         if (packed && plan.Images > 0)
         {
+            ResetWorkCounter(scratch);
             int t = launch.Threads(g.InputLength);
             backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
         }
@@ -218,6 +220,12 @@ public sealed class SparseConvKernels
             backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
         }
     }
+
+    /// <summary>
+    /// Zeroes the work counter of an image-major gather (the first float of its scratch, which the
+    /// pass does not otherwise use): the launched threads take work units from it.
+    /// </summary>
+    private static void ResetWorkCounter(ArrayView<float> scratch) => scratch.SubView(0, 1).MemSetToZero();
 
     private static void CheckWeights(ConvGeometry g, ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, string what)
     {

@@ -47,11 +47,11 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             new(9, 5, 6, 6, 7, 3, 3, 2, 1),
             new(3, 12, 34, 33, 9, 3, 3, 1, 1),
             new(2, 3, 32, 32, 4, 3, 3, 2, 1),
-            new(2, 80, 6, 6, 72, 3, 3, 1, 1),
+            new(2, 168, 6, 6, 72, 3, 3, 1, 1),
             new(1, 48, 12, 12, 70, 3, 3, 1, 1),
             new(2, 80, 14, 14, 36, 3, 3, 2, 1),
             new(1, 64, 13, 16, 40, 3, 3, 2, 1),
-            new(2, 36, 14, 14, 80, 3, 3, 2, 1),
+            new(2, 36, 14, 14, 168, 3, 3, 2, 1),
             new(5, 37, 1, 1, 19, 1, 1, 1, 0),
             new(20, 70, 1, 1, 45, 1, 1, 1, 0),
             new(1, 30, 1, 1, 70, 1, 1, 1, 0),
@@ -114,13 +114,13 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
     {
         // The geometries above that must exercise the blocked gather (several channel windows).
         var kernels = Device.Kernels.SparseConv;
-        foreach (var g in new ConvGeometry[] { new(2, 80, 6, 6, 72, 3, 3, 1, 1), new(2, 80, 14, 14, 36, 3, 3, 2, 1), new(1, 64, 13, 16, 40, 3, 3, 2, 1) })
+        foreach (var g in new ConvGeometry[] { new(2, 168, 6, 6, 72, 3, 3, 1, 1), new(2, 80, 14, 14, 36, 3, 3, 2, 1), new(1, 64, 13, 16, 40, 3, 3, 2, 1) })
         {
             var forward = kernels.PlansFor(g).Forward;
             Assert.That(SparseConvCpu.GatherWindows(forward), Is.GreaterThan(1), $"{g} forward windows");
         }
         // Strided backward input: its (row, phase) lists are blocked alike.
-        foreach (var g in new ConvGeometry[] { new(2, 36, 14, 14, 80, 3, 3, 2, 1), new(32, 64, 32, 32, 128, 3, 3, 2, 1) })
+        foreach (var g in new ConvGeometry[] { new(2, 36, 14, 14, 168, 3, 3, 2, 1), new(32, 64, 32, 32, 128, 3, 3, 2, 1) })
         {
             var strided = kernels.PlansFor(g).BackwardInput;
             Assert.That(SparseConvCpu.GatherWindows(strided), Is.GreaterThan(1), $"{g} strided backward input windows");
@@ -176,6 +176,55 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         }
         Numerics.AssertClose(results[0].Y, results[1].Y, 1e-5f, 1e-5f, "forward");
         Numerics.AssertClose(results[0].Dx, results[1].Dx, 1e-5f, 1e-5f, "backward input");
+    }
+
+    /// <summary>
+    /// Image-major gathers hand out their (image, pairs of runs) units through a counter in the
+    /// scratch that every call resets: calls repeated on one scratch (forward and backward input
+    /// sharing it, as a training step does) each do all the work, and the sums do not depend on
+    /// which thread took which unit, so the results are bitwise equal. Batch 1 splits the image's
+    /// pairs of runs into several units; batch 9 gives every unit a whole image.
+    /// </summary>
+    [TestCase(1, 16, 20, 19, 8, 1)]
+    [TestCase(9, 12, 17, 18, 13, 1)]
+    [TestCase(3, 7, 17, 18, 13, 2)]
+    public void ImageMajorGatherRepeatsBitwiseOnOneScratch(int batch, int channels, int height, int width, int outChannels, int stride)
+    {
+        if (!Device.Kernels.Launch.IsCpu)
+        {
+            Assert.Ignore("image-major gathers run on the CPU accelerator only");
+        }
+        var g = new ConvGeometry(batch, channels, height, width, outChannels, 3, 3, stride, 1);
+        var images = Kernels("images");
+        Assert.That(images.PlansFor(g).Forward.Images, Is.EqualTo(batch));
+        var x = Upload(Numerics.Random((int)g.InputLength, 61));
+        var dy = Upload(Numerics.Random((int)g.OutputLength, 62));
+        var csr = CsrReference.Encode(Mask(Numerics.Random((int)g.WeightLength, 63), 0.2, 64), g.OutChannels, g.GemmK);
+        var rowPointers = Upload(csr.RowPointers);
+        var columns = Upload(NonEmpty(csr.Columns));
+        var values = Upload(NonEmpty(csr.Values));
+        var scratch = Zeros(Math.Max(1, images.ScratchLength(g)));
+        float[]? firstY = null, firstDx = null;
+        for (int call = 0; call < 3; call++)
+        {
+            var y = Zeros(g.OutputLength);
+            var dx = Zeros(g.InputLength);
+            images.Forward(g, x, rowPointers, columns, values, y, scratch);
+            images.BackwardInput(g, dy, rowPointers, columns, values, dx, scratch);
+            if (firstY is null)
+            {
+                firstY = Download(y);
+                firstDx = Download(dx);
+                var expectedY = SparseConvReference.Forward(g, Download(x), csr.RowPointers, csr.Columns, csr.Values);
+                Numerics.AssertClose(expectedY, firstY, 1e-4f, 2e-6f * g.GemmK + 1e-5f, "forward against the reference");
+                var expectedDx = new float[g.InputLength];
+                SparseConvReference.BackwardInput(g, Download(dy), csr.RowPointers, csr.Columns, csr.Values, expectedDx);
+                Numerics.AssertClose(expectedDx, firstDx, 1e-4f, 2e-6f * g.OutChannels * 9 + 1e-5f, "backward input against the reference");
+                continue;
+            }
+            Assert.That(Download(y), Is.EqualTo(firstY), $"forward, call {call + 1}");
+            Assert.That(Download(dx), Is.EqualTo(firstDx), $"backward input, call {call + 1}");
+        }
     }
 
     /// <summary>
