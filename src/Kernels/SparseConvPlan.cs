@@ -97,9 +97,9 @@ internal readonly record struct SparseConvPlan
     /// thread-local buffer (one image's operand, which stays in L2) instead of reading a batch-sized
     /// packed copy from memory. Forward and backward input (runs along image rows): threads take
     /// units of the (image, pair of runs) work from a counter (the first float of the device
-    /// scratch, which nothing else uses) and gather every output row from the image. Backward weight: each thread takes a share of the
-    /// images, transposes each one's dy and accumulates every input channel into its private dw copy
-    /// in the scratch (<see cref="PrivateCopies"/>), which a second launch sums into dw. 0: the whole
+    /// scratch, which nothing else uses) and gather every output row from the image. Backward
+    /// weight: each thread takes a share of the images, transposes each one's dy and accumulates
+    /// every input channel into its private dw copy in the scratch (<see cref="PrivateCopies"/>), which a second launch sums into dw. 0: the whole
     /// batch is packed into the scratch first and threads own output rows (input channels).
     /// </summary>
     public int Images { get; init; }
