@@ -197,8 +197,10 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         var g = new ConvGeometry(batch, channels, height, width, outChannels, 3, 3, stride, 1);
         var images = Kernels("images");
         Assert.That(images.PlansFor(g).Forward.Images, Is.EqualTo(batch));
-        var x = Upload(Numerics.Random((int)g.InputLength, 61));
-        var dy = Upload(Numerics.Random((int)g.OutputLength, 62));
+        var xHost = Numerics.Random((int)g.InputLength, 61);
+        var dyHost = Numerics.Random((int)g.OutputLength, 62);
+        var x = Upload(xHost);
+        var dy = Upload(dyHost);
         var csr = CsrReference.Encode(Mask(Numerics.Random((int)g.WeightLength, 63), 0.2, 64), g.OutChannels, g.GemmK);
         var rowPointers = Upload(csr.RowPointers);
         var columns = Upload(NonEmpty(csr.Columns));
@@ -215,10 +217,10 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             {
                 firstY = Download(y);
                 firstDx = Download(dx);
-                var expectedY = SparseConvReference.Forward(g, Download(x), csr.RowPointers, csr.Columns, csr.Values);
+                var expectedY = SparseConvReference.Forward(g, xHost, csr.RowPointers, csr.Columns, csr.Values);
                 Numerics.AssertClose(expectedY, firstY, 1e-4f, 2e-6f * g.GemmK + 1e-5f, "forward against the reference");
                 var expectedDx = new float[g.InputLength];
-                SparseConvReference.BackwardInput(g, Download(dy), csr.RowPointers, csr.Columns, csr.Values, expectedDx);
+                SparseConvReference.BackwardInput(g, dyHost, csr.RowPointers, csr.Columns, csr.Values, expectedDx);
                 Numerics.AssertClose(expectedDx, firstDx, 1e-4f, 2e-6f * g.OutChannels * 9 + 1e-5f, "backward input against the reference");
                 continue;
             }
