@@ -179,7 +179,8 @@ internal static unsafe class SparseConvCpu
 
     /// <summary>
     /// d[v * 8 + lane] = row[(b0 + lane) * batchStride + v * phases + shift] for lanes &lt; count (zero
-    /// elsewhere and outside [0, srcW)); full interior runs of 8 columns go through an 8x8 transpose.
+    /// elsewhere and outside [0, srcW)); full interior runs of 8 columns go through an 8x8 transpose, a
+    /// last interior run of 4 (4x4 images) through a 4x8 one.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackRowAcrossBatches(float* row, float* d, int width, int phases, int shift, int srcW,
@@ -216,6 +217,26 @@ internal static unsafe class SparseConvCpu
                 Vector256.Store(r5, t + 40);
                 Vector256.Store(r6, t + 48);
                 Vector256.Store(r7, t + 56);
+            }
+            if (v + 4 <= vEnd)
+            {
+                // Four interior columns left (4x4 images): each image's four columns as one half of
+                // a vector (image i low, i + 4 high), then a 4x4 transpose within each half.
+                float* f = first + v + shift;
+                var r0 = Vector256.Create(Vector128.Load(f), Vector128.Load(f + 4 * batchStride));
+                var r1 = Vector256.Create(Vector128.Load(f + batchStride), Vector128.Load(f + 5 * batchStride));
+                var r2 = Vector256.Create(Vector128.Load(f + 2 * batchStride), Vector128.Load(f + 6 * batchStride));
+                var r3 = Vector256.Create(Vector128.Load(f + 3 * batchStride), Vector128.Load(f + 7 * batchStride));
+                var t0 = Avx.UnpackLow(r0, r1);
+                var t1 = Avx.UnpackHigh(r0, r1);
+                var t2 = Avx.UnpackLow(r2, r3);
+                var t3 = Avx.UnpackHigh(r2, r3);
+                float* t = d + v * 8;
+                Vector256.Store(Avx.Shuffle(t0, t2, 0x44), t);
+                Vector256.Store(Avx.Shuffle(t0, t2, 0xEE), t + 8);
+                Vector256.Store(Avx.Shuffle(t1, t3, 0x44), t + 16);
+                Vector256.Store(Avx.Shuffle(t1, t3, 0xEE), t + 24);
+                v += 4;
             }
         }
         for (; v < width; v++)

@@ -24,7 +24,8 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>
     /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
-    /// kernels; batch 1, 3, 9, 16; planes small enough that runs go across batches; enough input
+    /// kernels; batch 1, 3, 8, 9, 16; planes small enough that runs go across batches (rows of 4, 12:
+    /// the packs' 8- and 4-column transposes); enough input
     /// channels and output rows for the channel-blocked forward (several windows, several row blocks); linear layers.
     /// </summary>
     public static IEnumerable<TestCaseData> Geometries()
@@ -44,6 +45,7 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
             new(2, 16, 20, 19, 8, 3, 3, 1, 1),
             new(3, 7, 17, 18, 13, 3, 3, 2, 1),
             new(16, 6, 4, 4, 10, 3, 3, 1, 1),
+            new(8, 5, 12, 12, 6, 3, 3, 1, 1),
             new(9, 5, 6, 6, 7, 3, 3, 2, 1),
             new(3, 12, 34, 33, 9, 3, 3, 1, 1),
             new(2, 3, 32, 32, 4, 3, 3, 2, 1),
