@@ -31,6 +31,8 @@ public sealed class CsrKernels
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, CsrStaging, int, int, uint, int> stageSelectedRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, CsrStaging, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
     private int[] hostRowTies = [];
     private int[] hostRowPointers = [];
 
@@ -45,6 +47,8 @@ public sealed class CsrKernels
         scatterAddRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
         countSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
         scatterSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
+        stageSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, CsrStaging, int, int, uint, int>(StageSelectedRowsKernel);
+        copyStagedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, CsrStaging, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
     }
 
     /// <summary>
@@ -137,6 +141,73 @@ public sealed class CsrKernels
         }
         int t = launch.Threads(rows);
         countSelectedRows(t, dense, rowPointers, rowTies, rows, cols, selection.ThresholdBits, t);
+        return ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep).Total;
+    }
+
+    /// <summary>
+    /// <see cref="PlanSelected"/> that also stages: the one pass over <paramref name="dense"/> that
+    /// counts each row also writes the row's entries with key &gt;= threshold (at most
+    /// <see cref="CsrStaging.Slot"/> of them) into its slot of <paramref name="staging"/>, so that
+    /// <see cref="EncodeSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, SelectedPlan, CsrStaging, ArrayView{int}, ArrayView{float})"/>
+    /// copies the kept entries from there instead of reading the dense matrix again. A row with more
+    /// such entries than the slot makes the plan unstaged (the encode then reads the matrix);
+    /// <see cref="SelectedPlan.LongestRow"/> tells the caller what slot would have held every row.
+    /// </summary>
+    public SelectedPlan PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, CsrStaging staging)
+    {
+        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
+        if (selection.TiesToKeep < 0)
+        {
+            throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
+        }
+        CheckStaging(staging, rows, cols);
+        if (selection.KeepsNothing)
+        {
+            rowPointers.SubView(0, rows + 1).MemSetToZero();
+            rowTies.SubView(0, rows).MemSetToZero();
+            return new SelectedPlan(0, true, 0);
+        }
+        int t = launch.Threads(rows);
+        stageSelectedRows(t, dense, rowPointers, rowTies, staging, rows, cols, selection.ThresholdBits, t);
+        var (total, longest) = ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep);
+        return new SelectedPlan(total, longest <= staging.Slot, longest);
+    }
+
+    /// <summary>
+    /// Second half of a staged plan (see the staging <see cref="PlanSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, CsrStaging)"/>,
+    /// called just before with the same matrix, selection, plan arrays and staging): copies each row's
+    /// kept entries from its slot when the plan is staged, else writes them from the dense matrix as
+    /// the unstaged encode does. Either way the result equals <see cref="EncodeSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, int, ArrayView{int}, ArrayView{float})"/>.
+    /// </summary>
+    public void EncodeSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, SelectedPlan plan, CsrStaging staging,
+        ArrayView<int> columns, ArrayView<float> values)
+    {
+        if (!plan.Staged)
+        {
+            EncodeSelected(dense, selection, rows, cols, rowPointers, rowTies, plan.Count, columns, values);
+            return;
+        }
+        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
+        CheckStaging(staging, rows, cols);
+        CheckPlanned(plan.Count, rows, cols, columns, values);
+        if (plan.Count == 0)
+        {
+            return;
+        }
+        int t = launch.Threads(rows);
+        copyStagedRows(t, rowPointers, rowTies, staging, columns, values, rows, selection.ThresholdBits, t);
+    }
+
+    /// <summary>
+    /// Host half of a plan: turns the downloaded per-row counts (above the threshold in the row
+    /// pointers' slots, equal to it in the ties) into row pointers and each row's share of the
+    /// first <paramref name="tiesToKeep"/> ties, uploads them, and returns the total kept and the
+    /// longest row's count of entries with key &gt;= threshold.
+    /// </summary>
+    private (int Total, int Longest) ScanSelected(ArrayView<int> rowPointers, ArrayView<int> rowTies, int rows, int tiesToKeep)
+    {
         if (hostRowPointers.Length < rows + 1)
         {
             hostRowPointers = new int[rows + 1];
@@ -149,11 +220,13 @@ public sealed class CsrKernels
         var ties = hostRowTies.AsSpan(0, rows);
         rowPointers.SubView(0, rows + 1).CopyToCPU(pointers);
         rowTies.SubView(0, rows).CopyToCPU(ties);
-        int tiesLeft = selection.TiesToKeep;
+        int tiesLeft = tiesToKeep;
         long total = 0;
+        int longest = 0;
         pointers[0] = 0;
         for (int r = 0; r < rows; r++)
         {
+            longest = Math.Max(longest, pointers[r + 1] + ties[r]);
             int share = Math.Min(ties[r], tiesLeft);
             tiesLeft -= share;
             ties[r] = share;
@@ -166,7 +239,7 @@ public sealed class CsrKernels
         }
         rowPointers.SubView(0, rows + 1).CopyFromCPU((ReadOnlySpan<int>)pointers);
         rowTies.SubView(0, rows).CopyFromCPU((ReadOnlySpan<int>)ties);
-        return (int)total;
+        return ((int)total, longest);
     }
 
     /// <summary>
@@ -179,15 +252,7 @@ public sealed class CsrKernels
         ArrayView<int> rowPointers, ArrayView<int> rowTies, int planned, ArrayView<int> columns, ArrayView<float> values)
     {
         CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
-        if (planned < 0 || planned > (long)rows * cols)
-        {
-            throw new ArgumentException($"csr encode selected: planned count {planned} is outside [0, {(long)rows * cols}]");
-        }
-        if (columns.Length < planned || values.Length < planned)
-        {
-            throw new ArgumentException(
-                $"csr encode selected: the plan keeps {planned} entries but columns holds {columns.Length} and values {values.Length}");
-        }
+        CheckPlanned(planned, rows, cols, columns, values);
         if (planned == 0)
         {
             return;
@@ -239,6 +304,33 @@ public sealed class CsrKernels
         HostCheck.Length(dense, (long)rows * cols, $"{what} dense matrix");
         HostCheck.Length(rowPointers, rows + 1L, $"{what} row pointers");
         HostCheck.Length(rowTies, rows, $"{what} row ties");
+    }
+
+    private static void CheckPlanned(int planned, int rows, int cols, ArrayView<int> columns, ArrayView<float> values)
+    {
+        if (planned < 0 || planned > (long)rows * cols)
+        {
+            throw new ArgumentException($"csr encode selected: planned count {planned} is outside [0, {(long)rows * cols}]");
+        }
+        if (columns.Length < planned || values.Length < planned)
+        {
+            throw new ArgumentException(
+                $"csr encode selected: the plan keeps {planned} entries but columns holds {columns.Length} and values {values.Length}");
+        }
+    }
+
+    private static void CheckStaging(CsrStaging staging, int rows, int cols)
+    {
+        if (staging.Slot <= 0 || staging.Slot > cols)
+        {
+            throw new ArgumentException($"csr encode selected: staging slot {staging.Slot} is outside [1, {cols}]");
+        }
+        long length = (long)rows * staging.Slot;
+        if (length > int.MaxValue || staging.Columns.Length < length || staging.Values.Length < length)
+        {
+            throw new ArgumentException(
+                $"csr encode selected: staging for {rows} rows of {staging.Slot} needs {length} entries, has columns {staging.Columns.Length} and values {staging.Values.Length}");
+        }
     }
 
     private static void CheckSparse(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
@@ -329,6 +421,42 @@ public sealed class CsrKernels
         }
     }
 
+    /// <summary>
+    /// Row r: counts its entries with key &gt; threshold (into rowPointers[r + 1]) and == threshold
+    /// (rowTies[r]) and writes those with key &gt;= threshold, columns increasing, to its slot
+    /// [r * slot, (r + 1) * slot) of the staging (the first slot of them).
+    /// </summary>
+    [GpuKernel]
+    internal static void StageSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
+        ArrayView<int> rowTies, CsrStaging staging, int rows, int cols, uint threshold, int stride)
+    {
+        for (int r = index; r < rows; r += stride)
+        {
+            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), staging.Values, staging.Columns, 0, cols, threshold,
+                r * staging.Slot, staging.Slot);
+            rowPointers[r + 1] = (int)(both >> 32);
+            rowTies[r] = (int)(both & 0xFFFFFFFFL);
+        }
+    }
+
+    /// <summary>
+    /// Row r of a staged plan: copies from its slot the entries with key &gt; threshold and its first
+    /// rowTies[r] with key == threshold to [rowPointers[r], rowPointers[r + 1]) (clamped to the capacity).
+    /// </summary>
+    [GpuKernel]
+    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, CsrStaging staging,
+        ArrayView<int> columns, ArrayView<float> values, int rows, uint threshold, int stride)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        for (int r = index; r < rows; r += stride)
+        {
+            int start = ClampIndex(rowPointers[r], 0, capacity);
+            int end = ClampIndex(rowPointers[r + 1], start, capacity);
+            long first = (long)r * staging.Slot;
+            TopKRanges.CopyKept(staging.Values, staging.Columns, first, first + staging.Slot, threshold, values, columns, start, end, rowTies[r]);
+        }
+    }
+
     /// <summary>Zeroes row r of dense, then writes its entries (clamp-protected).</summary>
     [GpuKernel]
     internal static void DecodeRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> columns,
@@ -380,3 +508,28 @@ public sealed class CsrKernels
     /// <summary>v limited to [lo, hi] (lo &lt;= hi); used by kernels on device index arrays.</summary>
     internal static int ClampIndex(int v, int lo, int hi) => Math.Max(lo, Math.Min(v, hi));
 }
+
+/// <summary>
+/// Room for a one-pass selected encode (<see cref="CsrKernels.PlanSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, CsrStaging)"/>):
+/// <paramref name="Slot"/> (column, value) entries per row, row r at r * Slot.
+/// </summary>
+public readonly record struct CsrStaging(ArrayView<int> Columns, ArrayView<float> Values, int Slot)
+{
+    /// <summary>
+    /// A slot for rows of <paramref name="cols"/> columns expected to keep <paramref name="kept"/>
+    /// entries in all: twice the mean row, plus 64, or at least <paramref name="longestSeen"/> + 1/8
+    /// when a previous plan found a longer row; never more than a whole row.
+    /// </summary>
+    public static int SlotFor(int rows, int cols, long kept, int longestSeen)
+    {
+        long mean = (kept + rows - 1) / Math.Max(1, rows);
+        long slot = Math.Max(2 * mean + 64, longestSeen + longestSeen / 8L);
+        return (int)Math.Clamp(slot, 1, Math.Max(1, cols));
+    }
+}
+
+/// <summary>
+/// The host's result of a staged plan: the kept count, whether every row fitted its slot (the
+/// encode then copies from the staging), and the longest row's count of entries at or above the threshold.
+/// </summary>
+public readonly record struct SelectedPlan(int Count, bool Staged, int LongestRow);

@@ -74,10 +74,16 @@ public static partial class Ops
             {
                 // CSR straight from w under the selection: no masked dense copy.
                 var rowTies = workspace.Ints.Allocate(weightRows);
-                nonZeros = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies);
+                // One pass over w: the count also stages each row's entries, the encode copies them.
+                int slot = CsrStaging.SlotFor(weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
+                long stagingLength = (long)weightRows * slot;
+                var staging = new CsrStaging(workspace.IntScratch(stagingLength), workspace.Scratch(stagingLength), slot);
+                var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging);
+                state.LongestWeightRow = plan.LongestRow;
+                nonZeros = plan.Count;
                 columns = workspace.Ints.Allocate(Math.Max(1, nonZeros));
                 values = workspace.Floats.Allocate(Math.Max(1, nonZeros));
-                k.Csr.EncodeSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, nonZeros, columns, values);
+                k.Csr.EncodeSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, plan, staging, columns, values);
                 k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
             }
             else

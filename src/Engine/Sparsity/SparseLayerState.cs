@@ -24,6 +24,12 @@ public sealed class SparseLayerState
     /// <summary>The input threshold in use, if computed.</summary>
     public TopKSelection? InputSelection { get; internal set; }
 
+    /// <summary>
+    /// The most weight entries at or above the threshold in one row at the last encode: sizes the
+    /// next encode's staging slot so that every row fits (see <see cref="CsrStaging.SlotFor"/>).
+    /// </summary>
+    public int LongestWeightRow { get; internal set; }
+
     /// <summary>Training steps seen.</summary>
     public long Steps { get; internal set; }
 
@@ -35,6 +41,7 @@ public sealed class SparseLayerState
     {
         WeightSelection = null;
         InputSelection = null;
+        LongestWeightRow = 0;
         Steps = 0;
     }
 }
