@@ -31,8 +31,8 @@ public sealed class CsrKernels
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, CsrStaging, int, int, uint, int> stageSelectedRows;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, CsrStaging, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, EntryStaging, int, int, uint, int> stageSelectedRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, EntryStaging, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
     private int[] hostRowTies = [];
     private int[] hostRowPointers = [];
 
@@ -47,8 +47,8 @@ public sealed class CsrKernels
         scatterAddRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
         countSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
         scatterSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
-        stageSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, CsrStaging, int, int, uint, int>(StageSelectedRowsKernel);
-        copyStagedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, CsrStaging, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
+        stageSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, EntryStaging, int, int, uint, int>(StageSelectedRowsKernel);
+        copyStagedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, EntryStaging, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
     }
 
     /// <summary>
@@ -147,21 +147,21 @@ public sealed class CsrKernels
     /// <summary>
     /// <see cref="PlanSelected"/> that also stages: the one pass over <paramref name="dense"/> that
     /// counts each row also writes the row's entries with key &gt;= threshold (at most
-    /// <see cref="CsrStaging.Slot"/> of them) into its slot of <paramref name="staging"/>, so that
-    /// <see cref="EncodeSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, SelectedPlan, CsrStaging, ArrayView{int}, ArrayView{float})"/>
+    /// <see cref="EntryStaging.Slot"/> of them) into its slot of <paramref name="staging"/>, so that
+    /// <see cref="EncodeSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, SelectedPlan, EntryStaging, ArrayView{int}, ArrayView{float})"/>
     /// copies the kept entries from there instead of reading the dense matrix again. A row with more
     /// such entries than the slot makes the plan unstaged (the encode then reads the matrix);
-    /// <see cref="SelectedPlan.LongestRow"/> tells the caller what slot would have held every row.
+    /// <see cref="SelectedPlan.Longest"/> tells the caller what slot would have held every row.
     /// </summary>
     public SelectedPlan PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
-        ArrayView<int> rowPointers, ArrayView<int> rowTies, CsrStaging staging)
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging)
     {
         CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
         if (selection.TiesToKeep < 0)
         {
             throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
         }
-        CheckStaging(staging, rows, cols);
+        staging.Check(rows, cols, "csr encode selected");
         if (selection.KeepsNothing)
         {
             rowPointers.SubView(0, rows + 1).MemSetToZero();
@@ -175,13 +175,13 @@ public sealed class CsrKernels
     }
 
     /// <summary>
-    /// Second half of a staged plan (see the staging <see cref="PlanSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, CsrStaging)"/>,
+    /// Second half of a staged plan (see the staging <see cref="PlanSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, EntryStaging)"/>,
     /// called just before with the same matrix, selection, plan arrays and staging): copies each row's
     /// kept entries from its slot when the plan is staged, else writes them from the dense matrix as
     /// the unstaged encode does. Either way the result equals <see cref="EncodeSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, int, ArrayView{int}, ArrayView{float})"/>.
     /// </summary>
     public void EncodeSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
-        ArrayView<int> rowPointers, ArrayView<int> rowTies, SelectedPlan plan, CsrStaging staging,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, SelectedPlan plan, EntryStaging staging,
         ArrayView<int> columns, ArrayView<float> values)
     {
         if (!plan.Staged)
@@ -190,7 +190,7 @@ public sealed class CsrKernels
             return;
         }
         CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
-        CheckStaging(staging, rows, cols);
+        staging.Check(rows, cols, "csr encode selected");
         CheckPlanned(plan.Count, rows, cols, columns, values);
         if (plan.Count == 0)
         {
@@ -319,20 +319,6 @@ public sealed class CsrKernels
         }
     }
 
-    private static void CheckStaging(CsrStaging staging, int rows, int cols)
-    {
-        if (staging.Slot <= 0 || staging.Slot > cols)
-        {
-            throw new ArgumentException($"csr encode selected: staging slot {staging.Slot} is outside [1, {cols}]");
-        }
-        long length = (long)rows * staging.Slot;
-        if (length > int.MaxValue || staging.Columns.Length < length || staging.Values.Length < length)
-        {
-            throw new ArgumentException(
-                $"csr encode selected: staging for {rows} rows of {staging.Slot} needs {length} entries, has columns {staging.Columns.Length} and values {staging.Values.Length}");
-        }
-    }
-
     private static void CheckSparse(ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
         int rows, int cols, string what)
     {
@@ -428,11 +414,11 @@ public sealed class CsrKernels
     /// </summary>
     [GpuKernel]
     internal static void StageSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
-        ArrayView<int> rowTies, CsrStaging staging, int rows, int cols, uint threshold, int stride)
+        ArrayView<int> rowTies, EntryStaging staging, int rows, int cols, uint threshold, int stride)
     {
         for (int r = index; r < rows; r += stride)
         {
-            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), staging.Values, staging.Columns, 0, cols, threshold,
+            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), staging.Values, staging.Indices, 0, cols, threshold,
                 r * staging.Slot, staging.Slot);
             rowPointers[r + 1] = (int)(both >> 32);
             rowTies[r] = (int)(both & 0xFFFFFFFFL);
@@ -444,7 +430,7 @@ public sealed class CsrKernels
     /// rowTies[r] with key == threshold to [rowPointers[r], rowPointers[r + 1]) (clamped to the capacity).
     /// </summary>
     [GpuKernel]
-    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, CsrStaging staging,
+    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging,
         ArrayView<int> columns, ArrayView<float> values, int rows, uint threshold, int stride)
     {
         int capacity = (int)Math.Min(columns.Length, values.Length);
@@ -453,7 +439,7 @@ public sealed class CsrKernels
             int start = ClampIndex(rowPointers[r], 0, capacity);
             int end = ClampIndex(rowPointers[r + 1], start, capacity);
             long first = (long)r * staging.Slot;
-            TopKRanges.CopyKept(staging.Values, staging.Columns, first, first + staging.Slot, threshold, values, columns, start, end, rowTies[r]);
+            TopKRanges.CopyKept(staging.Values, staging.Indices, first, first + staging.Slot, threshold, values, columns, start, end, rowTies[r]);
         }
     }
 
@@ -508,28 +494,3 @@ public sealed class CsrKernels
     /// <summary>v limited to [lo, hi] (lo &lt;= hi); used by kernels on device index arrays.</summary>
     internal static int ClampIndex(int v, int lo, int hi) => Math.Max(lo, Math.Min(v, hi));
 }
-
-/// <summary>
-/// Room for a one-pass selected encode (<see cref="CsrKernels.PlanSelected(ArrayView{float}, TopKSelection, int, int, ArrayView{int}, ArrayView{int}, CsrStaging)"/>):
-/// <paramref name="Slot"/> (column, value) entries per row, row r at r * Slot.
-/// </summary>
-public readonly record struct CsrStaging(ArrayView<int> Columns, ArrayView<float> Values, int Slot)
-{
-    /// <summary>
-    /// A slot for rows of <paramref name="cols"/> columns expected to keep <paramref name="kept"/>
-    /// entries in all: twice the mean row, plus 64, or at least <paramref name="longestSeen"/> + 1/8
-    /// when a previous plan found a longer row; never more than a whole row.
-    /// </summary>
-    public static int SlotFor(int rows, int cols, long kept, int longestSeen)
-    {
-        long mean = (kept + rows - 1) / Math.Max(1, rows);
-        long slot = Math.Max(2 * mean + 64, longestSeen + longestSeen / 8L);
-        return (int)Math.Clamp(slot, 1, Math.Max(1, cols));
-    }
-}
-
-/// <summary>
-/// The host's result of a staged plan: the kept count, whether every row fitted its slot (the
-/// encode then copies from the staging), and the longest row's count of entries at or above the threshold.
-/// </summary>
-public readonly record struct SelectedPlan(int Count, bool Staged, int LongestRow);

@@ -82,6 +82,8 @@ public sealed class TopKKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int> scatter;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, EntryStaging, int, int, int, uint, int> chunkStage;
+    private readonly Action<Index1D, ArrayView<int>, EntryStaging, ArrayView<float>, ArrayView<int>, int, int, uint, int> chunkCopy;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
@@ -105,6 +107,8 @@ public sealed class TopKKernels
         chunkCount = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
         scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
+        chunkStage = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, EntryStaging, int, int, int, uint, int>(ChunkStageKernel);
+        chunkCopy = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, EntryStaging, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
     }
 
     /// <summary>
@@ -324,6 +328,67 @@ public sealed class TopKKernels
         scatter(t, x, scratch, values, indices, n, planned, chunks, length, selection.ThresholdBits, t);
     }
 
+    /// <summary>The index-ordered chunks a compress of <paramref name="n"/> elements runs in (the segments of its staging).</summary>
+    public (int Count, int Length) CompressChunks(long n) => Chunks(HostCheck.Count(n, "top-k compress"));
+
+    /// <summary>
+    /// <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int})"/> that also stages:
+    /// the counting pass writes each chunk's elements with key &gt;= threshold (at most
+    /// <see cref="EntryStaging.Slot"/>; <see cref="CompressChunks"/> segments) into its slot, so that
+    /// <see cref="CompressPlanned(ArrayView{float}, TopKSelection, SelectedPlan, EntryStaging, ArrayView{float}, ArrayView{int}, ArrayView{int})"/>
+    /// copies the kept ones instead of reading <paramref name="x"/> again. A chunk longer than the
+    /// slot leaves the plan unstaged (the compress then reads x).
+    /// </summary>
+    public SelectedPlan PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch, EntryStaging staging)
+    {
+        int n = HostCheck.Count(x.Length, "top-k compress");
+        CheckSelection(selection, "top-k compress");
+        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        var (chunks, length) = Chunks(n);
+        staging.Check(chunks, length, "top-k compress");
+        if (n == 0 || selection.KeepsNothing)
+        {
+            return new SelectedPlan(0, true, 0);
+        }
+        int t = launch.Threads(chunks);
+        var plan = scratch.SubView(0, 2L * chunks);
+        chunkStage(t, x, plan, staging, n, chunks, length, selection.ThresholdBits, t);
+        var (total, longest) = ScanChunks(plan, chunks, selection.TiesToKeep);
+        return new SelectedPlan(total, longest <= staging.Slot, longest);
+    }
+
+    /// <summary>
+    /// Second half of a staged plan (the staging <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, EntryStaging)"/>
+    /// called just before with the same tensor, selection, scratch and staging): the same (value,
+    /// index) pairs as the unstaged compress, copied from the staging when the plan is staged.
+    /// </summary>
+    public void CompressPlanned(ArrayView<float> x, TopKSelection selection, SelectedPlan plan, EntryStaging staging,
+        ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
+    {
+        if (!plan.Staged)
+        {
+            CompressPlanned(x, selection, plan.Count, values, indices, scratch);
+            return;
+        }
+        int n = HostCheck.Count(x.Length, "top-k compress");
+        CheckSelection(selection, "top-k compress");
+        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        var (chunks, length) = Chunks(n);
+        staging.Check(chunks, length, "top-k compress");
+        if (plan.Count < 0 || plan.Count > n)
+        {
+            throw new ArgumentException($"top-k compress: planned count {plan.Count} is outside [0, {n}]");
+        }
+        HostCheck.Length(values, plan.Count, "top-k compress values");
+        HostCheck.Length(indices, plan.Count, "top-k compress indices");
+        if (plan.Count == 0 || selection.KeepsNothing)
+        {
+            return;
+        }
+        int t = launch.Threads(chunks);
+        chunkCopy(t, scratch, staging, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
+    }
+
     private static void CheckSelection(TopKSelection selection, string what)
     {
         if (selection.TiesToKeep < 0)
@@ -354,16 +419,28 @@ public sealed class TopKKernels
         int t = launch.Threads(chunks);
         var plan = scratch.SubView(0, 2L * chunks);
         chunkCount(t, x, plan, n, chunks, length, selection.ThresholdBits, t);
+        return ScanChunks(plan, chunks, selection.TiesToKeep).Total;
+    }
+
+    /// <summary>
+    /// Host half of a compress plan: turns the per-chunk counts (above, equal) in
+    /// <paramref name="plan"/> into (output offset, ties to keep) and uploads them; returns the total
+    /// kept and the longest chunk's count of elements with key &gt;= threshold.
+    /// </summary>
+    private static (int Total, int Longest) ScanChunks(ArrayView<int> plan, int chunks, int tiesToKeep)
+    {
         int[] rented = ArrayPool<int>.Shared.Rent(2 * chunks);
         try
         {
             var host = rented.AsSpan(0, 2 * chunks);
             plan.CopyToCPU(host);
-            int ties = selection.TiesToKeep;
+            int ties = tiesToKeep;
             int offset = 0;
+            int longest = 0;
             for (int c = 0; c < chunks; c++)
             {
                 int greater = host[2 * c];
+                longest = Math.Max(longest, greater + host[2 * c + 1]);
                 int share = Math.Min(host[2 * c + 1], ties);
                 ties -= share;
                 host[2 * c] = offset;
@@ -371,7 +448,7 @@ public sealed class TopKKernels
                 offset += greater + share;
             }
             plan.CopyFromCPU((ReadOnlySpan<int>)host);
-            return offset;
+            return (offset, longest);
         }
         finally
         {
@@ -468,6 +545,44 @@ public sealed class TopKKernels
             long both = TopKRanges.Count(x, begin, Math.Min(n, begin + length), threshold);
             counts[2 * c] = (int)(both >> 32);
             counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
+        }
+    }
+
+    /// <summary>
+    /// Per chunk c: counts[2c] = elements with key &gt; threshold, counts[2c + 1] = key == threshold,
+    /// and the chunk's elements with key &gt;= threshold (value, index) written to its staging slot.
+    /// </summary>
+    [GpuKernel]
+    internal static void ChunkStageKernel(
+        Index1D index, ArrayView<float> x, ArrayView<int> counts, EntryStaging staging,
+        int n, int chunks, int length, uint threshold, int stride)
+    {
+        for (int c = index; c < chunks; c += stride)
+        {
+            long begin = (long)c * length;
+            long both = TopKRanges.Stage(x, staging.Values, staging.Indices, begin, Math.Min(n, begin + length), threshold,
+                c * staging.Slot, staging.Slot);
+            counts[2 * c] = (int)(both >> 32);
+            counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
+        }
+    }
+
+    /// <summary>
+    /// Per chunk c of a staged plan: copies from its slot the kept (value, index) pairs to positions
+    /// [plan[2c], plan[2c + 2]) (the last chunk up to total); of those equal to the threshold the
+    /// first plan[2c + 1].
+    /// </summary>
+    [GpuKernel]
+    internal static void ChunkCopyKernel(
+        Index1D index, ArrayView<int> plan, EntryStaging staging, ArrayView<float> values, ArrayView<int> indices,
+        int total, int chunks, uint threshold, int stride)
+    {
+        for (int c = index; c < chunks; c += stride)
+        {
+            int limit = c + 1 < chunks ? plan[2 * c + 2] : total;
+            long first = (long)c * staging.Slot;
+            TopKRanges.CopyKept(staging.Values, staging.Indices, first, first + staging.Slot, threshold, values, indices,
+                plan[2 * c], limit, plan[2 * c + 1]);
         }
     }
 

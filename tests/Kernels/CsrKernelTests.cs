@@ -194,17 +194,17 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
             // whole row (always staged), and one entry (rows longer than that fall back to the matrix).
             int longest = Enumerable.Range(0, rows).Max(r => Enumerable.Range(0, cols).Count(c =>
                 (BitConverter.SingleToUInt32Bits(matrix[r * cols + c]) & TopKKernels.MagnitudeMask) >= selection.ThresholdBits));
-            foreach (int slot in new[] { CsrStaging.SlotFor(rows, cols, selection.Kept, 0), cols, 1 })
+            foreach (int slot in new[] { EntryStaging.SlotFor(rows, cols, selection.Kept, 0), cols, 1 })
             {
                 string what = $"{name}, staged with slot {slot}";
                 // Stale staging (huge values, bad columns) must never reach the result.
-                var staging = new CsrStaging(Upload(Enumerable.Repeat(-5, rows * slot).ToArray()),
+                var staging = new EntryStaging(Upload(Enumerable.Repeat(-5, rows * slot).ToArray()),
                     Upload(Enumerable.Repeat(1e30f, rows * slot).ToArray()), slot);
                 var stagedPointers = Upload(Enumerable.Repeat(-3, rows + 1).ToArray());
                 var stagedTies = Upload(new int[rows]);
                 var plan = csr.PlanSelected(source, selection, rows, cols, stagedPointers, stagedTies, staging);
                 Assert.That(plan.Count, Is.EqualTo(expectedColumns.Count), what);
-                Assert.That(plan.LongestRow, Is.EqualTo(selection.KeepsNothing ? 0 : longest), what);
+                Assert.That(plan.Longest, Is.EqualTo(selection.KeepsNothing ? 0 : longest), what);
                 Assert.That(plan.Staged, Is.EqualTo(selection.KeepsNothing || longest <= slot), what);
                 var stagedColumns = Upload(Enumerable.Repeat(-7, plan.Count + 9).ToArray());
                 var stagedValues = Upload(Enumerable.Repeat(float.NaN, plan.Count + 9).ToArray());
@@ -255,21 +255,21 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
 
         // Staging: a slot outside [1, cols] or too little room is refused before any launch.
         Assert.Throws<ArgumentException>(() => csr.PlanSelected(source, selection, 6, 5, rowPointers, rowTies,
-            new CsrStaging(Upload(new int[36]), Upload(new float[36]), 6)));
+            new EntryStaging(Upload(new int[36]), Upload(new float[36]), 6)));
         Assert.Throws<ArgumentException>(() => csr.PlanSelected(source, selection, 6, 5, rowPointers, rowTies,
-            new CsrStaging(Upload(new int[36]), Upload(new float[36]), 0)));
+            new EntryStaging(Upload(new int[36]), Upload(new float[36]), 0)));
         Assert.Throws<ArgumentException>(() => csr.PlanSelected(source, selection, 6, 5, rowPointers, rowTies,
-            new CsrStaging(Upload(new int[11]), Upload(new float[12]), 2)));
+            new EntryStaging(Upload(new int[11]), Upload(new float[12]), 2)));
     }
 
     [Test]
     public void StagingSlotCoversTheMeanRowTwiceOrTheLongestSeen()
     {
-        Assert.That(CsrStaging.SlotFor(512, 4608, 512 * 230, 0), Is.EqualTo(2 * 230 + 64));
-        Assert.That(CsrStaging.SlotFor(512, 4608, 512 * 230, 800), Is.EqualTo(900));
-        Assert.That(CsrStaging.SlotFor(4, 10, 40, 0), Is.EqualTo(10), "never more than a row");
-        Assert.That(CsrStaging.SlotFor(4, 10, 0, 0), Is.EqualTo(10));
-        Assert.That(CsrStaging.SlotFor(3, 1000, 0, 0), Is.EqualTo(64));
+        Assert.That(EntryStaging.SlotFor(512, 4608, 512 * 230, 0), Is.EqualTo(2 * 230 + 64));
+        Assert.That(EntryStaging.SlotFor(512, 4608, 512 * 230, 800), Is.EqualTo(900));
+        Assert.That(EntryStaging.SlotFor(4, 10, 40, 0), Is.EqualTo(10), "never more than a row");
+        Assert.That(EntryStaging.SlotFor(4, 10, 0, 0), Is.EqualTo(10));
+        Assert.That(EntryStaging.SlotFor(3, 1000, 0, 0), Is.EqualTo(64));
     }
 
     private static TestCaseData Case(string name, int rows, int cols, Func<int, int, Random, bool> keep)

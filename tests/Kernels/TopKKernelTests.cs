@@ -372,6 +372,7 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             Assert.That(topK.Compress(xView, s, values, indices, scratch), Is.EqualTo(k), what + ": compress count");
             AssertSameBits(expectedValues, Download(values)[..k], what + ": compressed values");
             Assert.That(indices.Download(Device)[..k], Is.EqualTo(expectedIndices), what + ": compressed indices");
+            CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, what);
         }
         AssertSameBits(x, Download(xView), "the input is left alone");
     }
@@ -390,6 +391,33 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         var (expectedValues, expectedIndices) = TopKReference.Compress(x, kept);
         AssertSameBits(expectedValues, Download(values)[..count], "compressed values under reuse");
         Assert.That(indices.Download(Device)[..count], Is.EqualTo(expectedIndices), "compressed indices under reuse");
+        CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, "under reuse");
+    }
+
+    /// <summary>
+    /// The one-pass (staged) compress gives the expected pairs for the usual slot, a whole chunk
+    /// (always staged) and one entry (longer chunks fall back to reading x), whatever the staging held.
+    /// </summary>
+    private void CheckStagedCompress(TopKKernels topK, ArrayView<float> xView, TopKSelection s, ArrayView<int> scratch,
+        float[] expectedValues, int[] expectedIndices, string what)
+    {
+        var (chunks, length) = topK.CompressChunks(xView.Length);
+        int count = expectedValues.Length;
+        foreach (int slot in new[] { EntryStaging.SlotFor(chunks, length, s.Kept, 0), length, 1 })
+        {
+            string staged = $"{what}, staged with {chunks} chunks, slot {slot}";
+            var staging = new EntryStaging(Upload(Enumerable.Repeat(-5, chunks * slot).ToArray()),
+                Upload(Enumerable.Repeat(1e30f, chunks * slot).ToArray()), slot);
+            var plan = topK.PlanCompress(xView, s, scratch, staging);
+            Assert.That(plan.Count, Is.EqualTo(count), staged + ": count");
+            Assert.That(plan.Staged, Is.EqualTo(s.KeepsNothing || plan.Longest <= slot), staged + ": staged");
+            var values = Upload(Enumerable.Repeat(float.NaN, count + 5).ToArray());
+            var indices = Upload(Enumerable.Repeat(-7, count + 5).ToArray());
+            topK.CompressPlanned(xView, s, plan, staging, values, indices, scratch);
+            AssertSameBits(expectedValues, Download(values)[..count], staged + ": values");
+            Assert.That(indices.Download(Device)[..count], Is.EqualTo(expectedIndices), staged + ": indices");
+            Assert.That(indices.Download(Device)[count..], Is.All.EqualTo(-7), staged + ": nothing written past the plan");
+        }
     }
 
     private ArrayView<float> MaskOf(TopKKernels topK, ArrayView<float> x, TopKSelection s, ArrayView<int> scratch)

@@ -15,6 +15,7 @@ public sealed class Workspace : IDisposable
     private readonly long initialIntScratch;
     private MemoryBuffer1D<int, Stride1D.Dense>? intScratch;
     private MemoryBuffer1D<int, Stride1D.Dense>? topKScratch;
+    private MemoryBuffer1D<int, Stride1D.Dense>? stagingScratch;
 
     /// <summary>Creates a workspace with initial capacities in elements.</summary>
     public Workspace(ComputeDevice device, long initialFloats = 1 << 20, long initialInts = 1 << 16)
@@ -67,6 +68,14 @@ public sealed class Workspace : IDisposable
     /// </summary>
     public ArrayView<int> TopKScratch(long length) => GrowIntScratch(ref topKScratch, length);
 
+    /// <summary>
+    /// The indices of a one-pass selection's staging (<c>EntryStaging</c>; its values go in
+    /// <see cref="Scratch"/>), valid only until the next call, with the growth of
+    /// <see cref="IntScratch"/>. A fourth buffer: a staged top-K compress reads it while it writes
+    /// the kept indices into <see cref="IntScratch"/> and its plan sits in <see cref="TopKScratch"/>.
+    /// </summary>
+    public ArrayView<int> StagingScratch(long length) => GrowIntScratch(ref stagingScratch, length);
+
     private ArrayView<int> GrowIntScratch(ref MemoryBuffer1D<int, Stride1D.Dense>? buffer, long length)
     {
         if (buffer is null || buffer.Length < length)
@@ -82,7 +91,7 @@ public sealed class Workspace : IDisposable
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
     /// <summary>Bytes of device memory held.</summary>
-    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0)) * sizeof(int);
+    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0) + (stagingScratch?.Length ?? 0)) * sizeof(int);
 
     /// <summary>Takes back every temporary.</summary>
     public void Reset()
@@ -95,6 +104,7 @@ public sealed class Workspace : IDisposable
     public void Dispose()
     {
         topKScratch?.Dispose();
+        stagingScratch?.Dispose();
         intScratch?.Dispose();
         scratch?.Dispose();
         Ints.Dispose();

@@ -75,11 +75,11 @@ public static partial class Ops
                 // CSR straight from w under the selection: no masked dense copy.
                 var rowTies = workspace.Ints.Allocate(weightRows);
                 // One pass over w: the count also stages each row's entries, the encode copies them.
-                int slot = CsrStaging.SlotFor(weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
+                int slot = EntryStaging.SlotFor(weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
                 long stagingLength = (long)weightRows * slot;
-                var staging = new CsrStaging(workspace.IntScratch(stagingLength), workspace.Scratch(stagingLength), slot);
+                var staging = new EntryStaging(workspace.StagingScratch(stagingLength), workspace.Scratch(stagingLength), slot);
                 var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging);
-                state.LongestWeightRow = plan.LongestRow;
+                state.LongestWeightRow = plan.Longest;
                 nonZeros = plan.Count;
                 columns = workspace.Ints.Allocate(Math.Max(1, nonZeros));
                 values = workspace.Floats.Allocate(Math.Max(1, nonZeros));
@@ -105,11 +105,18 @@ public static partial class Ops
                     ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch)
                     : state.InputSelection.Value;
                 state.InputSelection = inputSelection;
-                xCount = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch);
+                // One pass over x, as for the weights: the count stages each chunk's entries.
+                var (chunks, chunkLength) = k.TopK.CompressChunks(x.Length);
+                int xSlot = EntryStaging.SlotFor(chunks, chunkLength, inputSelection.Kept, state.LongestInputChunk);
+                long xStagingLength = (long)chunks * xSlot;
+                var xStaging = new EntryStaging(workspace.StagingScratch(xStagingLength), workspace.Scratch(xStagingLength), xSlot);
+                var xPlan = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch, xStaging);
+                state.LongestInputChunk = xPlan.Longest;
+                xCount = xPlan.Count;
                 xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
                 // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
                 var xIndices = workspace.IntScratch(Math.Max(1, xCount));
-                k.TopK.CompressPlanned(x.Data, inputSelection, xCount, xValues, xIndices, topKScratch);
+                k.TopK.CompressPlanned(x.Data, inputSelection, xPlan, xStaging, xValues, xIndices, topKScratch);
                 long packedLength = IndexPackKernels.PackedLength(xCount), tableLength = IndexPackKernels.TableLength(x.Length);
                 xPacked = workspace.Ints.Allocate(Math.Max(1, packedLength));
                 xTable = workspace.Ints.Allocate(tableLength);

@@ -26,9 +26,12 @@ public sealed class SparseLayerState
 
     /// <summary>
     /// The most weight entries at or above the threshold in one row at the last encode: sizes the
-    /// next encode's staging slot so that every row fits (see <see cref="CsrStaging.SlotFor"/>).
+    /// next encode's staging slot so that every row fits (see <see cref="EntryStaging.SlotFor"/>).
     /// </summary>
     public int LongestWeightRow { get; internal set; }
+
+    /// <summary>The same for the input's compress: the most entries at or above its threshold in one chunk.</summary>
+    public int LongestInputChunk { get; internal set; }
 
     /// <summary>Training steps seen.</summary>
     public long Steps { get; internal set; }
@@ -42,6 +45,7 @@ public sealed class SparseLayerState
         WeightSelection = null;
         InputSelection = null;
         LongestWeightRow = 0;
+        LongestInputChunk = 0;
         Steps = 0;
     }
 }
