@@ -80,7 +80,7 @@ internal sealed class SwatBench(ComputeDevice device, bool quick)
         foreach (float sparsity in sparsities)
         {
             var probe = LoadProbe.Start();
-            var request = new ProfileRequest("resnet18", 3, 32, 10, 32, new SparsitySettings(sparsity, TopKPeriod: 10), Steps: quick ? 1 : 3);
+            var request = new ProfileRequest("resnet18", 3, 32, 10, 32, new SparsitySettings(sparsity, TopKPeriod: 10), Steps: quick ? 1 : 5);
             var (dense, sparse) = StepProfile.Run(device, request);
             var names = sparse.Layers.Where(l => l.Sparse).Select(l => l.Name).ToHashSet();
             double layersDense = dense.Layers.Where(l => names.Contains(l.Name)).Sum(l => l.Seconds.Sum());

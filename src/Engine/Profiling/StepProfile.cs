@@ -28,7 +28,7 @@ public sealed record ProfileRequest(string Model, int Channels, int Size, int Cl
 /// <param name="RetainedActivationBytes">Bytes of layer inputs kept for the weight gradients, each tensor counted once.</param>
 /// <param name="PeakWorkspaceBytes">Peak per-step device temporaries (activations, gradients, scratch).</param>
 /// <param name="ParameterBytes">Device bytes of parameters, gradients and momentum.</param>
-/// <param name="Layers">Per-layer counters per step, averaged over a top-K period like <paramref name="StepSeconds"/>.</param>
+/// <param name="Layers">Per-layer counters per step, averaged over a top-K period like <paramref name="StepSeconds"/> (times: the median of the profiled steps).</param>
 /// <param name="RefreshStepSeconds">Median seconds of a step that recomputes the exact thresholds.</param>
 /// <param name="ReuseStepSeconds">Median seconds of a step that reuses them.</param>
 public sealed record RunProfile(
@@ -89,6 +89,7 @@ public static class StepProfile
         private readonly List<double> reuseSeconds = [];
         private readonly OpProfiler refreshProfiler;
         private readonly OpProfiler reuseProfiler;
+        private readonly Dictionary<LayerProfile, List<double[]>> stepSeconds = [];
         private double flops;
         private double denseFlops;
 
@@ -159,16 +160,47 @@ public static class StepProfile
         public void ProfiledPair()
         {
             SwatRules.ResetThresholds(model);
-            trainer.Profiler = refreshProfiler;
-            trainer.Step(data, batch);
-            trainer.Profiler = reuseProfiler;
-            trainer.Step(data, batch);
+            StepUnder(refreshProfiler);
+            StepUnder(reuseProfiler);
             trainer.Profiler = null;
+        }
+
+        /// <summary>One step under <paramref name="profiler"/>, keeping each layer's seconds per pass of this step.</summary>
+        private void StepUnder(OpProfiler profiler)
+        {
+            var before = profiler.Layers.ToDictionary(l => l, l => (double[])l.Seconds.Clone());
+            trainer.Profiler = profiler;
+            trainer.Step(data, batch);
+            foreach (var layer in profiler.Layers)
+            {
+                var start = before.TryGetValue(layer, out var seconds) ? seconds : new double[3];
+                if (!stepSeconds.TryGetValue(layer, out var steps))
+                {
+                    stepSeconds[layer] = steps = [];
+                }
+                steps.Add([layer.Seconds[0] - start[0], layer.Seconds[1] - start[1], layer.Seconds[2] - start[2]]);
+            }
+        }
+
+        /// <summary>
+        /// Replaces each pass's summed seconds by the median step's times the steps, so that one
+        /// disturbed step (another process, a page-fault burst) does not move the per-step figure.
+        /// </summary>
+        private void UseMedianSteps(LayerProfile layer)
+        {
+            if (stepSeconds.TryGetValue(layer, out var steps) && steps.Count > 0)
+            {
+                MedianSteps(steps).CopyTo(layer.Seconds, 0);
+            }
         }
 
         public RunProfile Result()
         {
             var layers = reuseProfiler.Layers;
+            foreach (var layer in layers.Concat(refreshProfiler.Layers))
+            {
+                UseMedianSteps(layer);
+            }
             foreach (var layer in layers)
             {
                 var refresh = refreshProfiler.Layers.First(l => l.Name == layer.Name);
@@ -200,6 +232,20 @@ public static class StepProfile
             data.Dispose();
             model.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Per pass, the median of the steps' seconds times the number of steps: what the sum over the
+    /// steps would be if every step took the median step's time.
+    /// </summary>
+    internal static double[] MedianSteps(IReadOnlyList<double[]> steps)
+    {
+        var result = new double[3];
+        for (int p = 0; p < 3; p++)
+        {
+            result[p] = Median(steps.Select(s => s[p]).ToList()) * steps.Count;
+        }
+        return result;
     }
 
     private static double Median(List<double> values)
