@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace ZeroFL.Kernels;
 
@@ -51,12 +52,37 @@ public sealed class Conv2dKernels
         gemm.RunMapped(problem, w, x, y);
     }
 
-    /// <summary>dx += dL/dx for dy = dL/dy [B, Cout, Ho, Wo] and weights w [Cout, Cin, KH, KW]; dx is [B, Cin, H, W].</summary>
-    public void BackwardInput(ConvGeometry g, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ArrayView<float> workspace)
+    /// <summary>
+    /// dx += dL/dx for dy = dL/dy [B, Cout, Ho, Wo] and weights w [Cout, Cin, KH, KW]; dx is [B, Cin, H, W].
+    /// With <paramref name="overwrite"/>, dx = dL/dx and dx's old contents (garbage allowed) are never
+    /// read: each phase's GEMM runs with beta 0, or dx is zeroed first when some phase gets no tap.
+    /// </summary>
+    public void BackwardInput(ConvGeometry g, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ArrayView<float> workspace,
+        bool overwrite = false)
     {
         Check(g, dx, w, dy, workspace, "conv backward input", "input gradient dx", "weights w", "output gradient dy");
         int s = g.Stride;
         int p = g.Padding;
+        float beta = 1f;
+        if (overwrite)
+        {
+            bool everyPhase = true;
+            for (int h0 = 0; h0 < Math.Min(s, g.InHeight); h0++)
+            {
+                for (int w0 = 0; w0 < Math.Min(s, g.InWidth); w0++)
+                {
+                    everyPhase &= Phase(h0, p, s, g.KernelHeight, g.InHeight).Taps > 0 && Phase(w0, p, s, g.KernelWidth, g.InWidth).Taps > 0;
+                }
+            }
+            if (everyPhase)
+            {
+                beta = 0f;
+            }
+            else
+            {
+                dx.SubView(0, g.InputLength).MemSetToZero();
+            }
+        }
         int hw = g.InHeight * g.InWidth;
         int outHw = g.OutHeight * g.OutWidth;
         int kernelArea = g.KernelHeight * g.KernelWidth;
@@ -92,7 +118,7 @@ public sealed class Conv2dKernels
                     new AxisMap(rows.Count, cols.Count, g.InChannels * hw, s * g.InWidth, s, h0 * g.InWidth + w0, 0, 0, 0, 0));
                 int n = g.Batch * rows.Count * cols.Count;
                 int k = g.OutChannels * rows.Taps * cols.Taps;
-                gemm.RunMapped(new GemmProblem(g.InChannels, n, k, 1f, 1f, a, b, c), w, dy, dx);
+                gemm.RunMapped(new GemmProblem(g.InChannels, n, k, 1f, beta, a, b, c), w, dy, dx);
             }
         }
     }

@@ -446,7 +446,7 @@ internal static unsafe class SparseConvCpu
 
     // ------------------------------------------------------------------ backward input
 
-    /// <summary>dx += dL/dx for the input channels this thread owns, reading the packed dy.</summary>
+    /// <summary>dx += dL/dx (dx = dL/dx when the plan says <see cref="SparseConvPlan.Overwrite"/>) for the input channels this thread owns, reading the packed dy.</summary>
     [SimdHelper(nameof(BackwardInputScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -512,11 +512,11 @@ internal static unsafe class SparseConvCpu
         if (byImage)
         {
             GatherByImage(tables, ws, threads, (int*)packed.LoadEffectiveAddressAsPtr(), (float*)dy.LoadEffectiveAddressAsPtr(),
-                (float*)dx.LoadEffectiveAddressAsPtr(), lists, p, accumulate: true);
+                (float*)dx.LoadEffectiveAddressAsPtr(), lists, p, accumulate: p.Overwrite == 0);
             return;
         }
         RunGather(tables, ws, (float*)packed.LoadEffectiveAddressAsPtr(), (float*)dx.LoadEffectiveAddressAsPtr(),
-            lists, p.OutputPlane, accumulate: true, 0, tables.StripStart.Length);
+            lists, p.OutputPlane, accumulate: p.Overwrite == 0, 0, tables.StripStart.Length);
     }
 
     /// <summary>

@@ -139,10 +139,12 @@ public sealed class SparseConvKernels
     }
 
     /// <summary>
-    /// dx += dL/dx for dy = dL/dy [B, Cout, Ho, Wo] and the CSR weights; dx is [B, Cin, H, W].
+    /// dx += dL/dx for dy = dL/dy [B, Cout, Ho, Wo] and the CSR weights; dx is [B, Cin, H, W]. With
+    /// <paramref name="overwrite"/>, dx = dL/dx instead and dx's old contents (garbage allowed) are
+    /// never read: the CPU gathers store every element, the other paths zero dx first.
     /// </summary>
     public void BackwardInput(ConvGeometry g, ArrayView<float> dy, ArrayView<int> rowPointers, ArrayView<int> columns,
-        ArrayView<float> values, ArrayView<float> dx, ArrayView<float> scratch)
+        ArrayView<float> values, ArrayView<float> dx, ArrayView<float> scratch, bool overwrite = false)
     {
         const string what = "sparse conv backward input";
         CheckWeights(g, rowPointers, columns, values, what);
@@ -150,6 +152,14 @@ public sealed class SparseConvKernels
         HostCheck.Length(dx, g.InputLength, $"{what} input gradient dx");
         HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
         var plan = PlansOf(g).BackwardInput;
+        if (overwrite && packed && plan.PrivateCopies == 0)
+        {
+            plan = plan with { Overwrite = 1 };
+        }
+        else if (overwrite)
+        {
+            dx.SubView(0, g.InputLength).MemSetToZero();
+        }
         if (packed && plan.Images > 0)
         {
             ResetWorkCounter(scratch);

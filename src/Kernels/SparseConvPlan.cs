@@ -31,6 +31,12 @@ internal readonly record struct SparseConvPlan
 
     public int Pass { get; init; }
 
+    /// <summary>
+    /// Backward input on the CPU gather: 1 when the pass overwrites dx (every element written, no
+    /// read) instead of adding into it (0). Set per call by <see cref="SparseConvKernels.BackwardInput"/>.
+    /// </summary>
+    public int Overwrite { get; init; }
+
     public int Batch { get; init; }
 
     public int InChannels { get; init; }

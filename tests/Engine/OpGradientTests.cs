@@ -54,6 +54,23 @@ public sealed class OpGradientTests(string device) : DeviceTest(device)
             [[3, 2, 2, 2], [2], [2]], seed: 8, tolerance: 3e-2);
     }
 
+    /// <summary>The first writer of a gradient is told to overwrite it; later ones accumulate into the same buffer.</summary>
+    [Test]
+    public void GradToWriteOverwritesOnlyTheFirstTime()
+    {
+        using var workspace = new Workspace(Device);
+        var tape = new Tape(workspace);
+        var x = tape.NewTensor([2, 3], requiresGrad: true);
+        var first = tape.GradToWrite(x, out bool overwrite);
+        Assert.That(overwrite, Is.True);
+        Assert.That(x.HasGrad, Is.True);
+        first.CopyFromCPU(new float[] { 1, 2, 3, 4, 5, 6 });
+        var second = tape.GradToWrite(x, out overwrite);
+        Assert.That(overwrite, Is.False);
+        Assert.That(Download(second), Is.EqualTo(new float[] { 1, 2, 3, 4, 5, 6 }), "the same gradient, kept");
+        Assert.That(Download(tape.GradOf(x)), Is.EqualTo(new float[] { 1, 2, 3, 4, 5, 6 }));
+    }
+
     [Test]
     public void SoftmaxCrossEntropyGradientIsMeanLossGradient()
     {

@@ -62,6 +62,12 @@ public sealed class ConvKernelTests(string device) : DeviceTest(device)
         var expectedDx = (float[])dx0.Clone();
         ConvReference.BackwardInput(g, dy, w, expectedDx);
         Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 2e-6f * g.OutChannels * g.KernelHeight * g.KernelWidth + 1e-5f, "conv backward input");
+        // Overwrite: dx's NaN garbage is never read (beta 0, or zeroed first where a phase has no tap).
+        var overwritten = Upload(Enumerable.Repeat(float.NaN, (int)g.InputLength).ToArray());
+        conv.BackwardInput(g, dyd, wd, overwritten, workspace, overwrite: true);
+        var expectedOverwrite = new float[g.InputLength];
+        ConvReference.BackwardInput(g, dy, w, expectedOverwrite);
+        Numerics.AssertClose(expectedOverwrite, Download(overwritten), 1e-4f, 2e-6f * g.OutChannels * g.KernelHeight * g.KernelWidth + 1e-5f, "conv backward input, overwrite");
 
         var dw = Upload(dw0);
         conv.BackwardWeight(g, dyd, xd, dw, workspace);

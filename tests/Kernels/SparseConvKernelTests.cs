@@ -98,6 +98,12 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         var expectedDx = (float[])dx0.Clone();
         ConvReference.BackwardInput(g, dy, w, expectedDx);
         Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 2e-6f * g.OutChannels * g.KernelHeight * g.KernelWidth + 1e-5f, "sparse backward input");
+        // Overwrite: dx's NaN garbage is never read, every element is written.
+        var overwritten = Upload(Enumerable.Repeat(float.NaN, (int)g.InputLength).ToArray());
+        sparse.BackwardInput(g, Upload(dy), rowPointers, columns, values, overwritten, scratch, overwrite: true);
+        var expectedOverwrite = new float[g.InputLength];
+        ConvReference.BackwardInput(g, dy, w, expectedOverwrite);
+        Numerics.AssertClose(expectedOverwrite, Download(overwritten), 1e-4f, 2e-6f * g.OutChannels * g.KernelHeight * g.KernelWidth + 1e-5f, "sparse backward input, overwrite");
 
         var dw = Upload(dw0);
         sparse.BackwardWeight(g, Upload(dy), Upload(NonEmpty(xValues)), Upload(NonEmpty(xIndices)), xValues.Length, dw, scratch);

@@ -77,6 +77,23 @@ public sealed class Tape
         return tensor.Grad;
     }
 
+    /// <summary>
+    /// The gradient of <paramref name="tensor"/> for an op about to add its contribution. When the
+    /// tensor has none yet, a new buffer, not zeroed: <paramref name="overwrite"/> is then true and
+    /// the op must write every element (its contribution is the whole gradient so far), which saves
+    /// zeroing the buffer and reading it back. Else the existing gradient, to accumulate into.
+    /// </summary>
+    public ArrayView<float> GradToWrite(Tensor tensor, out bool overwrite)
+    {
+        overwrite = !tensor.HasGrad;
+        if (overwrite)
+        {
+            tensor.AttachGrad(Workspace.Floats.Allocate(tensor.Length));
+            gradientOwners.Add(tensor.Root ?? tensor);
+        }
+        return tensor.Grad;
+    }
+
     /// <summary>Runs every recorded backward in reverse order.</summary>
     public void Backward()
     {

@@ -88,7 +88,8 @@ public static partial class Ops
             {
                 using (Measure(tape, row, Profiling.Pass.BackwardInput))
                 {
-                    k.Conv.BackwardInput(g, y.Grad, w.Data, tape.GradOf(x), scratch);
+                    var dx = tape.GradToWrite(x, out bool overwrite);
+                    k.Conv.BackwardInput(g, y.Grad, w.Data, dx, scratch, overwrite);
                 }
                 CountFlops(tape, row, Profiling.Pass.BackwardInput, g.ForwardFlops, g.ForwardFlops);
             }

@@ -177,13 +177,15 @@ public static partial class Ops
             {
                 using (Measure(tape, row, Pass.BackwardInput))
                 {
+                    // The first gradient of x (e.g. a block's second conv) is written, not added.
+                    var dx = tape.GradToWrite(x, out bool overwrite);
                     if (sparseKernels)
                     {
-                        k.SparseConv.BackwardInput(g, y.Grad, rowPointers, columns, values, tape.GradOf(x), workspace.Scratch(k.SparseConv.ScratchLength(g)));
+                        k.SparseConv.BackwardInput(g, y.Grad, rowPointers, columns, values, dx, workspace.Scratch(k.SparseConv.ScratchLength(g)), overwrite);
                     }
                     else
                     {
-                        k.Conv.BackwardInput(g, y.Grad, wMasked, tape.GradOf(x), workspace.Scratch(k.Conv.WorkspaceLength(g)));
+                        k.Conv.BackwardInput(g, y.Grad, wMasked, dx, workspace.Scratch(k.Conv.WorkspaceLength(g)), overwrite);
                     }
                 }
                 CountFlops(tape, row, Pass.BackwardInput, dense, dense * weightDensity);
