@@ -453,24 +453,8 @@ internal static unsafe class TopKRanges
                 position++;
             }
         }
-        for (; i < end; i++)
-        {
-            uint bits = source[i];
-            uint key = bits & Magnitude;
-            if (key < threshold)
-            {
-                continue;
-            }
-            greater += key > threshold ? 1 : 0;
-            equal += key == threshold ? 1 : 0;
-            if (position < limit)
-            {
-                valueOut[position] = bits;
-                indexOut[position] = (int)i;
-                position++;
-            }
-        }
-        return (greater << 32) | equal;
+        // The last few elements: the scalar twin, whose counts add to these (both halves stay below 2^32).
+        return ((greater << 32) | equal) + StageScalar(x, values, indices, i, end, threshold, position, limit - position);
     }
 
     /// <summary>Scalar <see cref="Stage"/>.</summary>
@@ -557,23 +541,7 @@ internal static unsafe class TopKRanges
                 position++;
             }
         }
-        for (; i < end && position < limit; i++)
-        {
-            uint bits = source[i];
-            uint key = bits & Magnitude;
-            bool keep = key > threshold;
-            if (key == threshold && ties > 0)
-            {
-                ties--;
-                keep = true;
-            }
-            if (keep)
-            {
-                valueOut[position] = bits;
-                indexOut[position] = sourceIndex[i];
-                position++;
-            }
-        }
+        CopyKeptScalar(stagedValues, stagedIndices, i, end, threshold, values, indices, position, limit, ties);
     }
 
     /// <summary>Scalar <see cref="CopyKept"/>.</summary>
