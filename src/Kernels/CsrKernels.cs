@@ -128,15 +128,8 @@ public sealed class CsrKernels
     public int PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies)
     {
-        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
-        if (selection.TiesToKeep < 0)
+        if (!StartPlan(dense, selection, rows, cols, rowPointers, rowTies))
         {
-            throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
-        }
-        if (selection.KeepsNothing)
-        {
-            rowPointers.SubView(0, rows + 1).MemSetToZero();
-            rowTies.SubView(0, rows).MemSetToZero();
             return 0;
         }
         int t = launch.Threads(rows);
@@ -156,16 +149,9 @@ public sealed class CsrKernels
     public SelectedPlan PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging)
     {
-        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
-        if (selection.TiesToKeep < 0)
-        {
-            throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
-        }
         staging.Check(rows, cols, "csr encode selected");
-        if (selection.KeepsNothing)
+        if (!StartPlan(dense, selection, rows, cols, rowPointers, rowTies))
         {
-            rowPointers.SubView(0, rows + 1).MemSetToZero();
-            rowTies.SubView(0, rows).MemSetToZero();
             return new SelectedPlan(0, true, 0);
         }
         int t = launch.Threads(rows);
@@ -198,6 +184,27 @@ public sealed class CsrKernels
         }
         int t = launch.Threads(rows);
         copyStagedRows(t, rowPointers, rowTies, staging, columns, values, rows, selection.ThresholdBits, t);
+    }
+
+    /// <summary>
+    /// The checks every selected plan starts with; for a selection that keeps nothing also writes
+    /// the empty plan (zero row pointers and ties) and returns false: nothing to count.
+    /// </summary>
+    private static bool StartPlan(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+        ArrayView<int> rowPointers, ArrayView<int> rowTies)
+    {
+        CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
+        if (selection.TiesToKeep < 0)
+        {
+            throw new ArgumentException($"csr encode selected: selection keeps {selection.TiesToKeep} ties (must be at least 0)");
+        }
+        if (selection.KeepsNothing)
+        {
+            rowPointers.SubView(0, rows + 1).MemSetToZero();
+            rowTies.SubView(0, rows).MemSetToZero();
+            return false;
+        }
+        return true;
     }
 
     /// <summary>

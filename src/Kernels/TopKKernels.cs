@@ -310,15 +310,7 @@ public sealed class TopKKernels
     public void CompressPlanned(ArrayView<float> x, TopKSelection selection, int planned,
         ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
     {
-        int n = HostCheck.Count(x.Length, "top-k compress");
-        CheckSelection(selection, "top-k compress");
-        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
-        if (planned < 0 || planned > n)
-        {
-            throw new ArgumentException($"top-k compress: planned count {planned} is outside [0, {n}]");
-        }
-        HostCheck.Length(values, planned, "top-k compress values");
-        HostCheck.Length(indices, planned, "top-k compress indices");
+        int n = CheckPlanned(x, selection, planned, values, indices, scratch);
         if (planned == 0 || selection.KeepsNothing)
         {
             return;
@@ -370,23 +362,31 @@ public sealed class TopKKernels
             CompressPlanned(x, selection, plan.Count, values, indices, scratch);
             return;
         }
-        int n = HostCheck.Count(x.Length, "top-k compress");
-        CheckSelection(selection, "top-k compress");
-        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        int n = CheckPlanned(x, selection, plan.Count, values, indices, scratch);
         var (chunks, length) = Chunks(n);
         staging.Check(chunks, length, "top-k compress");
-        if (plan.Count < 0 || plan.Count > n)
-        {
-            throw new ArgumentException($"top-k compress: planned count {plan.Count} is outside [0, {n}]");
-        }
-        HostCheck.Length(values, plan.Count, "top-k compress values");
-        HostCheck.Length(indices, plan.Count, "top-k compress indices");
         if (plan.Count == 0 || selection.KeepsNothing)
         {
             return;
         }
         int t = launch.Threads(chunks);
         chunkCopy(t, scratch, staging, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
+    }
+
+    /// <summary>The checks of a compress's second half; returns the element count.</summary>
+    private int CheckPlanned(ArrayView<float> x, TopKSelection selection, int planned,
+        ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
+    {
+        int n = HostCheck.Count(x.Length, "top-k compress");
+        CheckSelection(selection, "top-k compress");
+        HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        if (planned < 0 || planned > n)
+        {
+            throw new ArgumentException($"top-k compress: planned count {planned} is outside [0, {n}]");
+        }
+        HostCheck.Length(values, planned, "top-k compress values");
+        HostCheck.Length(indices, planned, "top-k compress indices");
+        return n;
     }
 
     private static void CheckSelection(TopKSelection selection, string what)
