@@ -75,9 +75,7 @@ public static partial class Ops
                 // CSR straight from w under the selection: no masked dense copy.
                 var rowTies = workspace.Ints.Allocate(weightRows);
                 // One pass over w: the count also stages each row's entries, the encode copies them.
-                int slot = EntryStaging.SlotFor(weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
-                long stagingLength = (long)weightRows * slot;
-                var staging = new EntryStaging(workspace.StagingScratch(stagingLength), workspace.Scratch(stagingLength), slot);
+                var staging = StagingFor(workspace, weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
                 var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging);
                 state.LongestWeightRow = plan.Longest;
                 nonZeros = plan.Count;
@@ -107,9 +105,7 @@ public static partial class Ops
                 state.InputSelection = inputSelection;
                 // One pass over x, as for the weights: the count stages each chunk's entries.
                 var (chunks, chunkLength) = k.TopK.CompressChunks(x.Length);
-                int xSlot = EntryStaging.SlotFor(chunks, chunkLength, inputSelection.Kept, state.LongestInputChunk);
-                long xStagingLength = (long)chunks * xSlot;
-                var xStaging = new EntryStaging(workspace.StagingScratch(xStagingLength), workspace.Scratch(xStagingLength), xSlot);
+                var xStaging = StagingFor(workspace, chunks, chunkLength, inputSelection.Kept, state.LongestInputChunk);
                 var xPlan = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch, xStaging);
                 state.LongestInputChunk = xPlan.Longest;
                 xCount = xPlan.Count;
@@ -192,5 +188,17 @@ public static partial class Ops
             }
         });
         return y;
+    }
+
+    /// <summary>
+    /// Room for a one-pass selection of <paramref name="segments"/> rows or chunks of
+    /// <paramref name="length"/> elements (slot: <see cref="EntryStaging.SlotFor"/>) in the
+    /// workspace's reusable buffers, which the next kernel may reuse once the selection is done.
+    /// </summary>
+    private static EntryStaging StagingFor(Memory.Workspace workspace, int segments, int length, long kept, int longestSeen)
+    {
+        int slot = EntryStaging.SlotFor(segments, length, kept, longestSeen);
+        long entries = (long)segments * slot;
+        return new EntryStaging(workspace.StagingScratch(entries), workspace.Scratch(entries), slot);
     }
 }
