@@ -296,60 +296,63 @@ internal static unsafe class TopKRanges
             ScatterScalar(x, values, indices, begin, end, threshold, position, limit, ties);
             return;
         }
-        uint* source = (uint*)x.LoadEffectiveAddressAsPtr();
-        uint* valueOut = (uint*)values.LoadEffectiveAddressAsPtr();
-        int* indexOut = (int*)indices.LoadEffectiveAddressAsPtr();
+        long i = LeftPackKept((uint*)x.LoadEffectiveAddressAsPtr(), null, begin, end, threshold,
+            (uint*)values.LoadEffectiveAddressAsPtr(), (int*)indices.LoadEffectiveAddressAsPtr(), ref position, limit, ref ties);
+        if (position < limit)
+        {
+            // The last few elements (a full range holds every kept one already).
+            ScatterScalar(x, values, indices, i, end, threshold, position, limit, ties);
+        }
+    }
+
+    /// <summary>
+    /// The vector loop of <see cref="Scatter"/> and <see cref="CopyKept"/>: eight elements of
+    /// [begin, end) at a time, keeps every key &gt; threshold and the first <paramref name="ties"/>
+    /// keys == threshold, left-packed with full-width stores while they end inside [position, limit)
+    /// (lanes past the kept ones are overwritten by later entries), lane by lane after that; an
+    /// element's index is <paramref name="sourceIndex"/>[i], or i where that is null. Stops when
+    /// fewer than eight elements are left or the range is full; returns where it stopped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long LeftPackKept(uint* source, int* sourceIndex, long begin, long end, uint threshold,
+        uint* valueOut, int* indexOut, ref int position, int limit, ref int ties)
+    {
         var magnitude = Vector256.Create(Magnitude);
         var limitKey = Vector256.Create(threshold);
         var laneOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         int* packs = LeftPack.Table;
         long i = begin;
-        for (; i + 8 <= end; i += 8)
+        for (; i + 8 <= end && position < limit; i += 8)
         {
             var bits = Vector256.Load(source + i);
             var key = bits & magnitude;
             uint keep = Vector256.GreaterThan(key, limitKey).ExtractMostSignificantBits();
-            uint equal = Vector256.Equals(key, limitKey).ExtractMostSignificantBits();
-            while (equal != 0 && ties > 0)
+            uint same = Vector256.Equals(key, limitKey).ExtractMostSignificantBits();
+            while (same != 0 && ties > 0)
             {
-                keep |= equal & (0u - equal);
-                equal &= equal - 1;
+                keep |= same & (0u - same);
+                same &= same - 1;
                 ties--;
             }
+            var index = sourceIndex != null ? Vector256.Load(sourceIndex + i) : Vector256.Create((int)i) + laneOffsets;
             if (position + 8 <= limit)
             {
                 var order = Vector256.Load(packs + 8 * keep);
                 Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
-                Avx2.PermuteVar8x32(Vector256.Create((int)i) + laneOffsets, order).Store(indexOut + position);
+                Avx2.PermuteVar8x32(index, order).Store(indexOut + position);
                 position += BitOperations.PopCount(keep);
                 continue;
             }
-            while (keep != 0)
+            while (keep != 0 && position < limit)
             {
                 int lane = BitOperations.TrailingZeroCount(keep);
                 keep &= keep - 1;
                 valueOut[position] = source[i + lane];
-                indexOut[position] = (int)(i + lane);
+                indexOut[position] = index.GetElement(lane);
                 position++;
             }
         }
-        for (; i < end; i++)
-        {
-            uint bits = source[i];
-            uint key = bits & Magnitude;
-            bool keep = key > threshold;
-            if (key == threshold && ties > 0)
-            {
-                ties--;
-                keep = true;
-            }
-            if (keep)
-            {
-                valueOut[position] = bits;
-                indexOut[position] = (int)i;
-                position++;
-            }
-        }
+        return i;
     }
 
     /// <summary>Scalar <see cref="Scatter"/>.</summary>
@@ -504,43 +507,8 @@ internal static unsafe class TopKRanges
             CopyKeptScalar(stagedValues, stagedIndices, begin, end, threshold, values, indices, position, limit, ties);
             return;
         }
-        uint* source = (uint*)stagedValues.LoadEffectiveAddressAsPtr();
-        int* sourceIndex = (int*)stagedIndices.LoadEffectiveAddressAsPtr();
-        uint* valueOut = (uint*)values.LoadEffectiveAddressAsPtr();
-        int* indexOut = (int*)indices.LoadEffectiveAddressAsPtr();
-        var magnitude = Vector256.Create(Magnitude);
-        var limitKey = Vector256.Create(threshold);
-        int* packs = LeftPack.Table;
-        long i = begin;
-        for (; i + 8 <= end && position < limit; i += 8)
-        {
-            var bits = Vector256.Load(source + i);
-            var key = bits & magnitude;
-            uint keep = Vector256.GreaterThan(key, limitKey).ExtractMostSignificantBits();
-            uint same = Vector256.Equals(key, limitKey).ExtractMostSignificantBits();
-            while (same != 0 && ties > 0)
-            {
-                keep |= same & (0u - same);
-                same &= same - 1;
-                ties--;
-            }
-            if (position + 8 <= limit)
-            {
-                var order = Vector256.Load(packs + 8 * keep);
-                Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
-                Avx2.PermuteVar8x32(Vector256.Load(sourceIndex + i), order).Store(indexOut + position);
-                position += BitOperations.PopCount(keep);
-                continue;
-            }
-            while (keep != 0 && position < limit)
-            {
-                int lane = BitOperations.TrailingZeroCount(keep);
-                keep &= keep - 1;
-                valueOut[position] = source[i + lane];
-                indexOut[position] = sourceIndex[i + lane];
-                position++;
-            }
-        }
+        long i = LeftPackKept((uint*)stagedValues.LoadEffectiveAddressAsPtr(), (int*)stagedIndices.LoadEffectiveAddressAsPtr(),
+            begin, end, threshold, (uint*)values.LoadEffectiveAddressAsPtr(), (int*)indices.LoadEffectiveAddressAsPtr(), ref position, limit, ref ties);
         CopyKeptScalar(stagedValues, stagedIndices, i, end, threshold, values, indices, position, limit, ties);
     }
 
