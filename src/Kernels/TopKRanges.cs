@@ -335,24 +335,37 @@ internal static unsafe class TopKRanges
                 ties--;
             }
             var index = sourceIndex != null ? Vector256.Load(sourceIndex + i) : Vector256.Create((int)i) + laneOffsets;
-            if (position + 8 <= limit)
-            {
-                var order = Vector256.Load(packs + 8 * keep);
-                Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
-                Avx2.PermuteVar8x32(index, order).Store(indexOut + position);
-                position += BitOperations.PopCount(keep);
-                continue;
-            }
-            while (keep != 0 && position < limit)
-            {
-                int lane = BitOperations.TrailingZeroCount(keep);
-                keep &= keep - 1;
-                valueOut[position] = source[i + lane];
-                indexOut[position] = index.GetElement(lane);
-                position++;
-            }
+            StoreKept(bits, index, keep, packs, valueOut, indexOut, ref position, limit);
         }
         return i;
+    }
+
+    /// <summary>
+    /// Writes the lanes of <paramref name="bits"/> and <paramref name="index"/> set in
+    /// <paramref name="keep"/>, in lane order, from <paramref name="position"/> on: one left-packed
+    /// full-width store of each while eight lanes end inside the range (lanes past the kept ones are
+    /// overwritten by later entries), else lane by lane up to <paramref name="limit"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreKept(Vector256<uint> bits, Vector256<int> index, uint keep, int* packs,
+        uint* valueOut, int* indexOut, ref int position, int limit)
+    {
+        if (position + 8 <= limit)
+        {
+            var order = Vector256.Load(packs + 8 * keep);
+            Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
+            Avx2.PermuteVar8x32(index, order).Store(indexOut + position);
+            position += BitOperations.PopCount(keep);
+            return;
+        }
+        while (keep != 0 && position < limit)
+        {
+            int lane = BitOperations.TrailingZeroCount(keep);
+            keep &= keep - 1;
+            valueOut[position] = bits.GetElement(lane);
+            indexOut[position] = index.GetElement(lane);
+            position++;
+        }
     }
 
     /// <summary>Scalar <see cref="Scatter"/>.</summary>
@@ -439,22 +452,7 @@ internal static unsafe class TopKRanges
             equal += BitOperations.PopCount(same);
             // No branch on keep (at 5-10% kept it is as good as random): empty groups store too,
             // over the same places, which the next kept entries overwrite.
-            if (position + 8 <= limit)
-            {
-                var order = Vector256.Load(packs + 8 * keep);
-                Avx2.PermuteVar8x32(bits, order.AsUInt32()).Store(valueOut + position);
-                Avx2.PermuteVar8x32(Vector256.Create((int)i) + laneOffsets, order).Store(indexOut + position);
-                position += BitOperations.PopCount(keep);
-                continue;
-            }
-            while (keep != 0 && position < limit)
-            {
-                int lane = BitOperations.TrailingZeroCount(keep);
-                keep &= keep - 1;
-                valueOut[position] = source[i + lane];
-                indexOut[position] = (int)(i + lane);
-                position++;
-            }
+            StoreKept(bits, Vector256.Create((int)i) + laneOffsets, keep, packs, valueOut, indexOut, ref position, limit);
         }
         // The last few elements: the scalar twin, whose counts add to these (both halves stay below 2^32).
         return ((greater << 32) | equal) + StageScalar(x, values, indices, i, end, threshold, position, limit - position);
