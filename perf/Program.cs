@@ -43,7 +43,7 @@ try
 {
     if (suite is "federation")
     {
-        using var fedDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        using var fedDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
         var data = ZeroFL.Data.IdxDataset.Load("fashion-mnist", null);
         var bench = new FederationBench(fedDevice, quick);
         bench.RoundCost(data);
@@ -52,7 +52,7 @@ try
     }
     if (suite is "topk" or "swat")
     {
-        using var swatDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        using var swatDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
         Console.Error.WriteLine($"# device {swatDevice.Description}; {(quick ? "quick" : "full")} run");
         var bench = new SwatBench(swatDevice, quick);
         if (suite is "topk")
@@ -67,7 +67,7 @@ try
     }
     if (suite is "sparse-passes")
     {
-        using var passDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+        using var passDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
         Console.Error.WriteLine($"# device {passDevice.Description}; {(quick ? "quick" : "full")} run");
         var sparse = new SparseConvBench(passDevice, quick);
         foreach (var (layer, g) in ResNet18Convs().Concat(ResNet18Downsampling()))
@@ -77,7 +77,7 @@ try
         return 0;
     }
     string blas = OpenBlas.Initialise(Environment.ProcessorCount);
-    using var device = ComputeDevice.Open(DeviceSpec.Parse(deviceText));
+    using var device = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
     Console.Error.WriteLine($"# device {device.Description}; reference {blas}; {(quick ? "quick" : "full")} run");
     var harness = new Harness(device, quick);
     if (suite is "gemm" or "all")

@@ -74,9 +74,16 @@ public static class Program
         catch (Exception e)
         {
             Console.Error.WriteLine($"zerofl: {OneLine(e)}");
+            if (Environment.GetEnvironmentVariable(TraceVariable) == "1")
+            {
+                Console.Error.WriteLine(e);
+            }
             return RuntimeError;
         }
     }
+
+    /// <summary>With this environment variable at 1, a runtime failure also prints the whole exception (for bug reports).</summary>
+    public const string TraceVariable = "ZEROFL_TRACE";
 
     /// <summary>True for host and device out-of-memory errors (ILGPU reports CUDA's as an exception whose message says so).</summary>
     public static bool IsOutOfMemory(Exception e) =>
@@ -113,7 +120,8 @@ public static class Program
 
     private static string OneLine(Exception e)
     {
-        var message = e is AggregateException { InnerException: not null } a ? a.InnerException!.Message : e.Message;
+        var inner = e is AggregateException { InnerException: not null } a ? a.InnerException! : e;
+        var message = inner is ILGPU.Runtime.OpenCL.CLException cl ? $"OpenCL error {cl.Error}" : inner.Message;
         return message.ReplaceLineEndings(" ");
     }
 }

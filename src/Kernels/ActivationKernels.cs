@@ -22,11 +22,11 @@ public sealed class ActivationKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        reluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluForwardKernel);
-        reluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluBackwardKernel);
-        addScaled = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges>(AddScaledKernel);
-        biasForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, ThreadRanges>(BiasForwardKernel);
-        biasBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges>(BiasBackwardKernel);
+        reluForward = launch.Load<ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluForwardKernel);
+        reluBackward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluBackwardKernel);
+        addScaled = launch.Load<ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges>(AddScaledKernel);
+        biasForward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, ThreadRanges>(BiasForwardKernel);
+        biasBackward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges>(BiasBackwardKernel);
     }
 
     /// <summary>y = max(x, 0). x and y have the same length (may be the same view).</summary>

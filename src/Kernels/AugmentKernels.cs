@@ -19,7 +19,7 @@ public sealed class AugmentKernels
     public AugmentKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        cropFlip = launch.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ImageShape, int, int>(CropFlipKernel);
+        cropFlip = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ImageShape, int, int>(CropFlipKernel);
     }
 
     /// <summary>

@@ -22,6 +22,7 @@ namespace ZeroFL.Kernels;
 /// </summary>
 public sealed class Conv2dKernels
 {
+    private readonly KernelLaunch launch;
     private readonly GemmKernels gemm;
 
     /// <summary>Creates the convolution ops on top of <paramref name="gemm"/> (which holds the kernels).</summary>
@@ -29,6 +30,7 @@ public sealed class Conv2dKernels
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(gemm);
+        this.launch = launch;
         this.gemm = gemm;
     }
 
@@ -80,7 +82,7 @@ public sealed class Conv2dKernels
             }
             else
             {
-                dx.SubView(0, g.InputLength).MemSetToZero();
+                launch.Zero(dx.SubView(0, g.InputLength));
             }
         }
         int hw = g.InHeight * g.InWidth;

@@ -31,8 +31,8 @@ public sealed class CsrKernels
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, EntryStaging, int, int, uint, int> stageSelectedRows;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, EntryStaging, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> stageSelectedRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
     private int[] hostRowTies = [];
     private int[] hostRowPointers = [];
 
@@ -41,14 +41,14 @@ public sealed class CsrKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        countRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int>(CountRowsKernel);
-        scatterRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
-        decodeRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
-        scatterAddRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
-        countSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
-        scatterSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
-        stageSelectedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, EntryStaging, int, int, uint, int>(StageSelectedRowsKernel);
-        copyStagedRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, EntryStaging, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
+        countRows = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int>(CountRowsKernel);
+        scatterRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
+        decodeRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
+        scatterAddRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
+        countSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
+        scatterSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
+        stageSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(StageSelectedRowsKernel);
+        copyStagedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
     }
 
     /// <summary>
@@ -87,8 +87,7 @@ public sealed class CsrKernels
             hostRowPointers = new int[rows + 1];
         }
         var counts = hostRowPointers.AsSpan(0, rows + 1);
-        launch.Accelerator.Synchronize();
-        rowPointers.SubView(0, rows + 1).CopyToCPU(counts);
+        launch.ReadBack(rowPointers.SubView(0, rows + 1), counts);
         long total = 0;
         counts[0] = 0;
         for (int r = 1; r <= rows; r++)
@@ -100,7 +99,7 @@ public sealed class CsrKernels
             }
             counts[r] = (int)total;
         }
-        rowPointers.SubView(0, rows + 1).CopyFromCPU((ReadOnlySpan<int>)counts);
+        launch.Upload((ReadOnlySpan<int>)counts, rowPointers.SubView(0, rows + 1));
         int nonZeros = (int)total;
         if (columns.Length < nonZeros || values.Length < nonZeros)
         {
@@ -155,7 +154,7 @@ public sealed class CsrKernels
             return new SelectedPlan(0, true, 0);
         }
         int t = launch.Threads(rows);
-        stageSelectedRows(t, dense, rowPointers, rowTies, staging, rows, cols, selection.ThresholdBits, t);
+        stageSelectedRows(t, dense, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, rows, cols, selection.ThresholdBits, t);
         var (total, longest) = ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep);
         return new SelectedPlan(total, longest <= staging.Slot, longest);
     }
@@ -183,14 +182,14 @@ public sealed class CsrKernels
             return;
         }
         int t = launch.Threads(rows);
-        copyStagedRows(t, rowPointers, rowTies, staging, columns, values, rows, selection.ThresholdBits, t);
+        copyStagedRows(t, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, columns, values, rows, selection.ThresholdBits, t);
     }
 
     /// <summary>
     /// The checks every selected plan starts with; for a selection that keeps nothing also writes
     /// the empty plan (zero row pointers and ties) and returns false: nothing to count.
     /// </summary>
-    private static bool StartPlan(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
+    private bool StartPlan(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies)
     {
         CheckSelectedPlan(dense, rows, cols, rowPointers, rowTies);
@@ -200,8 +199,8 @@ public sealed class CsrKernels
         }
         if (selection.KeepsNothing)
         {
-            rowPointers.SubView(0, rows + 1).MemSetToZero();
-            rowTies.SubView(0, rows).MemSetToZero();
+            launch.Zero(rowPointers.SubView(0, rows + 1));
+            launch.Zero(rowTies.SubView(0, rows));
             return false;
         }
         return true;
@@ -225,8 +224,8 @@ public sealed class CsrKernels
         }
         var pointers = hostRowPointers.AsSpan(0, rows + 1);
         var ties = hostRowTies.AsSpan(0, rows);
-        rowPointers.SubView(0, rows + 1).CopyToCPU(pointers);
-        rowTies.SubView(0, rows).CopyToCPU(ties);
+        launch.ReadBack(rowPointers.SubView(0, rows + 1), pointers);
+        launch.ReadBack(rowTies.SubView(0, rows), ties);
         int tiesLeft = tiesToKeep;
         long total = 0;
         int longest = 0;
@@ -244,8 +243,8 @@ public sealed class CsrKernels
             }
             pointers[r + 1] = (int)total;
         }
-        rowPointers.SubView(0, rows + 1).CopyFromCPU((ReadOnlySpan<int>)pointers);
-        rowTies.SubView(0, rows).CopyFromCPU((ReadOnlySpan<int>)ties);
+        launch.Upload((ReadOnlySpan<int>)pointers, rowPointers.SubView(0, rows + 1));
+        launch.Upload((ReadOnlySpan<int>)ties, rowTies.SubView(0, rows));
         return ((int)total, longest);
     }
 
@@ -421,12 +420,12 @@ public sealed class CsrKernels
     /// </summary>
     [GpuKernel]
     internal static void StageSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
-        ArrayView<int> rowTies, EntryStaging staging, int rows, int cols, uint threshold, int stride)
+        ArrayView<int> rowTies, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot, int rows, int cols, uint threshold, int stride)
     {
         for (int r = index; r < rows; r += stride)
         {
-            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), staging.Values, staging.Indices, 0, cols, threshold,
-                r * staging.Slot, staging.Slot);
+            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), stagedValues, stagedIndices, 0, cols, threshold,
+                r * slot, slot);
             rowPointers[r + 1] = (int)(both >> 32);
             rowTies[r] = (int)(both & 0xFFFFFFFFL);
         }
@@ -437,7 +436,7 @@ public sealed class CsrKernels
     /// rowTies[r] with key == threshold to [rowPointers[r], rowPointers[r + 1]) (clamped to the capacity).
     /// </summary>
     [GpuKernel]
-    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging,
+    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot,
         ArrayView<int> columns, ArrayView<float> values, int rows, uint threshold, int stride)
     {
         int capacity = (int)Math.Min(columns.Length, values.Length);
@@ -445,8 +444,8 @@ public sealed class CsrKernels
         {
             int start = ClampIndex(rowPointers[r], 0, capacity);
             int end = ClampIndex(rowPointers[r + 1], start, capacity);
-            long first = (long)r * staging.Slot;
-            TopKRanges.CopyKept(staging.Values, staging.Indices, first, first + staging.Slot, threshold, values, columns, start, end, rowTies[r]);
+            long first = (long)r * slot;
+            TopKRanges.CopyKept(stagedValues, stagedIndices, first, first + slot, threshold, values, columns, start, end, rowTies[r]);
         }
     }
 

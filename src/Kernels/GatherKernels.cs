@@ -22,10 +22,10 @@ public sealed class GatherKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        rows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
-        labels = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
-        scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);
-        subsample = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(SubsampleKernel);
+        rows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
+        labels = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
+        scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);
+        subsample = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(SubsampleKernel);
     }
 
     /// <summary>Rows (or columns) of a plane of <paramref name="size"/> that a stride keeps: 0, s, 2s, ...</summary>
@@ -87,7 +87,7 @@ public sealed class GatherKernels
         HostCheck.Length(values, count, "scatter values");
         HostCheck.Length(indices, count, "scatter indices");
         int n = HostCheck.Count(destination.Length, "scatter destination");
-        destination.MemSetToZero();
+        launch.Zero(destination);
         int t = launch.Threads(count);
         scatter(t, values, indices, destination, count, n, t);
     }

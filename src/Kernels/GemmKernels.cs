@@ -45,11 +45,11 @@ public sealed class GemmKernels
             {
                 throw new ArgumentException($"the tiled GEMM needs {TiledGroupSize} threads per group; {accelerator.Name} allows {accelerator.MaxNumThreadsPerGroup}");
             }
-            tiledKernel = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmProblem>(GemmTiledKernel);
+            tiledKernel = launch.LoadGrouped<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmProblem>(GemmTiledKernel);
         }
         else
         {
-            packed = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmProblem, int>(
+            packed = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmProblem, int>(
                 GemmPackedKernel);
         }
     }

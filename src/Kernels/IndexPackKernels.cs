@@ -34,9 +34,9 @@ public sealed unsafe class IndexPackKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(PackKernel);
-        table = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, int, int, int>(TableKernel);
-        expand = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(ExpandKernel);
+        pack = launch.Load<ArrayView<int>, ArrayView<int>, int, ThreadRanges>(PackKernel);
+        table = launch.Load<ArrayView<int>, ArrayView<int>, int, int, int>(TableKernel);
+        expand = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(ExpandKernel);
     }
 
     /// <summary>Ints of packed low halves for <paramref name="count"/> entries: ceil(count / 2).</summary>

@@ -8,12 +8,19 @@ namespace ZeroFL.Kernels;
 /// accelerator: on the CPU accelerator every simulated thread is an OS thread, so the launch is the
 /// number of threads it runs at once; on a GPU it is enough groups to fill every multiprocessor.
 /// </summary>
-public sealed class KernelLaunch
+public sealed partial class KernelLaunch
 {
-    /// <summary>Creates the launch policy for an accelerator.</summary>
+    /// <summary>Creates the launch policy for an accelerator that runs every kernel ILGPU offers.</summary>
     public KernelLaunch(Accelerator accelerator)
+        : this(accelerator, KernelFeatures.All)
+    {
+    }
+
+    /// <summary>Creates the launch policy for an accelerator with the given <paramref name="features"/>.</summary>
+    public KernelLaunch(Accelerator accelerator, KernelFeatures features)
     {
         Accelerator = accelerator;
+        Features = features;
         IsCpu = accelerator.AcceleratorType == AcceleratorType.CPU;
         MaxThreads = accelerator.NumMultiprocessors * accelerator.MaxNumThreadsPerMultiprocessor;
         GroupSize = IsCpu ? accelerator.MaxNumThreadsPerGroup : Math.Min(256, accelerator.MaxNumThreadsPerGroup);

@@ -8,10 +8,19 @@ namespace ZeroFL.Kernels;
 /// </summary>
 public sealed class KernelLibrary
 {
-    /// <summary>Loads every kernel family for <paramref name="accelerator"/>.</summary>
+    /// <summary>Loads every kernel family for <paramref name="accelerator"/>, which runs every kernel ILGPU offers.</summary>
     public KernelLibrary(Accelerator accelerator)
+        : this(accelerator, KernelFeatures.All)
     {
-        Launch = new KernelLaunch(accelerator);
+    }
+
+    /// <summary>
+    /// Loads every kernel family for <paramref name="accelerator"/>; a kernel that needs what
+    /// <paramref name="features"/> lacks throws <see cref="KernelNotSupportedException"/> here.
+    /// </summary>
+    public KernelLibrary(Accelerator accelerator, KernelFeatures features)
+    {
+        Launch = new KernelLaunch(accelerator, features);
         Activation = new ActivationKernels(Launch);
         Pool = new PoolKernels(Launch);
         BatchNorm = new BatchNormKernels(Launch);

@@ -20,11 +20,10 @@ public sealed class PoolKernels
     public PoolKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
-        maxPoolForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int>(MaxPool2x2ForwardKernel);
-        maxPoolBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(MaxPool2x2BackwardKernel);
-        globalAvgForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolForwardKernel);
-        globalAvgBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolBackwardKernel);
+        maxPoolForward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int>(MaxPool2x2ForwardKernel);
+        maxPoolBackward = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(MaxPool2x2BackwardKernel);
+        globalAvgForward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolForwardKernel);
+        globalAvgBackward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolBackwardKernel);
     }
 
     /// <summary>

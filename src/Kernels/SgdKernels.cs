@@ -18,9 +18,8 @@ public sealed class SgdKernels
     public SgdKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
-        step = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(MomentumStepKernel);
-        plainStep = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float, int, int>(PlainStepKernel);
+        step = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(MomentumStepKernel);
+        plainStep = launch.Load<ArrayView<float>, ArrayView<float>, float, float, int, int>(PlainStepKernel);
     }
 
     /// <summary>

@@ -26,9 +26,9 @@ public sealed class SoftmaxCrossEntropyKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        forwardBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(ForwardBackwardKernel);
-        predict = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int>(PredictKernel);
-        countCorrect = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, int>(CountCorrectKernel);
+        forwardBackward = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(ForwardBackwardKernel);
+        predict = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int>(PredictKernel);
+        countCorrect = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, int>(CountCorrectKernel);
     }
 
     /// <summary>

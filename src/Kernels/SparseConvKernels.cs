@@ -75,14 +75,14 @@ public sealed class SparseConvKernels
         this.byImage = byImage;
         packed = launch.IsCpu && !forceDirect;
         var a = launch.Accelerator;
-        pack = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
-        packTransposed = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
-        reduceCopies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
-        forward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
+        pack = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
+        packTransposed = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
+        reduceCopies = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
+        forward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
             packed ? ForwardPackedKernel : ForwardDirectKernel);
-        backwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
+        backwardInput = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
             packed ? BackwardInputPackedKernel : BackwardInputDirectKernel);
-        backwardWeight = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>(
+        backwardWeight = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>(
             packed ? BackwardWeightPackedKernel : BackwardWeightDirectKernel);
     }
 
@@ -158,7 +158,7 @@ public sealed class SparseConvKernels
         }
         else if (overwrite)
         {
-            dx.SubView(0, g.InputLength).MemSetToZero();
+            launch.Zero(dx.SubView(0, g.InputLength));
         }
         if (packed && plan.Images > 0)
         {
@@ -235,7 +235,7 @@ public sealed class SparseConvKernels
     /// Zeroes the work counter of an image-major gather (the first float of its scratch, which the
     /// pass does not otherwise use): the launched threads take work units from it.
     /// </summary>
-    private static void ResetWorkCounter(ArrayView<float> scratch) => scratch.SubView(0, 1).MemSetToZero();
+    private void ResetWorkCounter(ArrayView<float> scratch) => launch.Zero(scratch.SubView(0, 1));
 
     private static void CheckWeights(ConvGeometry g, ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, string what)
     {

@@ -82,8 +82,8 @@ public sealed class TopKKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int> scatter;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, EntryStaging, int, int, int, uint, int> chunkStage;
-    private readonly Action<Index1D, ArrayView<int>, EntryStaging, ArrayView<float>, ArrayView<int>, int, int, uint, int> chunkCopy;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int> chunkStage;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int> chunkCopy;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
@@ -101,14 +101,14 @@ public sealed class TopKKernels
         this.strategy = strategy;
         histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
         var a = launch.Accelerator;
-        privateHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
-        atomicHistogram = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
-        mask = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
-        chunkCount = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
-        trimTies = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
-        scatter = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
-        chunkStage = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, EntryStaging, int, int, int, uint, int>(ChunkStageKernel);
-        chunkCopy = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, EntryStaging, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
+        privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        atomicHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
+        mask = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
+        chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
+        trimTies = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
+        scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
+        chunkStage = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>(ChunkStageKernel);
+        chunkCopy = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
     }
 
     /// <summary>
@@ -223,7 +223,7 @@ public sealed class TopKKernels
         var equalCount = scratch.SubView(0, 1);
         if (keepEqual)
         {
-            equalCount.MemSetToZero();
+            launch.Zero(equalCount);
         }
         mask(t, x, output, equalCount, ThreadRanges.For(n, t, strategy.ContiguousRanges), selection.ThresholdBits, keepEqual ? 1 : 0);
         if (!keepEqual)
@@ -233,7 +233,7 @@ public sealed class TopKKernels
         int[] total = ArrayPool<int>.Shared.Rent(1);
         try
         {
-            equalCount.CopyToCPU(total.AsSpan(0, 1));
+            launch.ReadBack(equalCount, total.AsSpan(0, 1));
             if (total[0] <= selection.TiesToKeep)
             {
                 return;
@@ -344,7 +344,7 @@ public sealed class TopKKernels
         }
         int t = launch.Threads(chunks);
         var plan = scratch.SubView(0, 2L * chunks);
-        chunkStage(t, x, plan, staging, n, chunks, length, selection.ThresholdBits, t);
+        chunkStage(t, x, plan, staging.Indices, staging.Values, staging.Slot, n, chunks, length, selection.ThresholdBits, t);
         var (total, longest) = ScanChunks(plan, chunks, selection.TiesToKeep);
         return new SelectedPlan(total, longest <= staging.Slot, longest);
     }
@@ -370,7 +370,7 @@ public sealed class TopKKernels
             return;
         }
         int t = launch.Threads(chunks);
-        chunkCopy(t, scratch, staging, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
+        chunkCopy(t, scratch, staging.Indices, staging.Values, staging.Slot, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
     }
 
     /// <summary>The checks of a compress's second half; returns the element count.</summary>
@@ -427,13 +427,13 @@ public sealed class TopKKernels
     /// <paramref name="plan"/> into (output offset, ties to keep) and uploads them; returns the total
     /// kept and the longest chunk's count of elements with key &gt;= threshold.
     /// </summary>
-    private static (int Total, int Longest) ScanChunks(ArrayView<int> plan, int chunks, int tiesToKeep)
+    private (int Total, int Longest) ScanChunks(ArrayView<int> plan, int chunks, int tiesToKeep)
     {
         int[] rented = ArrayPool<int>.Shared.Rent(2 * chunks);
         try
         {
             var host = rented.AsSpan(0, 2 * chunks);
-            plan.CopyToCPU(host);
+            launch.ReadBack(plan, host);
             int ties = tiesToKeep;
             int offset = 0;
             int longest = 0;
@@ -447,7 +447,7 @@ public sealed class TopKKernels
                 host[2 * c + 1] = share;
                 offset += greater + share;
             }
-            plan.CopyFromCPU((ReadOnlySpan<int>)host);
+            launch.Upload((ReadOnlySpan<int>)host, plan);
             return (offset, longest);
         }
         finally
@@ -467,7 +467,7 @@ public sealed class TopKKernels
         if (strategy.AtomicHistograms)
         {
             replicas = histogramReplicas;
-            scratch.SubView(0, (long)replicas * buckets).MemSetToZero();
+            launch.Zero(scratch.SubView(0, (long)replicas * buckets));
             atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1, replicas);
         }
         else
@@ -476,7 +476,7 @@ public sealed class TopKKernels
             privateHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
         }
         var all = host.AsSpan(0, replicas * buckets);
-        scratch.SubView(0, (long)replicas * buckets).CopyToCPU(all);
+        launch.ReadBack(scratch.SubView(0, (long)replicas * buckets), all);
         var merged = all[..buckets];
         for (int r = 1; r < replicas; r++)
         {
@@ -554,14 +554,14 @@ public sealed class TopKKernels
     /// </summary>
     [GpuKernel]
     internal static void ChunkStageKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> counts, EntryStaging staging,
+        Index1D index, ArrayView<float> x, ArrayView<int> counts, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot,
         int n, int chunks, int length, uint threshold, int stride)
     {
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long both = TopKRanges.Stage(x, staging.Values, staging.Indices, begin, Math.Min(n, begin + length), threshold,
-                c * staging.Slot, staging.Slot);
+            long both = TopKRanges.Stage(x, stagedValues, stagedIndices, begin, Math.Min(n, begin + length), threshold,
+                c * slot, slot);
             counts[2 * c] = (int)(both >> 32);
             counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
         }
@@ -574,14 +574,14 @@ public sealed class TopKKernels
     /// </summary>
     [GpuKernel]
     internal static void ChunkCopyKernel(
-        Index1D index, ArrayView<int> plan, EntryStaging staging, ArrayView<float> values, ArrayView<int> indices,
+        Index1D index, ArrayView<int> plan, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot, ArrayView<float> values, ArrayView<int> indices,
         int total, int chunks, uint threshold, int stride)
     {
         for (int c = index; c < chunks; c += stride)
         {
             int limit = c + 1 < chunks ? plan[2 * c + 2] : total;
-            long first = (long)c * staging.Slot;
-            TopKRanges.CopyKept(staging.Values, staging.Indices, first, first + staging.Slot, threshold, values, indices,
+            long first = (long)c * slot;
+            TopKRanges.CopyKept(stagedValues, stagedIndices, first, first + slot, threshold, values, indices,
                 plan[2 * c], limit, plan[2 * c + 1]);
         }
     }

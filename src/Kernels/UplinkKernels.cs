@@ -22,9 +22,9 @@ public sealed class UplinkKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        keepWhereNonZero = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(KeepWhereNonZeroKernel);
-        countNonZero = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<long>, int, int>(CountNonZeroKernel);
-        scale = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, int, int>(ScaleKernel);
+        keepWhereNonZero = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(KeepWhereNonZeroKernel);
+        countNonZero = launch.Load<ArrayView<float>, ArrayView<long>, int, int>(CountNonZeroKernel);
+        scale = launch.Load<ArrayView<float>, float, int, int>(ScaleKernel);
         partialCounts = a.Allocate1D<long>(launch.MaxThreads);
         hostCounts = new long[launch.MaxThreads];
     }
@@ -45,8 +45,7 @@ public sealed class UplinkKernels
         int n = HostCheck.Count(x.Length, "count non-zero");
         int t = launch.Threads(n);
         countNonZero(t, x, partialCounts.View, n, t);
-        launch.Accelerator.Synchronize();
-        partialCounts.View.BaseView.SubView(0, t).CopyToCPU(hostCounts.AsSpan(0, t));
+        launch.ReadBack(partialCounts.View.BaseView.SubView(0, t), hostCounts.AsSpan(0, t));
         long total = 0;
         for (int i = 0; i < t; i++)
         {

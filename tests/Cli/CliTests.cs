@@ -291,6 +291,11 @@ public sealed class CliTests
         Assert.That(root.GetProperty("sparse_train_flops").GetDouble(), Is.LessThan(root.GetProperty("dense_train_flops").GetDouble()));
         Assert.That(root.GetProperty("retained_activation_bytes_sparse").GetInt64(), Is.LessThan(root.GetProperty("retained_activation_bytes_dense").GetInt64()));
         Assert.That(root.GetProperty("layers").GetArrayLength(), Is.EqualTo(4), "conv1, conv2, fc1, fc2");
+        // The SWAT step still plans top-K and CSR on the host (reads per step); the dense one reads
+        // nothing (without warm-up its only syncs are the workspace's first growths).
+        Assert.That(root.GetProperty("host_syncs_per_step").GetDouble(), Is.GreaterThan(root.GetProperty("host_syncs_per_step_dense").GetDouble()));
+        Assert.That(root.GetProperty("device_to_host_bytes_per_step").GetDouble(), Is.GreaterThan(0));
+        Assert.That(root.GetProperty("device_to_host_bytes_per_step_dense").GetDouble(), Is.EqualTo(0));
     }
 
     [Test]

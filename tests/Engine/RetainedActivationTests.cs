@@ -114,7 +114,15 @@ public sealed class RetainedActivationTests(string device) : DeviceTest(device)
             k.Gather.Scatter(values, indices, count, xDense);
             k.Conv.BackwardWeight(g, dyDevice, xDense, dwDirect, Zeros(1));
         }
-        Assert.That(dw, Is.EqualTo(Download(dwDirect)), "dw from the expanded indices is the dw from the full ones");
+        if (Device.IsCpu)
+        {
+            Assert.That(dw, Is.EqualTo(Download(dwDirect)), "dw from the expanded indices is the dw from the full ones");
+        }
+        else
+        {
+            // GPU kernels add into dw atomically: the same sums in a launch-dependent order.
+            Numerics.AssertClose(Download(dwDirect), dw, 2e-4f, 1e-4f, "dw from the expanded indices is the dw from the full ones");
+        }
 
         var masked = TopKReference.Mask(xHost, TopKReference.KeptMask(xHost, count));
         var expected = new float[g.WeightLength];

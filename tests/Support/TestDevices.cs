@@ -29,6 +29,9 @@ public static class TestDevices
         }
     }
 
+    /// <summary>The specs of <see cref="Specs"/> other than the CPU accelerator: the GPU code paths.</summary>
+    public static IEnumerable<string> GpuSpecs() => Specs().Where(s => s != "cpu");
+
     /// <summary>The shared device for <paramref name="spec"/>.</summary>
     public static ComputeDevice Get(string spec)
     {

@@ -29,6 +29,10 @@ public static class DevicesCommand
                 string memory = d.AcceleratorType == AcceleratorType.CPU ? "host" : $"{d.MemorySize / (1024.0 * 1024 * 1024):F1} GiB";
                 string mark = ReferenceEquals(d, auto) ? "  <- auto" : string.Empty;
                 Console.WriteLine($"{spec,-10} {d.AcceleratorType,-7} {memory,12} {d.NumMultiprocessors,5} {d.WarpSize,5}  {d.Name}{mark}");
+                if (ComputeDevice.NeedsCompatibilityMode(d))
+                {
+                    Console.WriteLine($"{string.Empty,-10} {OpenClCompatibility.Explanation}");
+                }
             }
         }
         if (!devices.Any(d => d.AcceleratorType == AcceleratorType.Cuda))
@@ -37,7 +41,9 @@ public static class DevicesCommand
         }
         if (!devices.Any(d => d.AcceleratorType == AcceleratorType.OpenCL))
         {
-            Console.WriteLine("no OpenCL device usable by ILGPU found (it needs OpenCL 2.0+ with generic address spaces)");
+            Console.WriteLine(OpenClCompatibility.EnabledInEnvironment()
+                ? "no OpenCL device usable by ILGPU found (it needs OpenCL 2.0+ with generic address spaces)"
+                : $"no OpenCL device usable by ILGPU found (it needs OpenCL 2.0+ with generic address spaces; for Mesa rusticl's compatibility mode start with {OpenClCompatibility.EnableVariable}={OpenClCompatibility.EnableValue})");
         }
         return 0;
     }

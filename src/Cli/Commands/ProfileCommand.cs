@@ -76,7 +76,7 @@ public static class ProfileCommand
             throw new UsageException("--input-size must be at least 4, --channels at least 1, --classes at least 2");
         }
         var spec = TrainCommand.ParseDevice(o.Device);
-        using var device = ComputeDevice.Open(spec);
+        using var device = ComputeDevice.Open(spec, Console.Error);
         var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers), o.Steps, o.Warmup);
         var (dense, sparse) = StepProfile.Run(device, request);
         if (o.Json)
@@ -133,6 +133,10 @@ public static class ProfileCommand
             ["peak_workspace_bytes_dense"] = dense.PeakWorkspaceBytes,
             ["peak_workspace_bytes_sparse"] = sparse.PeakWorkspaceBytes,
             ["parameter_bytes"] = dense.ParameterBytes,
+            ["host_syncs_per_step"] = sparse.HostSyncsPerStep,
+            ["device_to_host_bytes_per_step"] = sparse.DeviceToHostBytesPerStep,
+            ["host_syncs_per_step_dense"] = dense.HostSyncsPerStep,
+            ["device_to_host_bytes_per_step_dense"] = dense.DeviceToHostBytesPerStep,
             ["layers"] = layers,
         };
     }
@@ -166,5 +170,7 @@ public static class ProfileCommand
         Console.WriteLine(string.Format(c, "(sparse step averaged over the top-k period: refresh step {0:F3} s once, reuse step {1:F3} s {2} times)", sparse.RefreshStepSeconds, sparse.ReuseStepSeconds, o.TopKPeriod - 1));
         Console.WriteLine(string.Format(c, "activations kept for backward: dense {0:F1} MB, sparse {1:F1} MB ({2:P1})", dense.RetainedActivationBytes / 1e6, sparse.RetainedActivationBytes / 1e6, (double)sparse.RetainedActivationBytes / dense.RetainedActivationBytes));
         Console.WriteLine(string.Format(c, "peak step workspace: dense {0:F1} MB, sparse {1:F1} MB; parameters+gradients+momentum {2:F1} MB", dense.PeakWorkspaceBytes / 1e6, sparse.PeakWorkspaceBytes / 1e6, dense.ParameterBytes / 1e6));
+        Console.WriteLine(string.Format(c, "host syncs per step (a step that does not read its loss; each one a device synchronisation on a GPU): dense {0:F1}, sparse {1:F1}; device-to-host bytes per step: dense {2:F0}, sparse {3:F0}",
+            dense.HostSyncsPerStep, sparse.HostSyncsPerStep, dense.DeviceToHostBytesPerStep, sparse.DeviceToHostBytesPerStep));
     }
 }

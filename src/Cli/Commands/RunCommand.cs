@@ -183,7 +183,7 @@ public static class RunCommand
             _ => NaturalPartitioner.Create(split.Train, split.TrainGroups!, partitionOptions),
         };
 
-        using var device = ComputeDevice.Open(spec);
+        using var device = ComputeDevice.Open(spec, Console.Error);
         using var server = OutOfMemoryWithSizes(device, split, o, () => new FederatedServer(device, options, split.Train, split.Test, partition));
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);

@@ -59,7 +59,7 @@ public static class TrainCommand
         string outDir = o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
 
-        using var device = ComputeDevice.Open(spec);
+        using var device = ComputeDevice.Open(spec, Console.Error);
         var train = split.Train;
         using var model = ModelCatalog.Create(device, o.Model, train.Channels, train.Height, train.ClassCount, o.Seed);
         using var trainData = new DeviceDataset(device, train.Features, train.Labels, [train.Channels, train.Height, train.Width], train.ClassCount);

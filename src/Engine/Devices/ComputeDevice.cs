@@ -15,12 +15,14 @@ public sealed class ComputeDevice : IDisposable
 {
     private readonly Context context;
 
-    private ComputeDevice(Context context, Accelerator accelerator, DeviceSpec resolved)
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceSpec resolved, bool compatibilityMode)
     {
         this.context = context;
         Accelerator = accelerator;
         Spec = resolved;
-        Kernels = new KernelLibrary(accelerator);
+        IsCompatibilityMode = compatibilityMode;
+        // Rusticl aborts the process on ILGPU's dynamic shared memory: such kernels are refused at load.
+        Kernels = new KernelLibrary(accelerator, new KernelFeatures(DynamicSharedMemory: !compatibilityMode));
     }
 
     /// <summary>The accelerator every kernel runs on.</summary>
@@ -31,6 +33,15 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>Every kernel family, loaded for this accelerator.</summary>
     public KernelLibrary Kernels { get; }
+
+    /// <summary>
+    /// True for the OpenCL compatibility mode (Mesa rusticl on llvmpipe, see
+    /// <see cref="OpenClCompatibility"/>): GPU code paths on a CPU, for testing.
+    /// </summary>
+    public bool IsCompatibilityMode { get; }
+
+    /// <summary>The one line a CLI prints on stderr when the device is in a compatibility mode (else null).</summary>
+    public string? Notice => IsCompatibilityMode ? OpenClCompatibility.Notice(Accelerator.Name) : null;
 
     /// <summary>True on ILGPU's CPU accelerator.</summary>
     public bool IsCpu => Accelerator.AcceleratorType == AcceleratorType.CPU;
@@ -53,7 +64,7 @@ public sealed class ComputeDevice : IDisposable
     {
         return Context.Create(builder => builder
             .Cuda()
-            .OpenCL()
+            .OpenCL(OpenClCompatibility.Include)
             .CPU(FastCpuDevice())
             .EnableAlgorithms()
             .Math(MathMode.Fast32BitOnly)
@@ -61,16 +72,26 @@ public sealed class ComputeDevice : IDisposable
             .RegisterSimdRedirects());
     }
 
-    /// <summary>The device <c>auto</c> picks among <paramref name="devices"/>: CUDA, then OpenCL, then CPU.</summary>
+    /// <summary>
+    /// The device <c>auto</c> picks among <paramref name="devices"/>: CUDA, then OpenCL, then CPU;
+    /// never an OpenCL device that needs the compatibility mode.
+    /// </summary>
     public static Device? PickAuto(IReadOnlyList<Device> devices)
     {
         return devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
-            ?? devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL)
+            ?? devices.FirstOrDefault(d => d is CLDevice cl && !OpenClCompatibility.IsCompatibilityDevice(cl))
             ?? devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.CPU);
     }
 
-    /// <summary>Opens the device named by <paramref name="spec"/>; throws with a one-line message if absent.</summary>
-    public static ComputeDevice Open(DeviceSpec spec)
+    /// <summary>True when <paramref name="device"/> runs only in the OpenCL compatibility mode.</summary>
+    public static bool NeedsCompatibilityMode(Device device) =>
+        device is CLDevice cl && OpenClCompatibility.IsCompatibilityDevice(cl);
+
+    /// <summary>
+    /// Opens the device named by <paramref name="spec"/>; throws with a one-line message if absent.
+    /// A device in a compatibility mode writes its <see cref="Notice"/> to <paramref name="notices"/>.
+    /// </summary>
+    public static ComputeDevice Open(DeviceSpec spec, TextWriter? notices = null)
     {
         var context = CreateContext();
         try
@@ -90,9 +111,10 @@ public sealed class ComputeDevice : IDisposable
                 var matching = devices.Where(d => d.AcceleratorType == type).ToList();
                 if (matching.Count == 0)
                 {
-                    string hint = spec.Kind == DeviceKind.OpenCL
-                        ? " (ILGPU needs OpenCL 2.0 or newer with generic address spaces)"
-                        : string.Empty;
+                    string hint = spec.Kind != DeviceKind.OpenCL ? string.Empty
+                        : OpenClCompatibility.EnabledInEnvironment()
+                            ? " (ILGPU needs OpenCL 2.0 or newer with generic address spaces)"
+                            : $" (ILGPU needs OpenCL 2.0 or newer with generic address spaces; Mesa rusticl's compatibility mode also needs {OpenClCompatibility.EnableVariable}={OpenClCompatibility.EnableValue} set before zerofl starts)";
                     throw new InvalidOperationException($"no {spec.Kind} device found{hint}; run 'zerofl devices' to see what is available");
                 }
                 if (spec.Index >= matching.Count)
@@ -102,10 +124,28 @@ public sealed class ComputeDevice : IDisposable
                 device = matching[spec.Index];
             }
             int index = devices.Where(d => d.AcceleratorType == device.AcceleratorType).ToList().IndexOf(device);
+            bool compatibility = NeedsCompatibilityMode(device);
+            if (compatibility)
+            {
+                OpenClCompatibility.Apply((CLDevice)device);
+            }
             Accelerator accelerator = device is CPUDevice cpu
                 ? cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel)
                 : device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, new DeviceSpec(kind, index));
+            try
+            {
+                var opened = new ComputeDevice(context, accelerator, new DeviceSpec(kind, index), compatibility);
+                if (opened.Notice is { } notice)
+                {
+                    notices?.WriteLine(notice);
+                }
+                return opened;
+            }
+            catch
+            {
+                accelerator.Dispose();
+                throw;
+            }
         }
         catch
         {
@@ -120,8 +160,11 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Allocates a device buffer of <paramref name="length"/> floats (contents undefined).</summary>
     public MemoryBuffer1D<float, Stride1D.Dense> Allocate(long length) => Accelerator.Allocate1D<float>(length);
 
-    /// <summary>Waits for every launched kernel (free on the CPU accelerator).</summary>
-    public void Synchronize() => Accelerator.Synchronize();
+    /// <summary>Waits for every launched kernel (free on the CPU accelerator; counted in <see cref="Traffic"/>).</summary>
+    public void Synchronize() => Kernels.Launch.Synchronize();
+
+    /// <summary>Every host synchronisation and copy made through this device's kernels and engine.</summary>
+    public HostTraffic Traffic => Kernels.Launch.Traffic;
 
     /// <inheritdoc />
     public void Dispose()

@@ -67,7 +67,7 @@ public sealed class DeviceArena<T> : IDisposable
     public ArrayView<T> AllocateZeroed(long length)
     {
         var view = Allocate(length);
-        view.MemSetToZero();
+        device.Kernels.Launch.Zero(view);
         return view;
     }
 

@@ -34,8 +34,8 @@ public sealed class ParameterStore : IDisposable
         values = device.Accelerator.Allocate1D<float>(Math.Max(1, TotalLength));
         gradients = device.Accelerator.Allocate1D<float>(Math.Max(1, TrainableLength));
         momentum = device.Accelerator.Allocate1D<float>(Math.Max(1, TrainableLength));
-        gradients.MemSetToZero();
-        momentum.MemSetToZero();
+        device.Kernels.Launch.Zero(gradients.View.AsContiguous());
+        device.Kernels.Launch.Zero(momentum.View.AsContiguous());
         foreach (var p in Parameters)
         {
             var tensor = new Tensor(values.View.SubView(p.Offset, p.Length), p.Shape, p.Trainable);
@@ -77,17 +77,16 @@ public sealed class ParameterStore : IDisposable
         ?? throw new KeyNotFoundException($"no parameter named {fullName}");
 
     /// <summary>Zeroes every gradient (explicit, once per step).</summary>
-    public void ZeroGradients() => Gradients.MemSetToZero();
+    public void ZeroGradients() => device.Kernels.Launch.Zero(Gradients);
 
     /// <summary>Zeroes the momentum buffers.</summary>
-    public void ZeroMomentum() => Momentum.MemSetToZero();
+    public void ZeroMomentum() => device.Kernels.Launch.Zero(Momentum);
 
     /// <summary>Copies all values to the host.</summary>
     public float[] Download()
     {
-        device.Synchronize();
         var host = new float[TotalLength];
-        Values.CopyToCPU(host);
+        device.Kernels.Launch.ReadBack(Values, host);
         return host;
     }
 
@@ -98,7 +97,7 @@ public sealed class ParameterStore : IDisposable
         {
             throw new ArgumentException($"model state has {TotalLength} values, got {host.Length}");
         }
-        Values.CopyFromCPU(host);
+        device.Kernels.Launch.Upload<float>(host, Values);
     }
 
     /// <inheritdoc />

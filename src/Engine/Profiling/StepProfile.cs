@@ -31,9 +31,16 @@ public sealed record ProfileRequest(string Model, int Channels, int Size, int Cl
 /// <param name="Layers">Per-layer counters per step, averaged over a top-K period like <paramref name="StepSeconds"/> (times: the median of the profiled steps).</param>
 /// <param name="RefreshStepSeconds">Median seconds of a step that recomputes the exact thresholds.</param>
 /// <param name="ReuseStepSeconds">Median seconds of a step that reuses them.</param>
+/// <param name="HostSyncsPerStep">
+/// Times per step the host waited for the device (reads of counts, histograms and plans), in a
+/// step that does not read its loss, averaged over a top-K period like <paramref name="StepSeconds"/>.
+/// Free on the CPU accelerator, a full device synchronisation on a GPU.
+/// </param>
+/// <param name="DeviceToHostBytesPerStep">Bytes per step those reads copied to the host, averaged the same way.</param>
 public sealed record RunProfile(
     double StepSeconds, double TrainFlops, double DenseTrainFlops, long RetainedActivationBytes, long PeakWorkspaceBytes,
-    long ParameterBytes, IReadOnlyList<LayerProfile> Layers, double RefreshStepSeconds, double ReuseStepSeconds);
+    long ParameterBytes, IReadOnlyList<LayerProfile> Layers, double RefreshStepSeconds, double ReuseStepSeconds,
+    double HostSyncsPerStep, double DeviceToHostBytesPerStep);
 
 /// <summary>Runs real training steps of a model dense and with SWAT, and measures both.</summary>
 public static class StepProfile
@@ -92,6 +99,8 @@ public static class StepProfile
         private readonly Dictionary<LayerProfile, List<double[]>> stepSeconds = [];
         private double flops;
         private double denseFlops;
+        private double syncs;
+        private double deviceToHostBytes;
 
         public ProfiledRun(ComputeDevice device, ProfileRequest r, SparsitySettings settings)
         {
@@ -148,7 +157,10 @@ public static class StepProfile
                 trainer.Flops.Clear();
                 device.Synchronize();
                 var clock = Stopwatch.StartNew();
-                trainer.Step(data, batch);
+                var traffic = device.Traffic.Snapshot();
+                trainer.Step(data, batch, readLoss: false);
+                syncs += weight * (device.Traffic.Syncs - traffic.Syncs) / request.Steps;
+                deviceToHostBytes += weight * (device.Traffic.DeviceToHostBytes - traffic.DeviceToHostBytes) / request.Steps;
                 device.Synchronize();
                 times.Add(clock.Elapsed.TotalSeconds);
                 flops += weight * trainer.Flops.Sparse / request.Steps;
@@ -223,7 +235,9 @@ public static class StepProfile
                 model.Store.Bytes,
                 layers,
                 refreshMedian,
-                reuseMedian);
+                reuseMedian,
+                syncs,
+                deviceToHostBytes);
         }
 
         public void Dispose()

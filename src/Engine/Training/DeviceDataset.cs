@@ -92,7 +92,7 @@ public sealed class DeviceDataset : IDisposable
     {
         int batch = indices.Length;
         var deviceIndices = tape.Workspace.Ints.Allocate(batch);
-        deviceIndices.CopyFromCPU(indices);
+        device.Kernels.Launch.Upload(indices, deviceIndices);
         var input = tape.NewTensor([batch, .. SampleShape], requiresGrad: false);
         var batchLabels = tape.Workspace.Ints.Allocate(batch);
         var k = device.Kernels.Gather;
@@ -113,7 +113,7 @@ public sealed class DeviceDataset : IDisposable
                 batchMoves[i + 2] = random.Next(2);
             }
             var deviceMoves = tape.Workspace.Ints.Allocate(batchMoves.Length);
-            deviceMoves.CopyFromCPU((ReadOnlySpan<int>)batchMoves);
+            device.Kernels.Launch.Upload((ReadOnlySpan<int>)batchMoves, deviceMoves);
             device.Kernels.Augment.RandomCropFlip(gathered, input.Data, batch, SampleShape[0], SampleShape[1], SampleShape[2],
                 cropPadding, batchMoves, deviceMoves, cropFill.View);
         }

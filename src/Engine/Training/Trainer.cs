@@ -54,7 +54,13 @@ public sealed class Trainer : IDisposable
     public int AugmentationSeed { get; set; }
 
     /// <summary>One SGD step on the samples <paramref name="batch"/> of <paramref name="data"/>; returns the mean loss.</summary>
-    public float Step(DeviceDataset data, ReadOnlySpan<int> batch)
+    public float Step(DeviceDataset data, ReadOnlySpan<int> batch) => Step(data, batch, readLoss: true)!.Value;
+
+    /// <summary>
+    /// One SGD step; with <paramref name="readLoss"/> false the step only launches work (the loss
+    /// stays on the device, null is returned), so that on a GPU the host does not wait for it.
+    /// </summary>
+    public float? Step(DeviceDataset data, ReadOnlySpan<int> batch, bool readLoss)
     {
         if (batch.Length == 0)
         {
@@ -68,7 +74,7 @@ public sealed class Trainer : IDisposable
         var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
         tape.Backward();
         Optimizer.Step(Model.Store, Model.Device);
-        return Mean(loss, batch.Length);
+        return readLoss ? Mean(loss, batch.Length) : null;
     }
 
     /// <summary>Accuracy and mean loss over every sample of <paramref name="data"/>, in evaluation mode.</summary>
@@ -132,8 +138,7 @@ public sealed class Trainer : IDisposable
         {
             lossHost = new float[count];
         }
-        Model.Device.Synchronize();
-        loss.SubView(0, count).CopyToCPU(lossHost.AsSpan(0, count));
+        Model.Device.Kernels.Launch.ReadBack(loss.SubView(0, count), lossHost.AsSpan(0, count));
         double sum = 0;
         for (int i = 0; i < count; i++)
         {
@@ -148,8 +153,7 @@ public sealed class Trainer : IDisposable
         {
             predictionHost = new int[count];
         }
-        Model.Device.Synchronize();
-        view.SubView(0, count).CopyToCPU(predictionHost.AsSpan(0, count));
+        Model.Device.Kernels.Launch.ReadBack(view.SubView(0, count), predictionHost.AsSpan(0, count));
         return predictionHost;
     }
 }

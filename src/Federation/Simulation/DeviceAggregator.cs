@@ -43,7 +43,7 @@ public sealed class DeviceAggregator : IDisposable
     /// <summary>Starts a round: the sum is zeroed.</summary>
     public void Begin()
     {
-        sum.MemSetToZero();
+        device.Kernels.Launch.Zero(sum.View.AsContiguous());
         examples = 0;
         clients = 0;
     }
@@ -64,16 +64,16 @@ public sealed class DeviceAggregator : IDisposable
                 continue; // a sparse layer with nothing sent adds nothing
             }
             var values = stagedValues.View.BaseView.SubView(0, count);
-            values.CopyFromCPU(wire.Values.AsSpan(0, count));
+            device.Kernels.Launch.Upload(wire.Values.AsSpan(0, count), values);
             if (!wire.IsCsr)
             {
                 k.Activation.Axpy(values, target, weight);
                 continue;
             }
             var rows = stagedRows.View.BaseView.SubView(0, spec.Rows + 1);
-            rows.CopyFromCPU(wire.RowPointers.AsSpan(0, spec.Rows + 1));
+            device.Kernels.Launch.Upload(wire.RowPointers.AsSpan(0, spec.Rows + 1), rows);
             var columns = stagedColumns.View.BaseView.SubView(0, count);
-            columns.CopyFromCPU(wire.Columns.AsSpan(0, count));
+            device.Kernels.Launch.Upload(wire.Columns.AsSpan(0, count), columns);
             k.Csr.ScatterAdd(rows, columns, values, weight, spec.Rows, spec.Columns, target);
         }
         examples += upload.ExampleCount;

@@ -140,12 +140,8 @@ public sealed class DeviceUplinkEncoder : IDisposable
     private T[] Download<T>(ArrayView<T> view)
         where T : unmanaged
     {
-        device.Synchronize();
         var host = new T[view.Length];
-        if (host.Length > 0)
-        {
-            view.CopyToCPU(host);
-        }
+        device.Kernels.Launch.ReadBack(view, host);
         return host;
     }
 }

@@ -1,0 +1,39 @@
+using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Training;
+using ZeroFL.Tests.Support;
+
+namespace ZeroFL.Tests.Engine;
+
+/// <summary>
+/// What a training step makes the host wait for, counted by <see cref="ZeroFL.Kernels.HostTraffic"/>:
+/// a dense step that does not read its loss waits for nothing; reading the loss is one sync of
+/// one float per sample.
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+[NonParallelizable]
+public sealed class HostTrafficTests(string device) : DeviceTest(device)
+{
+    [Test]
+    public void ADenseStepWaitsOnlyToReadItsLoss()
+    {
+        const int batch = 6;
+        var features = Numerics.Random(batch * 28 * 28, 5);
+        var labels = Enumerable.Range(0, batch).Select(i => i % 10).ToArray();
+        using var model = ModelCatalog.Create(Device, "cnn", 1, 28, 10, seed: 2);
+        using var data = new DeviceDataset(Device, features, labels, [1, 28, 28], 10);
+        using var trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 0f));
+        var all = Enumerable.Range(0, batch).ToArray();
+        trainer.Step(data, all); // sizes the workspace
+
+        var before = Device.Traffic.Snapshot();
+        Assert.That(trainer.Step(data, all, readLoss: false), Is.Null);
+        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(0), "syncs of a step that does not read its loss");
+        Assert.That(Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes, Is.EqualTo(0));
+        Assert.That(Device.Traffic.HostToDeviceBytes - before.HostToDeviceBytes, Is.EqualTo(batch * sizeof(int)), "the batch's sample indices");
+
+        before = Device.Traffic.Snapshot();
+        Assert.That(trainer.Step(data, all), Is.Positive);
+        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(1));
+        Assert.That(Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes, Is.EqualTo(batch * sizeof(float)));
+    }
+}
