@@ -48,9 +48,10 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// scans each small histogram from the top to find the digit holding the K-th element. The result
 /// is the exact K-th key T and the number r of elements equal to T to keep. On the CPU accelerator
 /// each launched thread fills a private histogram (no contention) and the host merges them; on GPUs
-/// threads add atomically into a few replicated histograms. Applying a selection is one compare
-/// pass; only when more elements equal T than r may be kept does an index-ordered pass run
-/// (contiguous chunks, per-chunk counts, exclusive prefix on the host). Compress always takes that
+/// threads add atomically into a few replicated histograms, summed on the device before the host
+/// reads one. Applying a selection is one compare pass; only when more elements equal T than r may
+/// be kept does an index-ordered pass run (contiguous chunks, per-chunk counts, exclusive prefix on
+/// the host). Compress always takes that
 /// chunked path so its output is in increasing index order. On the CPU accelerator every thread
 /// works on one contiguous block through the Vector256 loops of <see cref="TopKRanges"/>; GPU
 /// backends compile their scalar twins (the chunked GPU passes are correct but not tuned:
@@ -78,6 +79,7 @@ public sealed class TopKKernels
     private readonly int histogramReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int> privateHistogram;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int> atomicHistogram;
+    private readonly Action<Index1D, ArrayView<int>, int, int, int> mergeReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
@@ -102,6 +104,7 @@ public sealed class TopKKernels
         histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
         var a = launch.Accelerator;
         privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
         atomicHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
         mask = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
         chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
@@ -458,7 +461,8 @@ public sealed class TopKKernels
 
     /// <summary>
     /// Histogram of digit (key &gt;&gt; shift) &amp; (buckets - 1) over elements with
-    /// key &gt;&gt; matchShift == match, merged on the host into the first buckets of <paramref name="host"/>.
+    /// key &gt;&gt; matchShift == match, in the first buckets of <paramref name="host"/> (replicas merged on
+    /// the device for the atomic strategy, on the host for the private one).
     /// </summary>
     private Span<int> Histogram(ArrayView<float> x, int n, ArrayView<int> scratch, int matchShift, uint match, int shift, int buckets, int[] host)
     {
@@ -469,6 +473,10 @@ public sealed class TopKKernels
             replicas = histogramReplicas;
             launch.Zero(scratch.SubView(0, (long)replicas * buckets));
             atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1, replicas);
+            // Summed on the device: the host reads one histogram, not every replica.
+            int tm = launch.Threads(buckets);
+            mergeReplicas(tm, scratch, buckets, replicas, tm);
+            replicas = 1;
         }
         else
         {
@@ -497,6 +505,21 @@ public sealed class TopKKernels
     {
         var own = histograms.SubView((long)index.X * (digitMask + 1), digitMask + 1);
         TopKRanges.Histogram(x, own, ranges.Begin(index), ranges.End(index), ranges.Step, matchShift, match, shift, digitMask);
+    }
+
+    /// <summary>Bucket b of replica 0 becomes the sum of bucket b over every replica (GPU).</summary>
+    [GpuKernel]
+    internal static void MergeReplicasKernel(Index1D index, ArrayView<int> histograms, int buckets, int replicas, int stride)
+    {
+        for (int b = index; b < buckets; b += stride)
+        {
+            int sum = 0;
+            for (int r = 0; r < replicas; r++)
+            {
+                sum += histograms[(long)r * buckets + b];
+            }
+            histograms[b] = sum;
+        }
     }
 
     /// <summary>Atomic adds into replica (i mod replicas) of a zeroed histogram block (GPU).</summary>

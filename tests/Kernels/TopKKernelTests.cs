@@ -57,6 +57,21 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void TheGpuStrategyReadsOneMergedHistogramPerPass()
+    {
+        var x = Numerics.Random(100_000, 9);
+        var xView = Upload(x);
+        var scratch = Upload(new int[(int)Kernels(Layout.Gpu).ScratchLength(x.Length)]);
+        var before = Device.Traffic.Snapshot();
+        var selection = Kernels(Layout.Gpu).Select(xView, 1000, scratch);
+        long bytes = Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes;
+        Assert.That(selection.Kept, Is.EqualTo(1000));
+        // Three radix passes of at most 2048 buckets: the 32 replicas are summed on the device.
+        Assert.That(bytes, Is.LessThanOrEqualTo(3 * 2048 * sizeof(int)));
+        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.LessThanOrEqualTo(3));
+    }
+
+    [Test]
     public void WideExponentRangeMatchesTheSortReference([Values(1000, 65537)] int n, [Values] Layout layout)
     {
         var random = new Random(7);
