@@ -44,12 +44,13 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// </para>
 /// <para>
 /// Method (no sort): radix select over the 31-bit key in three histogram passes (11, 10 and 10
-/// bits), each counting only the elements whose higher bits match the digits found so far; the host
-/// scans each small histogram from the top to find the digit holding the K-th element. The result
-/// is the exact K-th key T and the number r of elements equal to T to keep. On the CPU accelerator
-/// each launched thread fills a private histogram (no contention) and the host merges them; on GPUs
-/// threads add atomically into a few replicated histograms, summed on the device before the host
-/// reads one. Applying a selection is one compare pass; only when more elements equal T than r may
+/// bits), each counting only the elements whose higher bits match the digits found so far; a scan
+/// of each small histogram from the top finds the digit holding the K-th element. The result is the
+/// exact K-th key T and the number r of elements equal to T to keep. On the CPU accelerator each
+/// launched thread fills a private histogram (no contention) and the host merges and scans them
+/// (a read is free there); on GPUs threads add atomically into a few replicated histograms, which
+/// are summed and scanned on the device, and the host reads the result once (see
+/// <c>TopKKernels.DeviceSelect.cs</c>). Applying a selection is one compare pass; only when more elements equal T than r may
 /// be kept does an index-ordered pass run (contiguous chunks, per-chunk counts, exclusive prefix on
 /// the host). Compress always takes that
 /// chunked path so its output is in increasing index order. On the CPU accelerator every thread
@@ -63,7 +64,7 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// CPU reference: <see cref="Reference.TopKReference"/>.
 /// </para>
 /// </summary>
-public sealed class TopKKernels
+public sealed partial class TopKKernels
 {
     /// <summary>Mask that clears the sign bit: the magnitude key of a float.</summary>
     public const uint MagnitudeMask = 0x7FFFFFFF;
@@ -78,7 +79,6 @@ public sealed class TopKKernels
     private readonly TopKStrategy strategy;
     private readonly int histogramReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int> privateHistogram;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int> atomicHistogram;
     private readonly Action<Index1D, ArrayView<int>, int, int, int> mergeReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
@@ -105,7 +105,9 @@ public sealed class TopKKernels
         var a = launch.Accelerator;
         privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
         mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
-        atomicHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int, int>(AtomicHistogramKernel);
+        startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
+        matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
+        selectDigit = launch.Load<ArrayView<int>, ArrayView<int>, int, int>(SelectDigitKernel);
         mask = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
         chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
@@ -152,7 +154,7 @@ public sealed class TopKKernels
     public long ScratchLength(long n)
     {
         int count = HostCheck.Count(n, "top-k scratch length");
-        return Math.Max((long)histogramReplicas * MaxBuckets, 2L * Chunks(count).Count);
+        return Math.Max((long)histogramReplicas * MaxBuckets + SelectStateInts, 2L * Chunks(count).Count);
     }
 
     /// <summary>
@@ -171,6 +173,10 @@ public sealed class TopKKernels
         if (k == 0)
         {
             return TopKSelection.None;
+        }
+        if (strategy.AtomicHistograms)
+        {
+            return SelectOnDevice(x, n, k, scratch);
         }
         int[] rented = ArrayPool<int>.Shared.Rent(histogramReplicas * MaxBuckets);
         try
@@ -461,28 +467,14 @@ public sealed class TopKKernels
 
     /// <summary>
     /// Histogram of digit (key &gt;&gt; shift) &amp; (buckets - 1) over elements with
-    /// key &gt;&gt; matchShift == match, in the first buckets of <paramref name="host"/> (replicas merged on
-    /// the device for the atomic strategy, on the host for the private one).
+    /// key &gt;&gt; matchShift == match from the threads' private histograms, merged on the host into
+    /// the first buckets of <paramref name="host"/> (the CPU strategy, where a read is free).
     /// </summary>
     private Span<int> Histogram(ArrayView<float> x, int n, ArrayView<int> scratch, int matchShift, uint match, int shift, int buckets, int[] host)
     {
         int t = launch.Threads(n);
-        int replicas;
-        if (strategy.AtomicHistograms)
-        {
-            replicas = histogramReplicas;
-            launch.Zero(scratch.SubView(0, (long)replicas * buckets));
-            atomicHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1, replicas);
-            // Summed on the device: the host reads one histogram, not every replica.
-            int tm = launch.Threads(buckets);
-            mergeReplicas(tm, scratch, buckets, replicas, tm);
-            replicas = 1;
-        }
-        else
-        {
-            replicas = t;
-            privateHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
-        }
+        int replicas = t;
+        privateHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
         var all = host.AsSpan(0, replicas * buckets);
         launch.ReadBack(scratch.SubView(0, (long)replicas * buckets), all);
         var merged = all[..buckets];
@@ -519,24 +511,6 @@ public sealed class TopKKernels
                 sum += histograms[(long)r * buckets + b];
             }
             histograms[b] = sum;
-        }
-    }
-
-    /// <summary>Atomic adds into replica (i mod replicas) of a zeroed histogram block (GPU).</summary>
-    [GpuKernel]
-    internal static void AtomicHistogramKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> histograms,
-        ThreadRanges ranges, int matchShift, uint match, int shift, int digitMask, int replicas)
-    {
-        int offset = index % replicas * (digitMask + 1);
-        long end = ranges.End(index);
-        for (long i = ranges.Begin(index); i < end; i += ranges.Step)
-        {
-            uint key = Interop.FloatAsInt(x[i]) & MagnitudeMask;
-            if (key >> matchShift == match)
-            {
-                Atomic.Add(ref histograms[offset + (int)((key >> shift) & (uint)digitMask)], 1);
-            }
         }
     }
 

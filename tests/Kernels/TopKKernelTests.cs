@@ -57,18 +57,19 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
-    public void TheGpuStrategyReadsOneMergedHistogramPerPass()
+    public void TheGpuStrategyPlansTheSelectionOnTheDeviceAndReadsItOnce([Values(1, 1000, 99_999, 100_000)] int k)
     {
         var x = Numerics.Random(100_000, 9);
         var xView = Upload(x);
-        var scratch = Upload(new int[(int)Kernels(Layout.Gpu).ScratchLength(x.Length)]);
+        var topK = Kernels(Layout.Gpu);
+        var scratch = Upload(new int[(int)topK.ScratchLength(x.Length)]);
         var before = Device.Traffic.Snapshot();
-        var selection = Kernels(Layout.Gpu).Select(xView, 1000, scratch);
-        long bytes = Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes;
-        Assert.That(selection.Kept, Is.EqualTo(1000));
-        // Three radix passes of at most 2048 buckets: the 32 replicas are summed on the device.
-        Assert.That(bytes, Is.LessThanOrEqualTo(3 * 2048 * sizeof(int)));
-        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.LessThanOrEqualTo(3));
+        var selection = topK.Select(xView, k, scratch);
+        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(1), "one read of the selection state");
+        Assert.That(Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes, Is.EqualTo(4 * sizeof(int)));
+        var host = Kernels(Layout.ShortChunks).Select(xView, k, Upload(new int[(int)Kernels(Layout.ShortChunks).ScratchLength(x.Length)]));
+        Assert.That(selection, Is.EqualTo(host), "the device-planned selection equals the host-planned one");
+        Assert.That(selection.Kept, Is.EqualTo(k));
     }
 
     [Test]
