@@ -22,7 +22,7 @@ namespace ZeroFL.Kernels;
 /// Not thread-safe (it keeps one host buffer for the row counts). CPU reference:
 /// <see cref="Reference.CsrReference"/>.
 /// </summary>
-public sealed class CsrKernels
+public sealed partial class CsrKernels
 {
     private readonly KernelLaunch launch;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int> countRows;
@@ -46,6 +46,7 @@ public sealed class CsrKernels
         decodeRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
         scatterAddRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
         countSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
+        scanSelectedRows = launch.Load<ArrayView<int>, ArrayView<int>, int, int, int>(ScanSelectedRowsKernel);
         scatterSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
         stageSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(StageSelectedRowsKernel);
         copyStagedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
@@ -145,10 +146,19 @@ public sealed class CsrKernels
     /// such entries than the slot makes the plan unstaged (the encode then reads the matrix);
     /// <see cref="SelectedPlan.Longest"/> tells the caller what slot would have held every row.
     /// </summary>
+    /// <remarks>
+    /// Staging is a CPU technique: on a GPU backend the plan is made on the device instead
+    /// (<see cref="PlanSelectedOnDevice"/> with <paramref name="knownCount"/>; the staging is not
+    /// used, the plan is unstaged and its <see cref="SelectedPlan.Longest"/> is 0).
+    /// </remarks>
     public SelectedPlan PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
-        ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging)
+        ArrayView<int> rowPointers, ArrayView<int> rowTies, EntryStaging staging, int knownCount = -1)
     {
         staging.Check(rows, cols, "csr encode selected");
+        if (!launch.IsCpu)
+        {
+            return new SelectedPlan(PlanSelectedOnDevice(dense, selection, rows, cols, rowPointers, rowTies, knownCount), false, 0);
+        }
         if (!StartPlan(dense, selection, rows, cols, rowPointers, rowTies))
         {
             return new SelectedPlan(0, true, 0);

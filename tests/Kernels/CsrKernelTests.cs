@@ -204,8 +204,16 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
                 var stagedTies = Upload(new int[rows]);
                 var plan = csr.PlanSelected(source, selection, rows, cols, stagedPointers, stagedTies, staging);
                 Assert.That(plan.Count, Is.EqualTo(expectedColumns.Count), what);
-                Assert.That(plan.Longest, Is.EqualTo(selection.KeepsNothing ? 0 : longest), what);
-                Assert.That(plan.Staged, Is.EqualTo(selection.KeepsNothing || longest <= slot), what);
+                if (Device.IsCpu)
+                {
+                    Assert.That(plan.Longest, Is.EqualTo(selection.KeepsNothing ? 0 : longest), what);
+                    Assert.That(plan.Staged, Is.EqualTo(selection.KeepsNothing || longest <= slot), what);
+                }
+                else
+                {
+                    // GPU backends plan on the device and do not stage.
+                    Assert.That(plan.Staged, Is.EqualTo(selection.KeepsNothing), what);
+                }
                 var stagedColumns = Upload(Enumerable.Repeat(-7, plan.Count + 9).ToArray());
                 var stagedValues = Upload(Enumerable.Repeat(float.NaN, plan.Count + 9).ToArray());
                 csr.EncodeSelected(source, selection, rows, cols, stagedPointers, stagedTies, plan, staging, stagedColumns, stagedValues);
@@ -213,6 +221,25 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
                 Assert.That(stagedColumns.SubView(0, plan.Count).Download(Device), Is.EqualTo(expectedColumns), what);
                 Assert.That(Download(stagedValues.SubView(0, plan.Count)), Is.EqualTo(expectedValues), what);
                 Assert.That(stagedColumns.SubView(plan.Count, 9).Download(Device), Is.All.EqualTo(-7), $"{what}: nothing written past the plan");
+            }
+        }
+        if (rows > 0)
+        {
+            // The device plan: with the selection's own K it reads nothing back; without, one int.
+            var source = Upload(dense);
+            foreach (int known in new[] { selection.Kept, -1 })
+            {
+                var devicePointers = Upload(Enumerable.Repeat(-3, rows + 1).ToArray());
+                var deviceTies = Upload(new int[rows]);
+                var before = Device.Traffic.Snapshot();
+                int planned = csr.PlanSelectedOnDevice(source, selection, rows, cols, devicePointers, deviceTies, known);
+                Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(known >= 0 || selection.KeepsNothing ? 0 : 1), $"known {known}: syncs");
+                Assert.That(planned, Is.EqualTo(selection.Kept), $"known {known}");
+                var hostPointers = Upload(new int[rows + 1]);
+                var hostTies = Upload(new int[rows]);
+                csr.PlanSelected(source, selection, rows, cols, hostPointers, hostTies);
+                Assert.That(devicePointers.Download(Device), Is.EqualTo(hostPointers.Download(Device)), $"known {known}: row pointers");
+                Assert.That(deviceTies.Download(Device), Is.EqualTo(hostTies.Download(Device)), $"known {known}: tie shares");
             }
         }
         if (selection.Kept == dense.Length || dense.All(v => v != 0f))

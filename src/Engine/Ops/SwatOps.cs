@@ -63,9 +63,9 @@ public static partial class Ops
         using (Measure(tape, row, Pass.Forward))
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
-            var selection = refresh || state.WeightSelection is null
-                ? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch)
-                : state.WeightSelection.Value;
+            var saved = refresh ? null : state.WeightSelection;
+            bool selectedHere = saved is null;
+            var selection = saved ?? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch);
             if (training)
             {
                 state.WeightSelection = selection;
@@ -76,7 +76,9 @@ public static partial class Ops
                 var rowTies = workspace.Ints.Allocate(weightRows);
                 // One pass over w: the count also stages each row's entries, the encode copies them.
                 var staging = StagingFor(workspace, weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
-                var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging);
+                // A selection made on w keeps exactly K: a GPU plans on the device without reading a count back.
+                var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging,
+                    knownCount: selectedHere ? selection.Kept : -1);
                 state.LongestWeightRow = plan.Longest;
                 nonZeros = plan.Count;
                 columns = workspace.Ints.Allocate(Math.Max(1, nonZeros));
