@@ -108,6 +108,14 @@ public sealed partial class TopKKernels
         startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
         matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
         selectDigit = launch.Load<ArrayView<int>, ArrayView<int>, int, int>(SelectDigitKernel);
+        if (!launch.IsCpu)
+        {
+            if (launch.Accelerator.MaxNumThreadsPerGroup < ScanGroupSize)
+            {
+                throw new ArgumentException($"the compress plan scan needs {ScanGroupSize} threads per group; {launch.Accelerator.Name} allows {launch.Accelerator.MaxNumThreadsPerGroup}");
+            }
+            scanChunks = launch.LoadGrouped<ArrayView<int>, int, int, int>(ScanChunksKernel);
+        }
         mask = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
         chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
@@ -154,7 +162,7 @@ public sealed partial class TopKKernels
     public long ScratchLength(long n)
     {
         int count = HostCheck.Count(n, "top-k scratch length");
-        return Math.Max((long)histogramReplicas * MaxBuckets + SelectStateInts, 2L * Chunks(count).Count);
+        return Math.Max((long)histogramReplicas * MaxBuckets + SelectStateInts, 2L * Chunks(count).Count + 1);
     }
 
     /// <summary>
@@ -340,16 +348,30 @@ public sealed partial class TopKKernels
     /// copies the kept ones instead of reading <paramref name="x"/> again. A chunk longer than the
     /// slot leaves the plan unstaged (the compress then reads x).
     /// </summary>
-    public SelectedPlan PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch, EntryStaging staging)
+    /// <remarks>
+    /// Staging is a CPU technique: on a GPU backend the plan is made on the device instead (counts,
+    /// then a one-group scan), the staging is not used and the plan is unstaged. With
+    /// <paramref name="knownCount"/> (the selection's <see cref="TopKSelection.Kept"/> when it was
+    /// selected on this very x) nothing is read back; with -1 the total is (one int, one sync).
+    /// </remarks>
+    public SelectedPlan PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch, EntryStaging staging, int knownCount = -1)
     {
         int n = HostCheck.Count(x.Length, "top-k compress");
         CheckSelection(selection, "top-k compress");
         HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
         var (chunks, length) = Chunks(n);
         staging.Check(chunks, length, "top-k compress");
+        if (knownCount < -1 || knownCount > n)
+        {
+            throw new ArgumentException($"top-k compress: known count {knownCount} is outside [-1, {n}]");
+        }
         if (n == 0 || selection.KeepsNothing)
         {
             return new SelectedPlan(0, true, 0);
+        }
+        if (!launch.IsCpu)
+        {
+            return new SelectedPlan(PlanChunksOnDevice(x, n, selection, scratch, chunks, length, knownCount), false, 0);
         }
         int t = launch.Threads(chunks);
         var plan = scratch.SubView(0, 2L * chunks);

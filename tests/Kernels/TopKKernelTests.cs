@@ -388,7 +388,7 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             Assert.That(topK.Compress(xView, s, values, indices, scratch), Is.EqualTo(k), what + ": compress count");
             AssertSameBits(expectedValues, Download(values)[..k], what + ": compressed values");
             Assert.That(indices.Download(Device)[..k], Is.EqualTo(expectedIndices), what + ": compressed indices");
-            CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, what);
+            CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, what, selectedOnX: true);
         }
         AssertSameBits(x, Download(xView), "the input is left alone");
     }
@@ -407,15 +407,17 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         var (expectedValues, expectedIndices) = TopKReference.Compress(x, kept);
         AssertSameBits(expectedValues, Download(values)[..count], "compressed values under reuse");
         Assert.That(indices.Download(Device)[..count], Is.EqualTo(expectedIndices), "compressed indices under reuse");
-        CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, "under reuse");
+        CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, "under reuse", selectedOnX: false);
     }
 
     /// <summary>
     /// The one-pass (staged) compress gives the expected pairs for the usual slot, a whole chunk
     /// (always staged) and one entry (longer chunks fall back to reading x), whatever the staging held.
+    /// GPU backends plan on the device instead (unstaged); given the selection's own K (when it was
+    /// selected on x) they read nothing back.
     /// </summary>
     private void CheckStagedCompress(TopKKernels topK, ArrayView<float> xView, TopKSelection s, ArrayView<int> scratch,
-        float[] expectedValues, int[] expectedIndices, string what)
+        float[] expectedValues, int[] expectedIndices, string what, bool selectedOnX)
     {
         var (chunks, length) = topK.CompressChunks(xView.Length);
         int count = expectedValues.Length;
@@ -424,9 +426,19 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             string staged = $"{what}, staged with {chunks} chunks, slot {slot}";
             var staging = new EntryStaging(Upload(Enumerable.Repeat(-5, chunks * slot).ToArray()),
                 Upload(Enumerable.Repeat(1e30f, chunks * slot).ToArray()), slot);
-            var plan = topK.PlanCompress(xView, s, scratch, staging);
+            int known = selectedOnX && slot == length ? s.Kept : -1;
+            var before = Device.Traffic.Snapshot();
+            var plan = topK.PlanCompress(xView, s, scratch, staging, known);
             Assert.That(plan.Count, Is.EqualTo(count), staged + ": count");
-            Assert.That(plan.Staged, Is.EqualTo(s.KeepsNothing || plan.Longest <= slot), staged + ": staged");
+            if (Device.IsCpu)
+            {
+                Assert.That(plan.Staged, Is.EqualTo(s.KeepsNothing || plan.Longest <= slot), staged + ": staged");
+            }
+            else
+            {
+                Assert.That(plan.Staged, Is.EqualTo(s.KeepsNothing), staged + ": planned on the device, unstaged");
+                Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(known >= 0 || s.KeepsNothing || xView.Length == 0 ? 0 : 1), staged + ": syncs");
+            }
             var values = Upload(Enumerable.Repeat(float.NaN, count + 5).ToArray());
             var indices = Upload(Enumerable.Repeat(-7, count + 5).ToArray());
             topK.CompressPlanned(xView, s, plan, staging, values, indices, scratch);

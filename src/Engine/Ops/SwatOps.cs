@@ -101,14 +101,14 @@ public static partial class Ops
             // X_topK: the only copy of the input kept for the weight gradient (part of this layer's forward cost).
             if (needsGrad && w.RequiresGrad)
             {
-                var inputSelection = state.Refresh || state.InputSelection is null
-                    ? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch)
-                    : state.InputSelection.Value;
+                var savedInput = state.Refresh ? null : state.InputSelection;
+                var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch);
                 state.InputSelection = inputSelection;
                 // One pass over x, as for the weights: the count stages each chunk's entries.
                 var (chunks, chunkLength) = k.TopK.CompressChunks(x.Length);
                 var xStaging = StagingFor(workspace, chunks, chunkLength, inputSelection.Kept, state.LongestInputChunk);
-                var xPlan = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch, xStaging);
+                var xPlan = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch, xStaging,
+                    knownCount: savedInput is null ? inputSelection.Kept : -1);
                 state.LongestInputChunk = xPlan.Longest;
                 xCount = xPlan.Count;
                 xValues = workspace.Floats.Allocate(Math.Max(1, xCount));

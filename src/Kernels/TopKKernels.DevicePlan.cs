@@ -3,11 +3,13 @@ using ILGPU;
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// The GPU strategy's selection, planned on the device: each radix pass counts into replicated
+/// What GPU backends plan on the device. The selection: each radix pass counts into replicated
 /// atomic histograms, sums them on the device, and one thread scans the merged histogram from the
 /// top to pick the digit, carrying the prefix found so far and the count still to take in a small
-/// device state that the next pass reads. The host reads the state once, at the end: one sync and
-/// 16 bytes per selection instead of one histogram per pass.
+/// device state that the next pass reads; the host reads the state once, at the end (one sync and
+/// 16 bytes per selection instead of one histogram per pass). The compress plan: per-chunk counts,
+/// then one group of <see cref="ScanGroupSize"/> threads scans them into output offsets and tie
+/// shares in place (shared memory and barriers: GPU backends only).
 /// </summary>
 public sealed partial class TopKKernels
 {
@@ -17,6 +19,84 @@ public sealed partial class TopKKernels
     private readonly Action<Index1D, ArrayView<int>, int> startSelect;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int> matchedHistogram;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, int> selectDigit;
+    private readonly Action<KernelConfig, ArrayView<int>, int, int, int>? scanChunks;
+
+    /// <summary>Threads of the group that scans a compress plan.</summary>
+    internal const int ScanGroupSize = 256;
+
+    /// <summary>
+    /// Counts each chunk's elements above and equal to the threshold, then scans them on the device
+    /// into scratch[2c] (output offset, at most the limit) and scratch[2c + 1] (ties to keep), and
+    /// the total into scratch[2 * chunks]. Returns <paramref name="knownCount"/> when it is known,
+    /// else reads the total back.
+    /// </summary>
+    private int PlanChunksOnDevice(ArrayView<float> x, int n, TopKSelection selection, ArrayView<int> scratch, int chunks, int length, int knownCount)
+    {
+        int t = launch.Threads(chunks);
+        var plan = scratch.SubView(0, 2L * chunks + 1);
+        chunkCount(t, x, plan, n, chunks, length, selection.ThresholdBits, t);
+        scanChunks!(new KernelConfig(1, ScanGroupSize), plan, chunks, selection.TiesToKeep, knownCount >= 0 ? knownCount : int.MaxValue);
+        if (knownCount >= 0)
+        {
+            return knownCount;
+        }
+        var total = new int[1];
+        launch.ReadBack(plan.SubView(2L * chunks, 1), total);
+        return total[0];
+    }
+
+    /// <summary>
+    /// One group: plan[2c] and plan[2c + 1] hold chunk c's counts above and equal to the threshold.
+    /// Each thread sums a run of chunks, the group scans the sums in shared memory, and each thread
+    /// writes its chunks' output offsets (elements above before them plus the ties kept before
+    /// them, at most limit) and shares of the first tiesToKeep ties; the last thread writes the
+    /// total to plan[2 * chunks].
+    /// </summary>
+    [GpuKernel]
+    internal static void ScanChunksKernel(ArrayView<int> plan, int chunks, int tiesToKeep, int limit)
+    {
+        var greater = SharedMemory.Allocate<int>(ScanGroupSize);
+        var equal = SharedMemory.Allocate<int>(ScanGroupSize);
+        int thread = Group.IdxX;
+        int size = Group.DimX;
+        int per = (chunks + size - 1) / size;
+        int begin = Math.Min(thread * per, chunks);
+        int end = Math.Min(begin + per, chunks);
+        int above = 0, ties = 0;
+        for (int c = begin; c < end; c++)
+        {
+            above += plan[2 * c];
+            ties += plan[2 * c + 1];
+        }
+        greater[thread] = above;
+        equal[thread] = ties;
+        Group.Barrier();
+        for (int offset = 1; offset < size; offset <<= 1)
+        {
+            int addAbove = thread >= offset ? greater[thread - offset] : 0;
+            int addTies = thread >= offset ? equal[thread - offset] : 0;
+            Group.Barrier();
+            greater[thread] += addAbove;
+            equal[thread] += addTies;
+            Group.Barrier();
+        }
+        int aboveBefore = greater[thread] - above;
+        int tiesBefore = equal[thread] - ties;
+        for (int c = begin; c < end; c++)
+        {
+            int chunkAbove = plan[2 * c];
+            int chunkTies = plan[2 * c + 1];
+            int start = aboveBefore + Math.Min(tiesBefore, tiesToKeep);
+            plan[2 * c] = Math.Min(start, limit);
+            plan[2 * c + 1] = Math.Max(0, Math.Min(tiesToKeep - tiesBefore, chunkTies));
+            aboveBefore += chunkAbove;
+            tiesBefore += chunkTies;
+        }
+        if (thread == size - 1)
+        {
+            plan[2 * chunks] = Math.Min(aboveBefore + Math.Min(tiesBefore, tiesToKeep), limit);
+        }
+    }
 
     private TopKSelection SelectOnDevice(ArrayView<float> x, int n, int k, ArrayView<int> scratch)
     {
