@@ -31,8 +31,8 @@ public sealed partial class CsrKernels
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> stageSelectedRows;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int> copyStagedRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>? stageSelectedRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>? copyStagedRows;
     private int[] hostRowTies = [];
     private int[] hostRowPointers = [];
 
@@ -48,8 +48,12 @@ public sealed partial class CsrKernels
         countSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
         scanSelectedRows = launch.Load<ArrayView<int>, ArrayView<int>, int, int, int>(ScanSelectedRowsKernel);
         scatterSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
-        stageSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(StageSelectedRowsKernel);
-        copyStagedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
+        // Staged (one-pass) selection is a CPU technique; GPU backends plan on the device.
+        if (launch.IsCpu)
+        {
+            stageSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(StageSelectedRowsKernel);
+            copyStagedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
+        }
     }
 
     /// <summary>
@@ -164,7 +168,7 @@ public sealed partial class CsrKernels
             return new SelectedPlan(0, true, 0);
         }
         int t = launch.Threads(rows);
-        stageSelectedRows(t, dense, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, rows, cols, selection.ThresholdBits, t);
+        stageSelectedRows!(t, dense, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, rows, cols, selection.ThresholdBits, t);
         var (total, longest) = ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep);
         return new SelectedPlan(total, longest <= staging.Slot, longest);
     }
@@ -192,7 +196,7 @@ public sealed partial class CsrKernels
             return;
         }
         int t = launch.Threads(rows);
-        copyStagedRows(t, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, columns, values, rows, selection.ThresholdBits, t);
+        copyStagedRows!(t, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, columns, values, rows, selection.ThresholdBits, t);
     }
 
     /// <summary>

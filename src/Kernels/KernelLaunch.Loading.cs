@@ -32,6 +32,11 @@ public sealed partial class KernelLaunch
     /// <summary>What the device can run; checked for every kernel that loads.</summary>
     public KernelFeatures Features { get; }
 
+    private readonly List<string> loaded = [];
+
+    /// <summary>Every kernel loaded through this policy, as "Type.Method", in load order.</summary>
+    public IReadOnlyList<string> Loaded => loaded;
+
     /// <summary>
     /// Compiles <paramref name="kernel"/> (implicitly grouped unless <paramref name="grouped"/>),
     /// refuses it if it needs a feature the device lacks, and returns its launcher.
@@ -45,8 +50,9 @@ public sealed partial class KernelLaunch
             : EntryPointDescription.FromImplicitlyGroupedKernel(method);
         var compiled = Accelerator.GetBackend().Compile(entry, default);
         Refuse(compiled, method);
-        var loaded = grouped ? Accelerator.LoadKernel(compiled) : Accelerator.LoadAutoGroupedKernel(compiled);
-        return loaded.CreateLauncherDelegate<TLauncher>();
+        var kernelOnDevice = grouped ? Accelerator.LoadKernel(compiled) : Accelerator.LoadAutoGroupedKernel(compiled);
+        loaded.Add($"{method.DeclaringType?.Name}.{method.Name}");
+        return kernelOnDevice.CreateLauncherDelegate<TLauncher>();
     }
 
     /// <summary>Throws if the compiled kernel needs what <see cref="Features"/> says the device lacks.</summary>

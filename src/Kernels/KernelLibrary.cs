@@ -35,7 +35,11 @@ public sealed class KernelLibrary
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
         IndexPack = new IndexPackKernels(Launch);
+        Loaded = Launch.Loaded.ToArray();
     }
+
+    /// <summary>The kernels this library loaded for its accelerator ("Type.Method"): what this kind of backend runs.</summary>
+    public IReadOnlyList<string> Loaded { get; }
 
     /// <summary>Launch-size policy of this accelerator.</summary>
     public KernelLaunch Launch { get; }

@@ -45,12 +45,12 @@ public sealed class SparseConvKernels
     private readonly int batchInner;
     private readonly bool? byImage;
     private readonly Dictionary<ConvGeometry, Plans> plans = [];
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> pack;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> packTransposed;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? pack;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? packTransposed;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> forward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> backwardInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int> backwardWeight;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> reduceCopies;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? reduceCopies;
 
     /// <summary>Loads the kernels suited to the accelerator of <paramref name="launch"/>.</summary>
     public SparseConvKernels(KernelLaunch launch)
@@ -74,10 +74,13 @@ public sealed class SparseConvKernels
         this.batchInner = batchInner;
         this.byImage = byImage;
         packed = launch.IsCpu && !forceDirect;
-        var a = launch.Accelerator;
-        pack = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
-        packTransposed = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
-        reduceCopies = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
+        // The CPU engine's packing and copy reduction: never compiled for GPU backends.
+        if (packed)
+        {
+            pack = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
+            packTransposed = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
+            reduceCopies = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
+        }
         forward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
             packed ? ForwardPackedKernel : ForwardDirectKernel);
         backwardInput = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
@@ -127,7 +130,7 @@ public sealed class SparseConvKernels
         else if (packed)
         {
             int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
-            pack(tp, x, scratch, plan, tp);
+            pack!(tp, x, scratch, plan, tp);
             int t = launch.Threads(g.OutChannels);
             forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
         }
@@ -169,12 +172,12 @@ public sealed class SparseConvKernels
         else if (packed)
         {
             int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
-            pack(tp, dy, scratch, plan, tp);
+            pack!(tp, dy, scratch, plan, tp);
             if (plan.PrivateCopies > 0)
             {
                 backwardInput(plan.PrivateCopies, dy, scratch, rowPointers, columns, values, dx, plan, plan.PrivateCopies);
                 int tr = launch.Threads(g.InChannels);
-                reduceCopies(tr, scratch, dx, plan, tr);
+                reduceCopies!(tr, scratch, dx, plan, tr);
                 return;
             }
             int t = launch.Threads(g.InChannels);
@@ -215,12 +218,12 @@ public sealed class SparseConvKernels
         {
             backwardWeight(plan.PrivateCopies, dy, scratch, xValues, xIndices, xCount, dw, plan, plan.PrivateCopies);
             int tr = launch.Threads(g.GemmK);
-            reduceCopies(tr, scratch, dw, plan, tr);
+            reduceCopies!(tr, scratch, dw, plan, tr);
         }
         else if (packed)
         {
             int tp = launch.Threads((long)g.Batch * g.OutHeight * g.OutWidth);
-            packTransposed(tp, dy, scratch, plan, tp);
+            packTransposed!(tp, dy, scratch, plan, tp);
             int t = launch.Threads(g.InChannels);
             backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
         }

@@ -78,14 +78,14 @@ public sealed partial class TopKKernels
     private readonly KernelLaunch launch;
     private readonly TopKStrategy strategy;
     private readonly int histogramReplicas;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int> privateHistogram;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>? privateHistogram;
     private readonly Action<Index1D, ArrayView<int>, int, int, int> mergeReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int> scatter;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int> chunkStage;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int> chunkCopy;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>? chunkStage;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>? chunkCopy;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
@@ -103,7 +103,11 @@ public sealed partial class TopKKernels
         this.strategy = strategy;
         histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
         var a = launch.Accelerator;
-        privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        // Private histograms merged on the host: the CPU strategy; GPUs select on the device.
+        if (!strategy.AtomicHistograms)
+        {
+            privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        }
         mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
         startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
         matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
@@ -120,8 +124,12 @@ public sealed partial class TopKKernels
         chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
         trimTies = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
         scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
-        chunkStage = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>(ChunkStageKernel);
-        chunkCopy = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
+        // Staged (one-pass) compress is a CPU technique; GPU backends plan on the device.
+        if (launch.IsCpu)
+        {
+            chunkStage = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>(ChunkStageKernel);
+            chunkCopy = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
+        }
     }
 
     /// <summary>
@@ -375,7 +383,7 @@ public sealed partial class TopKKernels
         }
         int t = launch.Threads(chunks);
         var plan = scratch.SubView(0, 2L * chunks);
-        chunkStage(t, x, plan, staging.Indices, staging.Values, staging.Slot, n, chunks, length, selection.ThresholdBits, t);
+        chunkStage!(t, x, plan, staging.Indices, staging.Values, staging.Slot, n, chunks, length, selection.ThresholdBits, t);
         var (total, longest) = ScanChunks(plan, chunks, selection.TiesToKeep);
         return new SelectedPlan(total, longest <= staging.Slot, longest);
     }
@@ -401,7 +409,7 @@ public sealed partial class TopKKernels
             return;
         }
         int t = launch.Threads(chunks);
-        chunkCopy(t, scratch, staging.Indices, staging.Values, staging.Slot, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
+        chunkCopy!(t, scratch, staging.Indices, staging.Values, staging.Slot, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
     }
 
     /// <summary>The checks of a compress's second half; returns the element count.</summary>
@@ -496,7 +504,7 @@ public sealed partial class TopKKernels
     {
         int t = launch.Threads(n);
         int replicas = t;
-        privateHistogram(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
+        privateHistogram!(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
         var all = host.AsSpan(0, replicas * buckets);
         launch.ReadBack(scratch.SubView(0, (long)replicas * buckets), all);
         var merged = all[..buckets];

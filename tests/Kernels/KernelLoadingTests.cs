@@ -122,3 +122,32 @@ public sealed class ZeroTests(string device) : DeviceTest(device)
         Assert.That(after.Skip(50), Is.All.EqualTo(0));
     }
 }
+
+/// <summary>Each accelerator loads its own kernels: the CPU engine's kernels are never compiled for GPU backends.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
+public sealed class KernelChoiceTests(string device) : DeviceTest(device)
+{
+    /// <summary>Kernels that exist for the CPU accelerator's SIMD engines and host planning only.</summary>
+    private static readonly string[] CpuOnly =
+    [
+        "SparseConvKernels.PackKernel", "SparseConvKernels.PackTransposedKernel", "SparseConvKernels.ReduceCopiesKernel",
+        "SparseConvKernels.ForwardPackedKernel", "SparseConvKernels.BackwardInputPackedKernel", "SparseConvKernels.BackwardWeightPackedKernel",
+        "CsrKernels.StageSelectedRowsKernel", "CsrKernels.CopyStagedRowsKernel",
+        "TopKKernels.ChunkStageKernel", "TopKKernels.ChunkCopyKernel", "TopKKernels.PrivateHistogramKernel",
+        "GemmKernels.GemmPackedKernel",
+    ];
+
+    /// <summary>Kernels that need a GPU's groups and shared memory.</summary>
+    private static readonly string[] GpuOnly = ["GemmKernels.GemmTiledKernel", "TopKKernels.ScanChunksKernel"];
+
+    [Test]
+    public void TheLibraryLoadsTheKernelsOfItsKindOfBackend()
+    {
+        var loaded = Device.Kernels.Loaded;
+        Assert.That(loaded, Has.Count.GreaterThan(30));
+        Assert.That(loaded, Is.Unique);
+        var (expected, excluded) = Device.IsCpu ? (CpuOnly, GpuOnly) : (GpuOnly, CpuOnly);
+        Assert.That(expected.Except(loaded), Is.Empty, "kernels of this kind of backend that did not load");
+        Assert.That(excluded.Intersect(loaded), Is.Empty, "kernels of the other kind that loaded");
+    }
+}
