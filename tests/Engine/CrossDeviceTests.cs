@@ -1,4 +1,3 @@
-using ZeroFL.Data;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Engine.Models;
 using ZeroFL.Engine.Sparsity;
@@ -7,6 +6,7 @@ using ZeroFL.Federation;
 using ZeroFL.Federation.Partitioning;
 using ZeroFL.Federation.Simulation;
 using ZeroFL.Federation.Uplink;
+using ZeroFL.Tests.Federation;
 using ZeroFL.Tests.Support;
 
 namespace ZeroFL.Tests.Engine;
@@ -83,7 +83,7 @@ public sealed class CrossDeviceTests(string device)
 
     private static (float[] Model, List<RoundMetrics> Rounds) RunRounds(ComputeDevice device)
     {
-        var (train, test) = (Tiny(240, 1), Tiny(40, 2));
+        var (train, test) = DeviceFederationTests.TinyData(240, 40);
         var options = new FederatedOptions(
             "cnn", 8, ClientSampling.Fixed(3), Rounds: 2, LocalEpochs: 1, BatchSize: 8,
             new ExponentialDecay(0.05, 0.01, 2), 0.9f, 5e-4f, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1),
@@ -92,18 +92,5 @@ public sealed class CrossDeviceTests(string device)
         using var server = new FederatedServer(device, options, train, test, partition);
         var rounds = new List<RoundMetrics> { server.RunRound(1), server.RunRound(2) };
         return (server.Global.Store.Download(), rounds);
-    }
-
-    private static Dataset Tiny(int count, int seed)
-    {
-        var random = new Random(seed);
-        var pixels = new byte[count * 8 * 8];
-        random.NextBytes(pixels);
-        var labels = new byte[count];
-        for (int i = 0; i < count; i++)
-        {
-            labels[i] = (byte)random.Next(4);
-        }
-        return Dataset.FromBytes("tiny", pixels, labels, 8, 8, 4, Normalization.FashionMnist);
     }
 }

@@ -285,7 +285,8 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         new ExponentialDecay(0.05, 0.01, 1), 0.9f, 5e-4f, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1),
         new SparsitySettings(0.9f), PartitionScheme.Iid, 1.0, EvaluateEvery: 1, Seed: 1);
 
-    private static (Dataset Train, Dataset Test) TinyData(int trainCount, int testCount)
+    /// <summary>Random 8x8 images of 4 classes: a training and a test set (also used by the cross-device tests).</summary>
+    internal static (Dataset Train, Dataset Test) TinyData(int trainCount, int testCount)
     {
         Dataset Make(int count, int seed)
         {
