@@ -21,7 +21,6 @@ public sealed class ActivationKernels
     public ActivationKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
         reluForward = launch.Load<ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluForwardKernel);
         reluBackward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ThreadRanges>(ReluBackwardKernel);
         addScaled = launch.Load<ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges>(AddScaledKernel);

@@ -40,7 +40,6 @@ public sealed partial class CsrKernels
     public CsrKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
         countRows = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int>(CountRowsKernel);
         scatterRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
         decodeRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
@@ -132,6 +131,10 @@ public sealed partial class CsrKernels
     public int PlanSelected(ArrayView<float> dense, TopKSelection selection, int rows, int cols,
         ArrayView<int> rowPointers, ArrayView<int> rowTies)
     {
+        if (!launch.IsCpu)
+        {
+            return PlanSelectedOnDevice(dense, selection, rows, cols, rowPointers, rowTies, knownCount: -1);
+        }
         if (!StartPlan(dense, selection, rows, cols, rowPointers, rowTies))
         {
             return 0;

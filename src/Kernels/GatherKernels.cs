@@ -21,7 +21,6 @@ public sealed class GatherKernels
     public GatherKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
         rows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
         labels = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
         scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);

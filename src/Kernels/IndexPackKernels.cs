@@ -33,7 +33,6 @@ public sealed unsafe class IndexPackKernels
     public IndexPackKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
         pack = launch.Load<ArrayView<int>, ArrayView<int>, int, ThreadRanges>(PackKernel);
         table = launch.Load<ArrayView<int>, ArrayView<int>, int, int, int>(TableKernel);
         expand = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, ThreadRanges>(ExpandKernel);

@@ -25,7 +25,6 @@ public sealed class SoftmaxCrossEntropyKernels
     public SoftmaxCrossEntropyKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        var a = launch.Accelerator;
         forwardBackward = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, float, int>(ForwardBackwardKernel);
         predict = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int>(PredictKernel);
         countCorrect = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, int>(CountCorrectKernel);

@@ -16,9 +16,9 @@ public sealed partial class TopKKernels
     /// <summary>Ints of the selection state after the histograms: prefix, remaining, tied, error.</summary>
     private const int SelectStateInts = 4;
 
-    private readonly Action<Index1D, ArrayView<int>, int> startSelect;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int> matchedHistogram;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, int> selectDigit;
+    private readonly Action<Index1D, ArrayView<int>, int>? startSelect;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>? matchedHistogram;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, int, int>? selectDigit;
     private readonly Action<KernelConfig, ArrayView<int>, int, int, int>? scanChunks;
 
     /// <summary>Threads of the group that scans a compress plan.</summary>
@@ -104,7 +104,7 @@ public sealed partial class TopKKernels
         var histograms = scratch.SubView(0, (long)replicas * MaxBuckets);
         var state = scratch.SubView((long)replicas * MaxBuckets, SelectStateInts);
         int one = launch.Threads(1);
-        startSelect(one, state, k);
+        startSelect!(one, state, k);
         int t = launch.Threads(n);
         var ranges = ThreadRanges.For(n, t, strategy.ContiguousRanges);
         int matchShift = 31;
@@ -112,10 +112,10 @@ public sealed partial class TopKKernels
         {
             int buckets = 1 << bits;
             launch.Zero(histograms.SubView(0, (long)replicas * buckets));
-            matchedHistogram(t, x, histograms, ranges, state, matchShift, shift, buckets - 1, replicas);
+            matchedHistogram!(t, x, histograms, ranges, state, matchShift, shift, buckets - 1, replicas);
             int tm = launch.Threads(buckets);
-            mergeReplicas(tm, histograms, buckets, replicas, tm);
-            selectDigit(one, histograms, state, buckets, bits);
+            mergeReplicas!(tm, histograms, buckets, replicas, tm);
+            selectDigit!(one, histograms, state, buckets, bits);
             matchShift = shift;
         }
         var host = new int[SelectStateInts];

@@ -50,9 +50,9 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// launched thread fills a private histogram (no contention) and the host merges and scans them
 /// (a read is free there); on GPUs threads add atomically into a few replicated histograms, which
 /// are summed and scanned on the device, and the host reads the result once (see
-/// <c>TopKKernels.DeviceSelect.cs</c>). Applying a selection is one compare pass; only when more elements equal T than r may
-/// be kept does an index-ordered pass run (contiguous chunks, per-chunk counts, exclusive prefix on
-/// the host). Compress always takes that
+/// <c>TopKKernels.DevicePlan.cs</c>). Applying a selection is one compare pass; only when more
+/// elements equal T than r may be kept does an index-ordered pass run (contiguous chunks, per-chunk
+/// counts, exclusive prefix on the host, on the device for GPUs). Compress always takes that
 /// chunked path so its output is in increasing index order. On the CPU accelerator every thread
 /// works on one contiguous block through the Vector256 loops of <see cref="TopKRanges"/>; GPU
 /// backends compile their scalar twins (the chunked GPU passes are correct but not tuned:
@@ -79,7 +79,7 @@ public sealed partial class TopKKernels
     private readonly TopKStrategy strategy;
     private readonly int histogramReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>? privateHistogram;
-    private readonly Action<Index1D, ArrayView<int>, int, int, int> mergeReplicas;
+    private readonly Action<Index1D, ArrayView<int>, int, int, int>? mergeReplicas;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
@@ -102,16 +102,18 @@ public sealed partial class TopKKernels
         this.launch = launch;
         this.strategy = strategy;
         histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
-        var a = launch.Accelerator;
-        // Private histograms merged on the host: the CPU strategy; GPUs select on the device.
+        // Private histograms merged on the host (the CPU strategy), or atomic ones selected on the device (GPUs).
         if (!strategy.AtomicHistograms)
         {
             privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
         }
-        mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
-        startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
-        matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
-        selectDigit = launch.Load<ArrayView<int>, ArrayView<int>, int, int>(SelectDigitKernel);
+        else
+        {
+            mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
+            startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
+            matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
+            selectDigit = launch.Load<ArrayView<int>, ArrayView<int>, int, int>(SelectDigitKernel);
+        }
         if (!launch.IsCpu)
         {
             if (launch.Accelerator.MaxNumThreadsPerGroup < ScanGroupSize)
@@ -449,12 +451,17 @@ public sealed partial class TopKKernels
     }
 
     /// <summary>
-    /// Counts, per chunk, the elements above and equal to the threshold; on the host turns them into
-    /// each chunk's output offset and share of the ties (first TiesToKeep in index order), uploads
-    /// that plan into scratch[2c] (offset) and scratch[2c + 1] (ties to keep); returns the total kept.
+    /// Counts, per chunk, the elements above and equal to the threshold; turns them into each
+    /// chunk's output offset and share of the ties (first TiesToKeep in index order) in
+    /// scratch[2c] (offset) and scratch[2c + 1] (ties to keep), on the host (CPU) or on the device
+    /// (GPU backends); returns the total kept.
     /// </summary>
     private int PlanChunks(ArrayView<float> x, int n, TopKSelection selection, ArrayView<int> scratch, int chunks, int length)
     {
+        if (!launch.IsCpu)
+        {
+            return PlanChunksOnDevice(x, n, selection, scratch, chunks, length, knownCount: -1);
+        }
         int t = launch.Threads(chunks);
         var plan = scratch.SubView(0, 2L * chunks);
         chunkCount(t, x, plan, n, chunks, length, selection.ThresholdBits, t);
