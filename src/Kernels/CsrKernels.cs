@@ -29,11 +29,7 @@ public sealed partial class CsrKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int> scatterRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> decodeRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int> countSelectedRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int> scatterSelectedRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>? stageSelectedRows;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>? copyStagedRows;
-    private int[] hostRowTies = [];
+    private readonly SelectionStates states;
     private int[] hostRowPointers = [];
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
@@ -44,15 +40,13 @@ public sealed partial class CsrKernels
         scatterRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
         decodeRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
         scatterAddRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
-        countSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, int, int, uint, int>(CountSelectedRowsKernel);
-        scanSelectedRows = launch.Load<ArrayView<int>, ArrayView<int>, int, int, int>(ScanSelectedRowsKernel);
-        scatterSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, uint, int>(ScatterSelectedRowsKernel);
-        // Staged (one-pass) selection is a CPU technique; GPU backends plan on the device.
+        states = new SelectionStates(launch);
+        // Encoding a top-K selection: planned on the host with the CPU engine's kernels, or on the device (loaded everywhere: tested on the CPU too).
         if (launch.IsCpu)
         {
-            stageSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(StageSelectedRowsKernel);
-            copyStagedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<int>, ArrayView<float>, int, uint, int>(CopyStagedRowsKernel);
+            LoadHostSelected();
         }
+        LoadDeviceSelected();
     }
 
     /// <summary>
@@ -139,9 +133,7 @@ public sealed partial class CsrKernels
         {
             return 0;
         }
-        int t = launch.Threads(rows);
-        countSelectedRows(t, dense, rowPointers, rowTies, rows, cols, selection.ThresholdBits, t);
-        return ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep).Total;
+        return PlanSelectedOnHost(dense, states.OnHost(selection), rows, cols, rowPointers, rowTies);
     }
 
     /// <summary>
@@ -170,10 +162,7 @@ public sealed partial class CsrKernels
         {
             return new SelectedPlan(0, true, 0);
         }
-        int t = launch.Threads(rows);
-        stageSelectedRows!(t, dense, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, rows, cols, selection.ThresholdBits, t);
-        var (total, longest) = ScanSelected(rowPointers, rowTies, rows, selection.TiesToKeep);
-        return new SelectedPlan(total, longest <= staging.Slot, longest);
+        return PlanStagedOnHost(dense, states.OnHost(selection), rows, cols, rowPointers, rowTies, staging);
     }
 
     /// <summary>
@@ -198,8 +187,7 @@ public sealed partial class CsrKernels
         {
             return;
         }
-        int t = launch.Threads(rows);
-        copyStagedRows!(t, rowPointers, rowTies, staging.Indices, staging.Values, staging.Slot, columns, values, rows, selection.ThresholdBits, t);
+        CopyStagedOnHost(states.OnHost(selection), rows, rowPointers, rowTies, staging, columns, values);
     }
 
     /// <summary>
@@ -224,48 +212,6 @@ public sealed partial class CsrKernels
     }
 
     /// <summary>
-    /// Host half of a plan: turns the downloaded per-row counts (above the threshold in the row
-    /// pointers' slots, equal to it in the ties) into row pointers and each row's share of the
-    /// first <paramref name="tiesToKeep"/> ties, uploads them, and returns the total kept and the
-    /// longest row's count of entries with key &gt;= threshold.
-    /// </summary>
-    private (int Total, int Longest) ScanSelected(ArrayView<int> rowPointers, ArrayView<int> rowTies, int rows, int tiesToKeep)
-    {
-        if (hostRowPointers.Length < rows + 1)
-        {
-            hostRowPointers = new int[rows + 1];
-        }
-        if (hostRowTies.Length < rows)
-        {
-            hostRowTies = new int[rows];
-        }
-        var pointers = hostRowPointers.AsSpan(0, rows + 1);
-        var ties = hostRowTies.AsSpan(0, rows);
-        launch.ReadBack(rowPointers.SubView(0, rows + 1), pointers);
-        launch.ReadBack(rowTies.SubView(0, rows), ties);
-        int tiesLeft = tiesToKeep;
-        long total = 0;
-        int longest = 0;
-        pointers[0] = 0;
-        for (int r = 0; r < rows; r++)
-        {
-            longest = Math.Max(longest, pointers[r + 1] + ties[r]);
-            int share = Math.Min(ties[r], tiesLeft);
-            tiesLeft -= share;
-            ties[r] = share;
-            total += pointers[r + 1] + share;
-            if (total > int.MaxValue)
-            {
-                throw new ArgumentException($"csr encode selected: more than {int.MaxValue} entries");
-            }
-            pointers[r + 1] = (int)total;
-        }
-        launch.Upload((ReadOnlySpan<int>)pointers, rowPointers.SubView(0, rows + 1));
-        launch.Upload((ReadOnlySpan<int>)ties, rowTies.SubView(0, rows));
-        return ((int)total, longest);
-    }
-
-    /// <summary>
     /// Second half (see <see cref="PlanSelected"/>, called just before with the same matrix,
     /// selection and plan arrays): writes each row's kept entries, columns increasing, into
     /// <paramref name="columns"/> and <paramref name="values"/>, which hold at least the planned
@@ -280,8 +226,14 @@ public sealed partial class CsrKernels
         {
             return;
         }
-        int t = launch.Threads(rows);
-        scatterSelectedRows(t, dense, rowPointers, rowTies, columns, values, rows, cols, selection.ThresholdBits, t);
+        if (launch.IsCpu)
+        {
+            ScatterSelectedOnHostPlan(dense, states.OnHost(selection), rows, cols, rowPointers, rowTies, columns, values);
+        }
+        else
+        {
+            ScatterSelectedOnDevice(dense, states.OnDevice(selection), rows, cols, rowPointers, rowTies, columns, values);
+        }
     }
 
     /// <summary>
@@ -397,72 +349,6 @@ public sealed partial class CsrKernels
                     k++;
                 }
             }
-        }
-    }
-
-    /// <summary>Row r: rowPointers[r + 1] = entries with key &gt; threshold, rowTies[r] = entries with key == threshold.</summary>
-    [GpuKernel]
-    internal static void CountSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
-        ArrayView<int> rowTies, int rows, int cols, uint threshold, int stride)
-    {
-        for (int r = index; r < rows; r += stride)
-        {
-            long offset = (long)r * cols;
-            long both = TopKRanges.Count(dense, offset, offset + cols, threshold);
-            rowPointers[r + 1] = (int)(both >> 32);
-            rowTies[r] = (int)(both & 0xFFFFFFFFL);
-        }
-    }
-
-    /// <summary>
-    /// Row r: writes its entries with key &gt; threshold and its first rowTies[r] with key ==
-    /// threshold, columns increasing, to [rowPointers[r], rowPointers[r + 1]). The plan was made by
-    /// <see cref="PlanSelected"/> on the same matrix, so every row's range holds exactly its entries.
-    /// </summary>
-    [GpuKernel]
-    internal static void ScatterSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
-        ArrayView<int> rowTies, ArrayView<int> columns, ArrayView<float> values, int rows, int cols, uint threshold, int stride)
-    {
-        for (int r = index; r < rows; r += stride)
-        {
-            TopKRanges.Scatter(dense.SubView((long)r * cols, cols), values, columns, 0, cols, threshold,
-                rowPointers[r], rowPointers[r + 1], rowTies[r]);
-        }
-    }
-
-    /// <summary>
-    /// Row r: counts its entries with key &gt; threshold (into rowPointers[r + 1]) and == threshold
-    /// (rowTies[r]) and writes those with key &gt;= threshold, columns increasing, to its slot
-    /// [r * slot, (r + 1) * slot) of the staging (the first slot of them).
-    /// </summary>
-    [GpuKernel]
-    internal static void StageSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
-        ArrayView<int> rowTies, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot, int rows, int cols, uint threshold, int stride)
-    {
-        for (int r = index; r < rows; r += stride)
-        {
-            long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), stagedValues, stagedIndices, 0, cols, threshold,
-                r * slot, slot);
-            rowPointers[r + 1] = (int)(both >> 32);
-            rowTies[r] = (int)(both & 0xFFFFFFFFL);
-        }
-    }
-
-    /// <summary>
-    /// Row r of a staged plan: copies from its slot the entries with key &gt; threshold and its first
-    /// rowTies[r] with key == threshold to [rowPointers[r], rowPointers[r + 1]) (clamped to the capacity).
-    /// </summary>
-    [GpuKernel]
-    internal static void CopyStagedRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> rowTies, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot,
-        ArrayView<int> columns, ArrayView<float> values, int rows, uint threshold, int stride)
-    {
-        int capacity = (int)Math.Min(columns.Length, values.Length);
-        for (int r = index; r < rows; r += stride)
-        {
-            int start = ClampIndex(rowPointers[r], 0, capacity);
-            int end = ClampIndex(rowPointers[r + 1], start, capacity);
-            long first = (long)r * slot;
-            TopKRanges.CopyKept(stagedValues, stagedIndices, first, first + slot, threshold, values, columns, start, end, rowTies[r]);
         }
     }
 

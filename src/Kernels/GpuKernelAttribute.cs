@@ -13,6 +13,18 @@ public sealed class GpuKernelAttribute : Attribute
 }
 
 /// <summary>
+/// Marks a kernel that only the CPU accelerator loads: it runs there as ordinary .NET code and may
+/// call the Vector256 engines directly (marked <c>[IntrinsicImplementation]</c>, so that ILGPU's
+/// front end calls them rather than translating their unsafe code). It is never compiled for a GPU
+/// backend (the PTX test skips it, and <see cref="KernelLaunch"/> refuses to load it on one), so
+/// it needs no scalar twin.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class CpuKernelAttribute : Attribute
+{
+}
+
+/// <summary>
 /// Marks a SIMD helper that runs as plain .NET code on the CPU accelerator and is redirected to
 /// the scalar method named by <see cref="ScalarFallback"/> (same declaring type, same signature)
 /// when a GPU backend compiles it. <see cref="SimdRedirects"/> registers every marked helper.

@@ -45,6 +45,11 @@ public sealed partial class KernelLaunch
         where TLauncher : Delegate
     {
         var method = kernel.Method;
+        if (!IsCpu && method.GetCustomAttribute<CpuKernelAttribute>() is not null)
+        {
+            throw new KernelNotSupportedException(
+                $"kernel {method.DeclaringType?.Name}.{method.Name} is for the CPU accelerator only and cannot load on {Accelerator.Name}");
+        }
         var entry = grouped
             ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
             : EntryPointDescription.FromImplicitlyGroupedKernel(method);

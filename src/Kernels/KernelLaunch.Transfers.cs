@@ -27,6 +27,12 @@ public sealed class HostTraffic
 /// <summary>Host synchronisation and copies, every one counted in <see cref="Traffic"/>.</summary>
 public sealed partial class KernelLaunch
 {
+    /// <summary>
+    /// <c>ZEROFL_TRACE_SYNCS=1</c>: every host synchronisation prints its callers on stderr, to find
+    /// what makes a GPU step wait.
+    /// </summary>
+    private static readonly bool TraceSyncs = Environment.GetEnvironmentVariable("ZEROFL_TRACE_SYNCS") == "1";
+
     /// <summary>Every synchronisation and copy made through this launch policy.</summary>
     public HostTraffic Traffic { get; } = new();
 
@@ -34,6 +40,13 @@ public sealed partial class KernelLaunch
     public void Synchronize()
     {
         Traffic.Syncs++;
+        if (TraceSyncs)
+        {
+            // Where the host waits: the callers, innermost first (a GPU step should show none).
+            var callers = new System.Diagnostics.StackTrace().GetFrames().Skip(1).Take(6)
+                .Select(f => $"{f.GetMethod()?.DeclaringType?.Name}.{f.GetMethod()?.Name}");
+            Console.Error.WriteLine($"zerofl: host sync at {string.Join(" <- ", callers)}");
+        }
         Accelerator.Synchronize();
     }
 

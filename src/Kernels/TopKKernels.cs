@@ -6,33 +6,6 @@ using ILGPU.Runtime;
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// What an exact magnitude top-K keeps: every element whose magnitude key (the bit pattern of |x|,
-/// see <see cref="TopKKernels"/>) is greater than <see cref="ThresholdBits"/>, and of the elements
-/// whose key equals it, the first <see cref="TiesToKeep"/> in increasing index order.
-/// <see cref="TopKKernels.Select"/> makes one; <see cref="TopKKernels.Mask"/>,
-/// <see cref="TopKKernels.Compress"/> and <see cref="TopKKernels.CountKept"/> apply one, to the same
-/// tensor or (threshold reuse) to a changed one.
-/// </summary>
-/// <param name="ThresholdBits">
-/// Magnitude key of the K-th largest element: <c>bits(x) &amp; 0x7FFFFFFF</c>. A value above
-/// <c>0x7FFFFFFF</c> (as in <see cref="None"/>) keeps nothing.
-/// </param>
-/// <param name="TiesToKeep">How many elements with key == <see cref="ThresholdBits"/> are kept, lowest index first (at least 0).</param>
-/// <param name="Kept">K: how many elements the selection kept on the tensor it was selected from.</param>
-/// <param name="Tied">How many elements of that tensor had key == <see cref="ThresholdBits"/> (at least <see cref="TiesToKeep"/>).</param>
-public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, int Kept, int Tied)
-{
-    /// <summary>The selection that keeps nothing (K = 0).</summary>
-    public static TopKSelection None => new(uint.MaxValue, 0, 0, 0);
-
-    /// <summary>True when no tensor has an element this selection keeps.</summary>
-    public bool KeepsNothing => ThresholdBits > TopKKernels.MagnitudeMask;
-
-    /// <summary>The threshold magnitude |x| as a float (NaN for <see cref="None"/>); for logging.</summary>
-    public float Threshold => KeepsNothing ? float.NaN : BitConverter.UInt32BitsToSingle(ThresholdBits);
-}
-
-/// <summary>
 /// Exact magnitude top-K of a flat float tensor: keep the K entries of largest |x|, ties in |x|
 /// broken by lower index first. Used by every SWAT sparse layer (weights and activations) and by
 /// the sparse uplink.
@@ -46,21 +19,24 @@ public readonly record struct TopKSelection(uint ThresholdBits, int TiesToKeep, 
 /// Method (no sort): radix select over the 31-bit key in three histogram passes (11, 10 and 10
 /// bits), each counting only the elements whose higher bits match the digits found so far; a scan
 /// of each small histogram from the top finds the digit holding the K-th element. The result is the
-/// exact K-th key T and the number r of elements equal to T to keep. On the CPU accelerator each
-/// launched thread fills a private histogram (no contention) and the host merges and scans them
-/// (a read is free there); on GPUs threads add atomically into a few replicated histograms, which
-/// are summed and scanned on the device, and the host reads the result once (see
-/// <c>TopKKernels.DevicePlan.cs</c>). Applying a selection is one compare pass; only when more
-/// elements equal T than r may be kept does an index-ordered pass run (contiguous chunks, per-chunk
-/// counts, exclusive prefix on the host, on the device for GPUs). Compress always takes that
-/// chunked path so its output is in increasing index order. On the CPU accelerator every thread
-/// works on one contiguous block through the Vector256 loops of <see cref="TopKRanges"/>; GPU
-/// backends compile their scalar twins (the chunked GPU passes are correct but not tuned:
-/// one thread walks each chunk of at least 256 elements).
+/// exact K-th key T and the number r of elements equal to T to keep. Applying a selection is one
+/// compare pass; where more elements equal T than r may be kept an index-ordered pass runs
+/// (contiguous chunks, per-chunk counts, an exclusive prefix). Compress always takes that chunked
+/// path so its output is in increasing index order.
+/// </para>
+/// <para>
+/// Two implementations behind this one API, chosen once per accelerator. The CPU accelerator
+/// (<c>Cpu/TopKKernels.Cpu.cs</c>): each thread fills a private histogram and walks one contiguous
+/// block through the Vector256 loops of <see cref="TopKRanges"/>, and the host merges histograms
+/// and scans chunk counts (a read is free there). GPU backends (<c>TopKKernels.Gpu.cs</c>): atomic
+/// replicated histograms summed and scanned on the device, the selection kept in a device state
+/// that the apply kernels read, chunk plans scanned by one group in shared memory: a selection
+/// into a caller's state view, a mask and a compress of known size read nothing back.
 /// </para>
 /// <para>
 /// Every method takes a scratch view of at least <see cref="ScratchLength"/> ints (contents
-/// ignored and overwritten). Methods read small results back to the host, so they are synchronous.
+/// ignored and overwritten). Only what the caller asks the host to know is read back (a count under
+/// threshold reuse, a selection without a state view on a GPU).
 /// CPU reference: <see cref="Reference.TopKReference"/>.
 /// </para>
 /// </summary>
@@ -78,14 +54,7 @@ public sealed partial class TopKKernels
     private readonly KernelLaunch launch;
     private readonly TopKStrategy strategy;
     private readonly int histogramReplicas;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>? privateHistogram;
-    private readonly Action<Index1D, ArrayView<int>, int, int, int>? mergeReplicas;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int> mask;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int> chunkCount;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int> trimTies;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int> scatter;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>? chunkStage;
-    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>? chunkCopy;
+    private readonly SelectionStates states;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public TopKKernels(KernelLaunch launch)
@@ -94,43 +63,31 @@ public sealed partial class TopKKernels
     }
 
     /// <summary>
-    /// Loads the kernels with an explicit strategy, so tests can run the GPU strategy (atomic
-    /// histograms, grid-stride loops, many short chunks) on the CPU accelerator.
+    /// Loads the kernels with an explicit strategy, so tests can run the GPU strategy's selection
+    /// (atomic histograms selected on the device, grid-stride loops, many short chunks) on the CPU
+    /// accelerator. Applying a selection follows the accelerator: host-planned CPU kernels there.
     /// </summary>
     internal TopKKernels(KernelLaunch launch, TopKStrategy strategy)
     {
         this.launch = launch;
         this.strategy = strategy;
+        states = new SelectionStates(launch);
         histogramReplicas = strategy.AtomicHistograms ? GpuHistogramReplicas : launch.MaxThreads;
-        // Private histograms merged on the host (the CPU strategy), or atomic ones selected on the device (GPUs).
-        if (!strategy.AtomicHistograms)
+        if (strategy.AtomicHistograms)
         {
-            privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+            LoadDeviceSelect();
         }
         else
         {
-            mergeReplicas = launch.Load<ArrayView<int>, int, int, int>(MergeReplicasKernel);
-            startSelect = launch.Load<ArrayView<int>, int>(StartSelectKernel);
-            matchedHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, ArrayView<int>, int, int, int, int>(MatchedHistogramKernel);
-            selectDigit = launch.Load<ArrayView<int>, ArrayView<int>, int, int>(SelectDigitKernel);
+            LoadHostSelect();
         }
-        if (!launch.IsCpu)
-        {
-            if (launch.Accelerator.MaxNumThreadsPerGroup < ScanGroupSize)
-            {
-                throw new ArgumentException($"the compress plan scan needs {ScanGroupSize} threads per group; {launch.Accelerator.Name} allows {launch.Accelerator.MaxNumThreadsPerGroup}");
-            }
-            scanChunks = launch.LoadGrouped<ArrayView<int>, int, int, int>(ScanChunksKernel);
-        }
-        mask = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>(MaskKernel);
-        chunkCount = launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(ChunkCountKernel);
-        trimTies = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>(TrimTiesKernel);
-        scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int, int, uint, int>(ScatterKernel);
-        // Staged (one-pass) compress is a CPU technique; GPU backends plan on the device.
         if (launch.IsCpu)
         {
-            chunkStage = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int, int, uint, int>(ChunkStageKernel);
-            chunkCopy = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
+            LoadHostApply();
+        }
+        else
+        {
+            LoadDeviceApply();
         }
     }
 
@@ -172,15 +129,19 @@ public sealed partial class TopKKernels
     public long ScratchLength(long n)
     {
         int count = HostCheck.Count(n, "top-k scratch length");
-        return Math.Max((long)histogramReplicas * MaxBuckets + SelectStateInts, 2L * Chunks(count).Count + 1);
+        return Math.Max((long)histogramReplicas * MaxBuckets + TopKSelection.StateInts, 2L * Chunks(count).Count + 1);
     }
 
     /// <summary>
     /// Finds the exact top-K of <paramref name="x"/> (flat, n elements) by magnitude: the K-th
     /// largest key and how many elements equal to it are kept. <paramref name="k"/> is in [0, n]
     /// (see <see cref="CountFor"/>); k = 0 returns <see cref="TopKSelection.None"/>. Reads x only.
+    /// With a <paramref name="state"/> view (<see cref="TopKSelection.StateInts"/> ints that outlive
+    /// every use of the selection) the selection is also written there; a GPU backend then returns
+    /// it <see cref="TopKSelection.OnDeviceOnly"/> and reads nothing back. Without one, a GPU
+    /// backend reads the selection back (one sync).
     /// </summary>
-    public TopKSelection Select(ArrayView<float> x, int k, ArrayView<int> scratch)
+    public TopKSelection Select(ArrayView<float> x, int k, ArrayView<int> scratch, ArrayView<int> state = default)
     {
         int n = HostCheck.Count(x.Length, "top-k select");
         if (k < 0 || k > n)
@@ -188,46 +149,33 @@ public sealed partial class TopKKernels
             throw new ArgumentException($"top-k select: k = {k} is outside [0, {n}]");
         }
         HostCheck.Length(scratch, ScratchLength(n), "top-k select scratch");
+        bool keepState = state.Length > 0;
+        if (keepState)
+        {
+            HostCheck.Length(state, TopKSelection.StateInts, "top-k select state");
+        }
         if (k == 0)
         {
             return TopKSelection.None;
         }
         if (strategy.AtomicHistograms)
         {
-            return SelectOnDevice(x, n, k, scratch);
+            return SelectOnDevice(x, n, k, scratch, keepState ? state : default);
         }
-        int[] rented = ArrayPool<int>.Shared.Rent(histogramReplicas * MaxBuckets);
-        try
+        var selection = SelectOnHost(x, n, k, scratch);
+        if (!keepState)
         {
-            uint prefix = 0;
-            int matchShift = 31;
-            int remaining = k;
-            int tied = 0;
-            foreach (var (shift, bits) in Passes)
-            {
-                int buckets = 1 << bits;
-                var histogram = Histogram(x, n, scratch, matchShift, prefix, shift, buckets, rented);
-                int digit = buckets - 1;
-                while (digit >= 0 && histogram[digit] < remaining)
-                {
-                    remaining -= histogram[digit];
-                    digit--;
-                }
-                if (digit < 0)
-                {
-                    throw new InvalidOperationException("top-k select: histogram counts do not add up (was x modified during the call?)");
-                }
-                tied = histogram[digit];
-                prefix = (prefix << bits) | (uint)digit;
-                matchShift = shift;
-            }
-            return new TopKSelection(prefix, remaining, k, tied);
+            return selection;
         }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(rented);
-        }
+        states.Store(selection, state);
+        return selection with { State = state };
     }
+
+    /// <summary>
+    /// <paramref name="selection"/> with its threshold and ties on the host: itself, or, for a
+    /// selection only the device holds, read from its state (one sync). For tests and logs.
+    /// </summary>
+    public TopKSelection OnHost(TopKSelection selection) => states.OnHost(selection);
 
     /// <summary>
     /// output[i] = x[i] where <paramref name="selection"/> keeps element i, 0 elsewhere. output has
@@ -245,43 +193,20 @@ public sealed partial class TopKKernels
         {
             return;
         }
-        int t = launch.Threads(n);
-        bool keepEqual = selection.TiesToKeep > 0;
-        var equalCount = scratch.SubView(0, 1);
-        if (keepEqual)
+        if (launch.IsCpu)
         {
-            launch.Zero(equalCount);
+            MaskOnHostPlan(x, n, states.OnHost(selection), output, scratch);
         }
-        mask(t, x, output, equalCount, ThreadRanges.For(n, t, strategy.ContiguousRanges), selection.ThresholdBits, keepEqual ? 1 : 0);
-        if (!keepEqual)
+        else
         {
-            return;
+            MaskOnDevice(x, n, selection, output, scratch);
         }
-        int[] total = ArrayPool<int>.Shared.Rent(1);
-        try
-        {
-            launch.ReadBack(equalCount, total.AsSpan(0, 1));
-            if (total[0] <= selection.TiesToKeep)
-            {
-                return;
-            }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(total);
-        }
-        // More elements equal the threshold than may be kept: keep only the first TiesToKeep.
-        // The compare pass left them all in output; x still holds them at the same places even in
-        // place (only elements below the threshold were zeroed, and those never equal it).
-        var (chunks, length) = Chunks(n);
-        PlanChunks(x, n, selection, scratch, chunks, length);
-        trimTies(launch.Threads(chunks), x, scratch, output, n, chunks, length, selection.ThresholdBits, launch.Threads(chunks));
     }
 
     /// <summary>
     /// How many elements of <paramref name="x"/> <paramref name="selection"/> keeps (K for the
     /// tensor it was selected from; anything in [0, n] for another one). Sizes the lists of
-    /// <see cref="Compress"/> under threshold reuse.
+    /// <see cref="Compress"/> under threshold reuse. A GPU backend reads the count back (one sync).
     /// </summary>
     public int CountKept(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch)
     {
@@ -292,8 +217,7 @@ public sealed partial class TopKKernels
         {
             return 0;
         }
-        var (chunks, length) = Chunks(n);
-        return PlanChunks(x, n, selection, scratch, chunks, length);
+        return PlanChunks(x, n, selection, scratch, knownCount: -1);
     }
 
     /// <summary>
@@ -314,25 +238,28 @@ public sealed partial class TopKKernels
     /// First half of <see cref="Compress"/>: counts what <paramref name="selection"/> keeps of
     /// <paramref name="x"/> and leaves the plan (each chunk's output offset and share of the ties)
     /// in <paramref name="scratch"/>. Returns the count, so the caller can size the lists and then
-    /// call <see cref="CompressPlanned"/> with the same tensor, selection and scratch: one counting
-    /// pass instead of <see cref="CountKept"/> followed by <see cref="Compress"/>.
+    /// call <see cref="CompressPlanned(ArrayView{float}, TopKSelection, int, ArrayView{float}, ArrayView{int}, ArrayView{int})"/>
+    /// with the same tensor, selection and scratch: one counting pass instead of
+    /// <see cref="CountKept"/> followed by <see cref="Compress"/>. With <paramref name="knownCount"/>
+    /// (the selection's <see cref="TopKSelection.Kept"/> when it was selected on this very x) a GPU
+    /// backend reads nothing back and the plan is clamped to it; with -1 it reads the total.
     /// </summary>
-    public int PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch)
+    public int PlanCompress(ArrayView<float> x, TopKSelection selection, ArrayView<int> scratch, int knownCount = -1)
     {
         int n = HostCheck.Count(x.Length, "top-k compress");
         CheckSelection(selection, "top-k compress");
         HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
+        CheckKnownCount(knownCount, n);
         if (n == 0 || selection.KeepsNothing)
         {
             return 0;
         }
-        var (chunks, length) = Chunks(n);
-        return PlanChunks(x, n, selection, scratch, chunks, length);
+        return PlanChunks(x, n, selection, scratch, knownCount);
     }
 
     /// <summary>
     /// Second half of <see cref="Compress"/>: writes the <paramref name="planned"/> (value, index)
-    /// pairs that <see cref="PlanCompress"/> counted, in increasing index order.
+    /// pairs that <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, int)"/> counted, in increasing index order.
     /// </summary>
     public void CompressPlanned(ArrayView<float> x, TopKSelection selection, int planned,
         ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)
@@ -342,16 +269,21 @@ public sealed partial class TopKKernels
         {
             return;
         }
-        var (chunks, length) = Chunks(n);
-        int t = launch.Threads(chunks);
-        scatter(t, x, scratch, values, indices, n, planned, chunks, length, selection.ThresholdBits, t);
+        if (launch.IsCpu)
+        {
+            ScatterOnHostPlan(x, n, states.OnHost(selection), planned, values, indices, scratch);
+        }
+        else
+        {
+            ScatterOnDevice(x, n, selection, planned, values, indices, scratch);
+        }
     }
 
     /// <summary>The index-ordered chunks a compress of <paramref name="n"/> elements runs in (the segments of its staging).</summary>
     public (int Count, int Length) CompressChunks(long n) => Chunks(HostCheck.Count(n, "top-k compress"));
 
     /// <summary>
-    /// <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int})"/> that also stages:
+    /// <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, int)"/> that also stages:
     /// the counting pass writes each chunk's elements with key &gt;= threshold (at most
     /// <see cref="EntryStaging.Slot"/>; <see cref="CompressChunks"/> segments) into its slot, so that
     /// <see cref="CompressPlanned(ArrayView{float}, TopKSelection, SelectedPlan, EntryStaging, ArrayView{float}, ArrayView{int}, ArrayView{int})"/>
@@ -371,27 +303,20 @@ public sealed partial class TopKKernels
         HostCheck.Length(scratch, ScratchLength(n), "top-k compress scratch");
         var (chunks, length) = Chunks(n);
         staging.Check(chunks, length, "top-k compress");
-        if (knownCount < -1 || knownCount > n)
-        {
-            throw new ArgumentException($"top-k compress: known count {knownCount} is outside [-1, {n}]");
-        }
+        CheckKnownCount(knownCount, n);
         if (n == 0 || selection.KeepsNothing)
         {
             return new SelectedPlan(0, true, 0);
         }
         if (!launch.IsCpu)
         {
-            return new SelectedPlan(PlanChunksOnDevice(x, n, selection, scratch, chunks, length, knownCount), false, 0);
+            return new SelectedPlan(PlanChunksOnDevice(x, n, states.OnDevice(selection), scratch, chunks, length, knownCount), false, 0);
         }
-        int t = launch.Threads(chunks);
-        var plan = scratch.SubView(0, 2L * chunks);
-        chunkStage!(t, x, plan, staging.Indices, staging.Values, staging.Slot, n, chunks, length, selection.ThresholdBits, t);
-        var (total, longest) = ScanChunks(plan, chunks, selection.TiesToKeep);
-        return new SelectedPlan(total, longest <= staging.Slot, longest);
+        return PlanStagedOnHost(x, n, states.OnHost(selection), scratch, staging, chunks, length);
     }
 
     /// <summary>
-    /// Second half of a staged plan (the staging <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, EntryStaging)"/>
+    /// Second half of a staged plan (the staging <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, EntryStaging, int)"/>
     /// called just before with the same tensor, selection, scratch and staging): the same (value,
     /// index) pairs as the unstaged compress, copied from the staging when the plan is staged.
     /// </summary>
@@ -410,8 +335,7 @@ public sealed partial class TopKKernels
         {
             return;
         }
-        int t = launch.Threads(chunks);
-        chunkCopy!(t, scratch, staging.Indices, staging.Values, staging.Slot, values, indices, plan.Count, chunks, selection.ThresholdBits, t);
+        CopyStagedOnHost(states.OnHost(selection), plan, staging, values, indices, scratch, chunks);
     }
 
     /// <summary>The checks of a compress's second half; returns the element count.</summary>
@@ -438,6 +362,14 @@ public sealed partial class TopKKernels
         }
     }
 
+    private static void CheckKnownCount(int knownCount, int n)
+    {
+        if (knownCount < -1 || knownCount > n)
+        {
+            throw new ArgumentException($"top-k compress: known count {knownCount} is outside [-1, {n}]");
+        }
+    }
+
     /// <summary>Contiguous index chunks: count and length (the last may be shorter).</summary>
     private (int Count, int Length) Chunks(int n)
     {
@@ -454,201 +386,14 @@ public sealed partial class TopKKernels
     /// Counts, per chunk, the elements above and equal to the threshold; turns them into each
     /// chunk's output offset and share of the ties (first TiesToKeep in index order) in
     /// scratch[2c] (offset) and scratch[2c + 1] (ties to keep), on the host (CPU) or on the device
-    /// (GPU backends); returns the total kept.
+    /// (GPU backends, clamped to <paramref name="knownCount"/> when it is known); returns the total kept.
     /// </summary>
-    private int PlanChunks(ArrayView<float> x, int n, TopKSelection selection, ArrayView<int> scratch, int chunks, int length)
+    private int PlanChunks(ArrayView<float> x, int n, TopKSelection selection, ArrayView<int> scratch, int knownCount)
     {
-        if (!launch.IsCpu)
-        {
-            return PlanChunksOnDevice(x, n, selection, scratch, chunks, length, knownCount: -1);
-        }
-        int t = launch.Threads(chunks);
-        var plan = scratch.SubView(0, 2L * chunks);
-        chunkCount(t, x, plan, n, chunks, length, selection.ThresholdBits, t);
-        return ScanChunks(plan, chunks, selection.TiesToKeep).Total;
-    }
-
-    /// <summary>
-    /// Host half of a compress plan: turns the per-chunk counts (above, equal) in
-    /// <paramref name="plan"/> into (output offset, ties to keep) and uploads them; returns the total
-    /// kept and the longest chunk's count of elements with key &gt;= threshold.
-    /// </summary>
-    private (int Total, int Longest) ScanChunks(ArrayView<int> plan, int chunks, int tiesToKeep)
-    {
-        int[] rented = ArrayPool<int>.Shared.Rent(2 * chunks);
-        try
-        {
-            var host = rented.AsSpan(0, 2 * chunks);
-            launch.ReadBack(plan, host);
-            int ties = tiesToKeep;
-            int offset = 0;
-            int longest = 0;
-            for (int c = 0; c < chunks; c++)
-            {
-                int greater = host[2 * c];
-                longest = Math.Max(longest, greater + host[2 * c + 1]);
-                int share = Math.Min(host[2 * c + 1], ties);
-                ties -= share;
-                host[2 * c] = offset;
-                host[2 * c + 1] = share;
-                offset += greater + share;
-            }
-            launch.Upload((ReadOnlySpan<int>)host, plan);
-            return (offset, longest);
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(rented);
-        }
-    }
-
-    /// <summary>
-    /// Histogram of digit (key &gt;&gt; shift) &amp; (buckets - 1) over elements with
-    /// key &gt;&gt; matchShift == match from the threads' private histograms, merged on the host into
-    /// the first buckets of <paramref name="host"/> (the CPU strategy, where a read is free).
-    /// </summary>
-    private Span<int> Histogram(ArrayView<float> x, int n, ArrayView<int> scratch, int matchShift, uint match, int shift, int buckets, int[] host)
-    {
-        int t = launch.Threads(n);
-        int replicas = t;
-        privateHistogram!(t, x, scratch, ThreadRanges.For(n, t, strategy.ContiguousRanges), matchShift, match, shift, buckets - 1);
-        var all = host.AsSpan(0, replicas * buckets);
-        launch.ReadBack(scratch.SubView(0, (long)replicas * buckets), all);
-        var merged = all[..buckets];
-        for (int r = 1; r < replicas; r++)
-        {
-            var replica = all.Slice(r * buckets, buckets);
-            for (int b = 0; b < buckets; b++)
-            {
-                merged[b] += replica[b];
-            }
-        }
-        return merged;
-    }
-
-    /// <summary>Thread i zeroes and fills its own histogram at histograms[i * buckets]: no contention (CPU).</summary>
-    [GpuKernel]
-    internal static void PrivateHistogramKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> histograms,
-        ThreadRanges ranges, int matchShift, uint match, int shift, int digitMask)
-    {
-        var own = histograms.SubView((long)index.X * (digitMask + 1), digitMask + 1);
-        TopKRanges.Histogram(x, own, ranges.Begin(index), ranges.End(index), ranges.Step, matchShift, match, shift, digitMask);
-    }
-
-    /// <summary>Bucket b of replica 0 becomes the sum of bucket b over every replica (GPU).</summary>
-    [GpuKernel]
-    internal static void MergeReplicasKernel(Index1D index, ArrayView<int> histograms, int buckets, int replicas, int stride)
-    {
-        for (int b = index; b < buckets; b += stride)
-        {
-            int sum = 0;
-            for (int r = 0; r < replicas; r++)
-            {
-                sum += histograms[(long)r * buckets + b];
-            }
-            histograms[b] = sum;
-        }
-    }
-
-    /// <summary>
-    /// output = x where key &gt; threshold (or == threshold when keepEqual != 0), else 0; adds the
-    /// number of elements equal to the threshold to equalCount[0] (one atomic per thread).
-    /// </summary>
-    [GpuKernel]
-    internal static void MaskKernel(
-        Index1D index, ArrayView<float> x, ArrayView<float> output, ArrayView<int> equalCount,
-        ThreadRanges ranges, uint threshold, int keepEqual)
-    {
-        int equal = TopKRanges.Mask(x, output, ranges.Begin(index), ranges.End(index), ranges.Step, threshold, keepEqual);
-        if (equal > 0)
-        {
-            Atomic.Add(ref equalCount[0], equal);
-        }
-    }
-
-    /// <summary>Per chunk c: counts[2c] = elements with key &gt; threshold, counts[2c + 1] = key == threshold.</summary>
-    [GpuKernel]
-    internal static void ChunkCountKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> counts,
-        int n, int chunks, int length, uint threshold, int stride)
-    {
-        for (int c = index; c < chunks; c += stride)
-        {
-            long begin = (long)c * length;
-            long both = TopKRanges.Count(x, begin, Math.Min(n, begin + length), threshold);
-            counts[2 * c] = (int)(both >> 32);
-            counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
-        }
-    }
-
-    /// <summary>
-    /// Per chunk c: counts[2c] = elements with key &gt; threshold, counts[2c + 1] = key == threshold,
-    /// and the chunk's elements with key &gt;= threshold (value, index) written to its staging slot.
-    /// </summary>
-    [GpuKernel]
-    internal static void ChunkStageKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> counts, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot,
-        int n, int chunks, int length, uint threshold, int stride)
-    {
-        for (int c = index; c < chunks; c += stride)
-        {
-            long begin = (long)c * length;
-            long both = TopKRanges.Stage(x, stagedValues, stagedIndices, begin, Math.Min(n, begin + length), threshold,
-                c * slot, slot);
-            counts[2 * c] = (int)(both >> 32);
-            counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
-        }
-    }
-
-    /// <summary>
-    /// Per chunk c of a staged plan: copies from its slot the kept (value, index) pairs to positions
-    /// [plan[2c], plan[2c + 2]) (the last chunk up to total); of those equal to the threshold the
-    /// first plan[2c + 1].
-    /// </summary>
-    [GpuKernel]
-    internal static void ChunkCopyKernel(
-        Index1D index, ArrayView<int> plan, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot, ArrayView<float> values, ArrayView<int> indices,
-        int total, int chunks, uint threshold, int stride)
-    {
-        for (int c = index; c < chunks; c += stride)
-        {
-            int limit = c + 1 < chunks ? plan[2 * c + 2] : total;
-            long first = (long)c * slot;
-            TopKRanges.CopyKept(stagedValues, stagedIndices, first, first + slot, threshold, values, indices,
-                plan[2 * c], limit, plan[2 * c + 1]);
-        }
-    }
-
-    /// <summary>Per chunk c: zeroes output where key == threshold past the chunk's first plan[2c + 1] such elements.</summary>
-    [GpuKernel]
-    internal static void TrimTiesKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> plan, ArrayView<float> output,
-        int n, int chunks, int length, uint threshold, int stride)
-    {
-        for (int c = index; c < chunks; c += stride)
-        {
-            long begin = (long)c * length;
-            TopKRanges.TrimTies(x, output, begin, Math.Min(n, begin + length), threshold, plan[2 * c + 1]);
-        }
-    }
-
-    /// <summary>
-    /// Per chunk c: writes kept (value, index) pairs in index order to positions
-    /// [plan[2c], plan[2c + 2]) (the last chunk up to total); of the elements equal to the threshold
-    /// the first plan[2c + 1] are kept.
-    /// </summary>
-    [GpuKernel]
-    internal static void ScatterKernel(
-        Index1D index, ArrayView<float> x, ArrayView<int> plan, ArrayView<float> values, ArrayView<int> indices,
-        int n, int total, int chunks, int length, uint threshold, int stride)
-    {
-        for (int c = index; c < chunks; c += stride)
-        {
-            long begin = (long)c * length;
-            int limit = c + 1 < chunks ? plan[2 * c + 2] : total;
-            TopKRanges.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], limit, plan[2 * c + 1]);
-        }
+        var (chunks, length) = Chunks(n);
+        return launch.IsCpu
+            ? PlanChunksOnHost(x, n, states.OnHost(selection), scratch, chunks, length)
+            : PlanChunksOnDevice(x, n, states.OnDevice(selection), scratch, chunks, length, knownCount);
     }
 }
 

@@ -1,4 +1,5 @@
 using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Sparsity;
 using ZeroFL.Engine.Training;
 using ZeroFL.Tests.Support;
 
@@ -35,5 +36,37 @@ public sealed class HostTrafficTests(string device) : DeviceTest(device)
         Assert.That(trainer.Step(data, all), Is.Positive);
         Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(1));
         Assert.That(Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes, Is.EqualTo(batch * sizeof(float)));
+    }
+
+    /// <summary>
+    /// A SWAT step on a GPU backend selects, encodes and compresses on the device: with the loss not
+    /// read it waits for nothing and reads nothing (sparse kernels at density 0.1, masked dense ones
+    /// at 0.3). The CPU accelerator plans on the host, where a read is free.
+    /// </summary>
+    [TestCase("cnn", 1, 28, 0.9f)]
+    [TestCase("cnn", 1, 28, 0.7f)]
+    [TestCase("femnist-cnn", 1, 28, 0.9f)]
+    [TestCase("resnet18", 3, 16, 0.9f)]
+    public void ASwatStepOnAGpuBackendWaitsForNothing(string name, int channels, int size, float sparsity)
+    {
+        if (Device.IsCpu)
+        {
+            Assert.Ignore("the CPU accelerator plans on the host, where a read is free");
+        }
+        const int batch = 2;
+        var features = Numerics.Random(batch * channels * size * size, 8);
+        var labels = Enumerable.Range(0, batch).ToArray();
+        using var model = ModelCatalog.Create(Device, name, channels, size, 10, seed: 4);
+        SwatRules.Apply(model, new SparsitySettings(sparsity));
+        using var data = new DeviceDataset(Device, features, labels, [channels, size, size], 10);
+        using var trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 0f));
+        var all = Enumerable.Range(0, batch).ToArray();
+        trainer.Step(data, all); // sizes the workspace
+        trainer.Workspace.Reset(); // and merges what the first step outgrew
+
+        var before = Device.Traffic.Snapshot();
+        trainer.Step(data, all, readLoss: false);
+        Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(0), "syncs of a SWAT step that does not read its loss");
+        Assert.That(Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes, Is.EqualTo(0));
     }
 }

@@ -190,6 +190,29 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
             Assert.That(Download(values.SubView(0, planned)), Is.EqualTo(expectedValues), name);
             Assert.That(columns.SubView(planned, 9).Download(Device), Is.All.EqualTo(-7), $"{name}: nothing written past the plan");
 
+            // The same selection kept on the device: given its K on the matrix it was selected
+            // from, a GPU backend plans and encodes without reading anything back.
+            var state = Upload(new int[TopKSelection.StateInts]);
+            var onDevice = topK.Select(Upload(dense), selection.Kept, scratch, state);
+            int known = matrix == dense ? selection.Kept : -1;
+            var deviceStaging = new EntryStaging(Upload(new int[rows * cols]), Upload(new float[rows * cols]), cols);
+            var keptPointers = Upload(new int[rows + 1]);
+            var keptTies = Upload(new int[rows]);
+            var keptColumns = Upload(Enumerable.Repeat(-7, planned + 9).ToArray());
+            var keptValues = Upload(Enumerable.Repeat(float.NaN, planned + 9).ToArray());
+            var before = Device.Traffic.Snapshot();
+            var keptPlan = csr.PlanSelected(source, onDevice, rows, cols, keptPointers, keptTies, deviceStaging, known);
+            csr.EncodeSelected(source, onDevice, rows, cols, keptPointers, keptTies, keptPlan, deviceStaging, keptColumns, keptValues);
+            if (!Device.IsCpu)
+            {
+                Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(known >= 0 || selection.KeepsNothing ? 0 : 1), $"{name}, kept on the device: syncs");
+            }
+            Assert.That(keptPlan.Count, Is.EqualTo(planned), $"{name}, kept on the device");
+            Assert.That(keptPointers.Download(Device), Is.EqualTo(expectedPointers), $"{name}, kept on the device");
+            Assert.That(keptColumns.SubView(0, planned).Download(Device), Is.EqualTo(expectedColumns), $"{name}, kept on the device");
+            Assert.That(Download(keptValues.SubView(0, planned)), Is.EqualTo(expectedValues), $"{name}, kept on the device");
+            Assert.That(keptColumns.SubView(planned, 9).Download(Device), Is.All.EqualTo(-7), $"{name}, kept on the device: nothing written past the plan");
+
             // The one-pass (staged) encode gives the same CSR whatever the slot: the usual slot, a
             // whole row (always staged), and one entry (rows longer than that fall back to the matrix).
             int longest = Enumerable.Range(0, rows).Max(r => Enumerable.Range(0, cols).Count(c =>

@@ -132,13 +132,18 @@ public sealed class KernelChoiceTests(string device) : DeviceTest(device)
     [
         "SparseConvKernels.PackKernel", "SparseConvKernels.PackTransposedKernel", "SparseConvKernels.ReduceCopiesKernel",
         "SparseConvKernels.ForwardPackedKernel", "SparseConvKernels.BackwardInputPackedKernel", "SparseConvKernels.BackwardWeightPackedKernel",
-        "CsrKernels.StageSelectedRowsKernel", "CsrKernels.CopyStagedRowsKernel",
+        "CsrKernels.StageSelectedRowsKernel", "CsrKernels.CopyStagedRowsKernel", "CsrKernels.CountSelectedRowsKernel", "CsrKernels.ScatterSelectedRowsKernel",
         "TopKKernels.ChunkStageKernel", "TopKKernels.ChunkCopyKernel", "TopKKernels.PrivateHistogramKernel",
+        "TopKKernels.MaskKernel", "TopKKernels.ChunkCountKernel", "TopKKernels.TrimTiesKernel", "TopKKernels.ScatterKernel",
         "GemmKernels.GemmPackedKernel",
     ];
 
     /// <summary>Kernels that need a GPU's groups and shared memory.</summary>
-    private static readonly string[] GpuOnly = ["GemmKernels.GemmTiledKernel", "TopKKernels.ScanChunksKernel"];
+    private static readonly string[] GpuOnly =
+    [
+        "GemmKernels.GemmTiledKernel", "TopKKernels.ScanChunksKernel", "TopKKernels.DeviceMaskKernel", "TopKKernels.DeviceChunkCountKernel",
+        "TopKKernels.DeviceTrimTiesKernel", "TopKKernels.DeviceScatterKernel",
+    ];
 
     [Test]
     public void TheLibraryLoadsTheKernelsOfItsKindOfBackend()
@@ -149,5 +154,28 @@ public sealed class KernelChoiceTests(string device) : DeviceTest(device)
         var (expected, excluded) = Device.IsCpu ? (CpuOnly, GpuOnly) : (GpuOnly, CpuOnly);
         Assert.That(expected.Except(loaded), Is.Empty, "kernels of this kind of backend that did not load");
         Assert.That(excluded.Intersect(loaded), Is.Empty, "kernels of the other kind that loaded");
+    }
+
+    [Test]
+    public void ACpuKernelCannotLoadOnAGpuBackend()
+    {
+        var launch = Device.Kernels.Launch;
+        if (Device.IsCpu)
+        {
+            Assert.DoesNotThrow(() => launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(TopKKernels.ChunkCountKernel));
+            return;
+        }
+        var error = Assert.Throws<KernelNotSupportedException>(() => launch.Load<ArrayView<float>, ArrayView<int>, int, int, int, uint, int>(TopKKernels.ChunkCountKernel));
+        Assert.That(error!.Message, Does.Contain("TopKKernels.ChunkCountKernel").And.Contain("CPU accelerator only"));
+    }
+
+    [Test]
+    public void EveryKernelIsForTheCpuOrCompiledForGpusNeverBoth()
+    {
+        const System.Reflection.BindingFlags flags = System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
+        var both = typeof(KernelLibrary).Assembly.GetTypes().SelectMany(t => t.GetMethods(flags))
+            .Where(m => m.GetCustomAttributes(typeof(CpuKernelAttribute), false).Length > 0 && m.GetCustomAttributes(typeof(GpuKernelAttribute), false).Length > 0)
+            .Select(m => m.Name);
+        Assert.That(both, Is.Empty);
     }
 }

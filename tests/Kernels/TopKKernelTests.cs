@@ -24,7 +24,7 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         /// <summary>The GPU strategy: atomic histograms, grid stride, 3-element chunks (many chunks, scalar loops).</summary>
         Gpu,
 
-        /// <summary>The CPU strategy with 100-element chunks: many chunk boundaries inside the SIMD loops.</summary>
+        /// <summary>The device's strategy with 100-element chunks: many chunk boundaries (inside the SIMD loops on the CPU).</summary>
         ShortChunks,
     }
 
@@ -38,9 +38,10 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         {
             if (!Strategies.TryGetValue((DeviceSpecText, layout), out var kernels))
             {
+                // Short chunks keep the device's own kind of strategy: the CPU one's kernels cannot load on a GPU backend.
                 var strategy = layout == Layout.Gpu
                     ? new TopKStrategy(AtomicHistograms: true, ContiguousRanges: false, MinChunkLength: 3, MaxChunks: int.MaxValue)
-                    : new TopKStrategy(AtomicHistograms: false, ContiguousRanges: true, MinChunkLength: 100, MaxChunks: int.MaxValue);
+                    : TopKStrategy.For(Device.Kernels.Launch) with { MinChunkLength = 100, MaxChunks = int.MaxValue };
                 kernels = new TopKKernels(Device.Kernels.Launch, strategy);
                 Strategies[(DeviceSpecText, layout)] = kernels;
             }
@@ -389,8 +390,40 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
             AssertSameBits(expectedValues, Download(values)[..k], what + ": compressed values");
             Assert.That(indices.Download(Device)[..k], Is.EqualTo(expectedIndices), what + ": compressed indices");
             CheckStagedCompress(topK, xView, s, scratch, expectedValues, expectedIndices, what, selectedOnX: true);
+            CheckKeptOnDevice(topK, xView, k, s, scratch, expected, expectedValues, expectedIndices, what);
         }
         AssertSameBits(x, Download(xView), "the input is left alone");
+    }
+
+    /// <summary>
+    /// A selection made into a state view: the same selection as <paramref name="host"/>; on a GPU
+    /// backend kept on the device, and select, mask and a compress of known size read nothing back.
+    /// </summary>
+    private void CheckKeptOnDevice(TopKKernels topK, ArrayView<float> xView, int k, TopKSelection host, ArrayView<int> scratch,
+        float[] expected, float[] expectedValues, int[] expectedIndices, string what)
+    {
+        what += ", kept on the device";
+        var state = Upload(Enumerable.Repeat(-9, TopKSelection.StateInts).ToArray());
+        var output = Zeros((int)xView.Length);
+        var values = Upload(Enumerable.Repeat(float.NaN, k + 3).ToArray());
+        var indices = Upload(Enumerable.Repeat(-7, k + 3).ToArray());
+        var before = Device.Traffic.Snapshot();
+        var s = topK.Select(xView, k, scratch, state);
+        topK.Mask(xView, s, output, scratch);
+        int planned = topK.PlanCompress(xView, s, scratch, knownCount: k);
+        topK.CompressPlanned(xView, s, planned, values, indices, scratch);
+        if (!Device.IsCpu)
+        {
+            Assert.That(Device.Traffic.Syncs - before.Syncs, Is.EqualTo(0), what + ": syncs");
+            Assert.That(s.OnDeviceOnly, Is.EqualTo(k > 0), what + ": on the device only");
+        }
+        Assert.That(planned, Is.EqualTo(k), what + ": planned");
+        var read = topK.OnHost(s);
+        Assert.That((read.ThresholdBits, read.TiesToKeep, read.Kept, read.Tied), Is.EqualTo((host.ThresholdBits, host.TiesToKeep, host.Kept, host.Tied)), what + ": selection");
+        AssertSameBits(expected, Download(output), what + ": mask");
+        AssertSameBits(expectedValues, Download(values)[..k], what + ": compressed values");
+        Assert.That(indices.Download(Device)[..k], Is.EqualTo(expectedIndices), what + ": compressed indices");
+        Assert.That(indices.Download(Device)[k..], Is.All.EqualTo(-7), what + ": nothing written past K");
     }
 
     /// <summary>Mask, CountKept and Compress of <paramref name="x"/> under a given selection against the rule.</summary>

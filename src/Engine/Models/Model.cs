@@ -49,6 +49,10 @@ public sealed class Model : IDisposable
         return Network.Forward(tape, input);
     }
 
-    /// <inheritdoc />
-    public void Dispose() => Store.Dispose();
+    /// <summary>Frees the parameters and the SWAT layers' device state.</summary>
+    public void Dispose()
+    {
+        Sparsity.SwatRules.Release(this);
+        Store.Dispose();
+    }
 }

@@ -65,7 +65,8 @@ public static partial class Ops
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var saved = refresh ? null : state.WeightSelection;
             bool selectedHere = saved is null;
-            var selection = saved ?? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch);
+            var selection = saved ?? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch,
+                state.SelectionState(tape.Device.Accelerator, input: false));
             if (training)
             {
                 state.WeightSelection = selection;
@@ -102,7 +103,8 @@ public static partial class Ops
             if (needsGrad && w.RequiresGrad)
             {
                 var savedInput = state.Refresh ? null : state.InputSelection;
-                var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch);
+                var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch,
+                    state.SelectionState(tape.Device.Accelerator, input: true));
                 state.InputSelection = inputSelection;
                 // One pass over x, as for the weights: the count stages each chunk's entries.
                 var (chunks, chunkLength) = k.TopK.CompressChunks(x.Length);

@@ -146,6 +146,8 @@ public static class StepProfile
             {
                 trainer.Step(data, batch);
             }
+            // The first steps outgrow the arenas; merge them now (a device sync), not at the start of a timed step.
+            trainer.Workspace.Reset();
         }
 
         /// <summary>A refresh step and a reuse step, timed whole (no profiler syncs).</summary>

@@ -1,3 +1,5 @@
+using ILGPU;
+using ILGPU.Runtime;
 using ZeroFL.Kernels;
 
 namespace ZeroFL.Engine.Sparsity;
@@ -6,8 +8,10 @@ namespace ZeroFL.Engine.Sparsity;
 /// What one SWAT layer remembers between steps: the top-K thresholds of its weights and of its
 /// input, reused for <see cref="SparsitySettings.TopKPeriod"/> training steps, and a step counter.
 /// </summary>
-public sealed class SparseLayerState
+public sealed class SparseLayerState : IDisposable
 {
+    private MemoryBuffer1D<int, Stride1D.Dense>? selectionStates;
+
     /// <summary>Creates the state of a layer under <paramref name="settings"/>.</summary>
     public SparseLayerState(SparsitySettings settings)
     {
@@ -38,6 +42,33 @@ public sealed class SparseLayerState
 
     /// <summary>True when this training step recomputes the exact thresholds.</summary>
     internal bool Refresh => Steps % Settings.TopKPeriod == 0 || WeightSelection is null || InputSelection is null;
+
+    /// <summary>
+    /// Where the weight (<paramref name="input"/> false) or input selection lives on the device
+    /// (<see cref="TopKSelection.StateInts"/> ints of a small buffer this state owns, made on first
+    /// use): a GPU selects into it and every kernel that applies the selection reads it there, so a
+    /// step reads no threshold back, and a reused selection stays valid between steps.
+    /// </summary>
+    internal ArrayView<int> SelectionState(Accelerator accelerator, bool input)
+    {
+        if (selectionStates is null || selectionStates.Accelerator != accelerator)
+        {
+            selectionStates?.Dispose();
+            WeightSelection = null;
+            InputSelection = null;
+            selectionStates = accelerator.Allocate1D<int>(2 * TopKSelection.StateInts);
+        }
+        return selectionStates.View.SubView(input ? TopKSelection.StateInts : 0, TopKSelection.StateInts);
+    }
+
+    /// <summary>Frees the device buffer of the selections.</summary>
+    public void Dispose()
+    {
+        selectionStates?.Dispose();
+        selectionStates = null;
+        WeightSelection = null;
+        InputSelection = null;
+    }
 
     /// <summary>Forgets the thresholds, so the next step computes them exactly (e.g. when a new client starts).</summary>
     public void Reset()

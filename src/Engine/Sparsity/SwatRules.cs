@@ -57,14 +57,25 @@ public static class SwatRules
         return settings.Sparsity > 0 ? layers : [];
     }
 
+    /// <summary>Removes every SWAT state of <paramref name="model"/>, freeing their device buffers (the model is dense afterwards).</summary>
+    public static void Release(Model model)
+    {
+        foreach (var (_, layer) in model.Network.Walk())
+        {
+            SetState(layer, null);
+        }
+    }
+
     private static void SetState(Module layer, SparseLayerState? state)
     {
         switch (layer)
         {
             case Conv2d conv:
+                conv.Sparsity?.Dispose();
                 conv.Sparsity = state;
                 break;
             case Linear linear:
+                linear.Sparsity?.Dispose();
                 linear.Sparsity = state;
                 break;
         }
