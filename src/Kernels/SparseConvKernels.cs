@@ -25,9 +25,8 @@ namespace ZeroFL.Kernels;
 /// then one compute launch with one thread per core, threads owning disjoint output rows; or,
 /// where one image's operand fits L2, an image-major launch whose threads pack and compute disjoint
 /// images, see <see cref="SparseConvPlan.Images"/>; backward weight then sums the threads' dw
-/// copies in a second launch). On
-/// GPUs, grid-stride kernels run the direct algorithms of <see cref="SparseConvDirect"/> (atomic
-/// adds in the two backward passes).
+/// copies in a second launch). These are <see cref="CpuKernelAttribute"/> kernels. On GPUs the
+/// three passes are gathers without float atomics (<c>SparseConvKernels.Gpu.cs</c>).
 /// <para>
 /// Safety: the host checks every view length; device index arrays (row pointers, columns,
 /// activation indices) are read clamp-protected inside the kernels: a row range is clamped to
@@ -38,7 +37,7 @@ namespace ZeroFL.Kernels;
 /// </para>
 /// CPU reference: <see cref="Reference.SparseConvReference"/> (the dense reference on the densified tensors).
 /// </summary>
-public sealed class SparseConvKernels
+public sealed partial class SparseConvKernels
 {
     private readonly KernelLaunch launch;
     private readonly bool packed;
@@ -47,23 +46,23 @@ public sealed class SparseConvKernels
     private readonly Dictionary<ConvGeometry, Plans> plans = [];
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? pack;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? packTransposed;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> forward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int> backwardInput;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int> backwardWeight;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? forward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? backwardInput;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>? backwardWeight;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>? reduceCopies;
 
     /// <summary>Loads the kernels suited to the accelerator of <paramref name="launch"/>.</summary>
     public SparseConvKernels(KernelLaunch launch)
-        : this(launch, forceDirect: false, batchInner: 0)
+        : this(launch, gather: false, batchInner: 0)
     {
     }
 
     /// <summary>
-    /// Test hooks: <paramref name="forceDirect"/> runs the GPU (direct, atomic) kernels even on the
-    /// CPU accelerator, so that CI checks the algorithm GPUs run; <paramref name="batchInner"/>
+    /// Test hooks: <paramref name="gather"/> runs the GPU (gather) kernels even on the CPU
+    /// accelerator, so that CI checks the algorithms GPUs run there too; <paramref name="batchInner"/>
     /// (1 or 8; 0 = by estimated cost) fixes the batch blocking of the packed layout.
     /// </summary>
-    internal SparseConvKernels(KernelLaunch launch, bool forceDirect, int batchInner, bool? byImage = null)
+    internal SparseConvKernels(KernelLaunch launch, bool gather, int batchInner, bool? byImage = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         if (batchInner is not (0 or 1 or 8))
@@ -73,35 +72,36 @@ public sealed class SparseConvKernels
         this.launch = launch;
         this.batchInner = batchInner;
         this.byImage = byImage;
-        packed = launch.IsCpu && !forceDirect;
-        // The CPU engine's packing and copy reduction: never compiled for GPU backends.
+        packed = launch.IsCpu && !gather;
+        // The CPU engine (packing, SIMD gathers, copy reduction): never compiled for GPU backends.
         if (packed)
         {
             pack = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackKernel);
             packTransposed = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(PackTransposedKernel);
             reduceCopies = launch.Load<ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ReduceCopiesKernel);
+            forward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(ForwardPackedKernel);
+            backwardInput = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(BackwardInputPackedKernel);
+            backwardWeight = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>(BackwardWeightPackedKernel);
         }
-        forward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
-            packed ? ForwardPackedKernel : ForwardDirectKernel);
-        backwardInput = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, SparseConvPlan, int>(
-            packed ? BackwardInputPackedKernel : BackwardInputDirectKernel);
-        backwardWeight = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, SparseConvPlan, int>(
-            packed ? BackwardWeightPackedKernel : BackwardWeightDirectKernel);
+        else
+        {
+            LoadGather();
+        }
     }
 
     /// <summary>
     /// Floats of device scratch that <see cref="Forward"/>, <see cref="BackwardInput"/> and
     /// <see cref="BackwardWeight"/> need for <paramref name="g"/> (one buffer serves all three; its
     /// contents need not be kept between calls). On the CPU accelerator this is about the size of x
-    /// or dy plus padding (it holds the packed operand); on GPUs it is 0 and any view, even an
-    /// empty one, may be passed.
+    /// or dy plus padding (it holds the packed operand); on GPUs it holds the transposed kept weights
+    /// (about two weight tensors) or the plane starts of the kept activations.
     /// </summary>
     public long ScratchLength(ConvGeometry g)
     {
         g.Validate();
         if (!packed)
         {
-            return 0;
+            return GatherScratchLength(g);
         }
         var p = PlansOf(g);
         return Math.Max(Math.Max(p.Forward.ScratchLength, p.BackwardInput.ScratchLength), p.BackwardWeight.ScratchLength);
@@ -121,23 +121,22 @@ public sealed class SparseConvKernels
         HostCheck.Length(y, g.OutputLength, $"{what} output y");
         HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
         var plan = PlansOf(g).Forward;
-        if (packed && plan.Images > 0)
+        if (!packed)
+        {
+            GatherForward(g, x, rowPointers, columns, values, y, plan);
+        }
+        else if (plan.Images > 0)
         {
             ResetWorkCounter(scratch);
             int t = launch.Threads(g.OutputLength);
-            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
+            forward!(t, x, scratch, rowPointers, columns, values, y, plan, t);
         }
-        else if (packed)
+        else
         {
             int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
             pack!(tp, x, scratch, plan, tp);
             int t = launch.Threads(g.OutChannels);
-            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
-        }
-        else
-        {
-            int t = launch.Threads(g.OutputLength);
-            forward(t, x, scratch, rowPointers, columns, values, y, plan, t);
+            forward!(t, x, scratch, rowPointers, columns, values, y, plan, t);
         }
     }
 
@@ -155,7 +154,12 @@ public sealed class SparseConvKernels
         HostCheck.Length(dx, g.InputLength, $"{what} input gradient dx");
         HostCheck.Length(scratch, ScratchLength(g), $"{what} scratch");
         var plan = PlansOf(g).BackwardInput;
-        if (overwrite && packed && plan.PrivateCopies == 0)
+        if (!packed)
+        {
+            GatherBackwardInput(g, dy, rowPointers, columns, values, dx, scratch, plan, overwrite);
+            return;
+        }
+        if (overwrite && plan.PrivateCopies == 0)
         {
             plan = plan with { Overwrite = 1 };
         }
@@ -163,31 +167,24 @@ public sealed class SparseConvKernels
         {
             launch.Zero(dx.SubView(0, g.InputLength));
         }
-        if (packed && plan.Images > 0)
+        if (plan.Images > 0)
         {
             ResetWorkCounter(scratch);
             int t = launch.Threads(g.InputLength);
-            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+            backwardInput!(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+            return;
         }
-        else if (packed)
+        int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
+        pack!(tp, dy, scratch, plan, tp);
+        if (plan.PrivateCopies > 0)
         {
-            int tp = launch.Threads((long)plan.SourceChannels * plan.Phases * plan.Phases);
-            pack!(tp, dy, scratch, plan, tp);
-            if (plan.PrivateCopies > 0)
-            {
-                backwardInput(plan.PrivateCopies, dy, scratch, rowPointers, columns, values, dx, plan, plan.PrivateCopies);
-                int tr = launch.Threads(g.InChannels);
-                reduceCopies!(tr, scratch, dx, plan, tr);
-                return;
-            }
-            int t = launch.Threads(g.InChannels);
-            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
+            backwardInput!(plan.PrivateCopies, dy, scratch, rowPointers, columns, values, dx, plan, plan.PrivateCopies);
+            int tr = launch.Threads(g.InChannels);
+            reduceCopies!(tr, scratch, dx, plan, tr);
+            return;
         }
-        else
-        {
-            int t = launch.Threads(g.OutputLength);
-            backwardInput(t, dy, scratch, rowPointers, columns, values, dx, plan, t);
-        }
+        int ti = launch.Threads(g.InChannels);
+        backwardInput!(ti, dy, scratch, rowPointers, columns, values, dx, plan, ti);
     }
 
     /// <summary>
@@ -214,23 +211,22 @@ public sealed class SparseConvKernels
             return;
         }
         var plan = PlansOf(g).BackwardWeight;
-        if (packed && plan.Images > 0)
+        if (!packed)
         {
-            backwardWeight(plan.PrivateCopies, dy, scratch, xValues, xIndices, xCount, dw, plan, plan.PrivateCopies);
+            GatherBackwardWeight(g, dy, xValues, xIndices, xCount, dw, scratch, plan);
+        }
+        else if (plan.Images > 0)
+        {
+            backwardWeight!(plan.PrivateCopies, dy, scratch, xValues, xIndices, xCount, dw, plan, plan.PrivateCopies);
             int tr = launch.Threads(g.GemmK);
             reduceCopies!(tr, scratch, dw, plan, tr);
         }
-        else if (packed)
+        else
         {
             int tp = launch.Threads((long)g.Batch * g.OutHeight * g.OutWidth);
             packTransposed!(tp, dy, scratch, plan, tp);
             int t = launch.Threads(g.InChannels);
-            backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
-        }
-        else
-        {
-            int t = launch.Threads((long)xCount * g.OutChannels);
-            backwardWeight(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
+            backwardWeight!(t, dy, scratch, xValues, xIndices, xCount, dw, plan, t);
         }
     }
 
@@ -339,247 +335,35 @@ public sealed class SparseConvKernels
     private readonly record struct Plans(SparseConvPlan Forward, SparseConvPlan BackwardInput, SparseConvPlan BackwardWeight);
 
     /// <summary>CPU: packs x (forward) or dy (backward input) for the gather engine.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void PackKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
         => SparseConvCpu.Pack(index, stride, source, packedView, p);
 
     /// <summary>CPU: transposes dy to [B * Ho * Wo, RowPitch] for backward weight.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void PackTransposedKernel(Index1D index, ArrayView<float> source, ArrayView<float> packedView, SparseConvPlan p, int stride)
         => SparseConvCpu.PackTransposed(index, stride, source, packedView, p);
 
     /// <summary>CPU, linear backward input or image-major backward weight: dx (dw) += the sum of the threads' private copies.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void ReduceCopiesKernel(Index1D index, ArrayView<float> scratch, ArrayView<float> dx, SparseConvPlan p, int stride)
         => SparseConvCpu.ReduceCopies(index, stride, scratch, dx, p);
 
     /// <summary>CPU: thread index of stride computes its output channels of the forward pass.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void ForwardPackedKernel(Index1D index, ArrayView<float> x, ArrayView<float> packedView,
         ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p, int stride)
         => SparseConvCpu.Forward(index, stride, x, packedView, rowPointers, columns, values, y, p);
 
     /// <summary>CPU: thread index of stride computes its input channels of the input gradient.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void BackwardInputPackedKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
         ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p, int stride)
         => SparseConvCpu.BackwardInput(index, stride, dy, packedView, rowPointers, columns, values, dx, p);
 
     /// <summary>CPU: thread index of stride computes the weight gradient of its input channels.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void BackwardWeightPackedKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
         ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p, int stride)
         => SparseConvCpu.BackwardWeight(index, stride, dy, packedView, xValues, xIndices, count, dw, p);
-
-    /// <summary>GPU: grid-stride over output elements, each a sparse dot product.</summary>
-    [GpuKernel]
-    internal static void ForwardDirectKernel(Index1D index, ArrayView<float> x, ArrayView<float> packedView,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p, int stride)
-        => SparseConvDirect.Forward(index, stride, x, packedView, rowPointers, columns, values, y, p);
-
-    /// <summary>GPU: grid-stride over dy elements, atomic scatter into dx.</summary>
-    [GpuKernel]
-    internal static void BackwardInputDirectKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p, int stride)
-        => SparseConvDirect.BackwardInput(index, stride, dy, packedView, rowPointers, columns, values, dx, p);
-
-    /// <summary>GPU: grid-stride over (kept activation, output channel), atomic adds into dw.</summary>
-    [GpuKernel]
-    internal static void BackwardWeightDirectKernel(Index1D index, ArrayView<float> dy, ArrayView<float> packedView,
-        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p, int stride)
-        => SparseConvDirect.BackwardWeight(index, stride, dy, packedView, xValues, xIndices, count, dw, p);
-}
-
-/// <summary>
-/// The direct sparse convolution algorithms: what GPUs run (grid-stride, atomics in the backward
-/// passes) and the scalar fallbacks of the <see cref="SparseConvCpu"/> SIMD helpers. Index arrays
-/// are clamp-protected exactly as in the CPU engine.
-/// </summary>
-internal static class SparseConvDirect
-{
-    /// <summary>The packed layout of <see cref="SparseConvPlan"/>, one element per iteration, zeros in the slack.</summary>
-    public static void Pack(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
-    {
-        int total = p.PackedLength + SparseConvPlan.Slack;
-        int s = p.Phases;
-        for (int e = thread; e < total; e += threads)
-        {
-            float value = 0f;
-            if (e < p.PackedLength)
-            {
-                int lane = e % p.BatchInner;
-                int t = e / p.BatchInner;
-                int v = t % p.PackedWidth;
-                t /= p.PackedWidth;
-                int u = t % p.PackedHeight;
-                t /= p.PackedHeight;
-                int bo = t % p.BatchOuter;
-                t /= p.BatchOuter;
-                int cp = t % s;
-                t /= s;
-                int rp = t % s;
-                int c = t / s;
-                int b = bo * p.BatchInner + lane;
-                int h = u * s + rp - p.PadTop;
-                int w = v * s + cp - p.PadLeft;
-                if (b < p.Batch && (uint)h < (uint)p.SourceHeight && (uint)w < (uint)p.SourceWidth)
-                {
-                    value = source[(((long)b * p.SourceChannels + c) * p.SourceHeight + h) * p.SourceWidth + w];
-                }
-            }
-            packed[e] = value;
-        }
-    }
-
-    /// <summary>dy [B, Cout, Ho, Wo] to [B * Ho * Wo, RowPitch], zeros past Cout and in the slack.</summary>
-    public static void PackTransposed(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
-    {
-        int total = p.PackedLength + SparseConvPlan.Slack;
-        int plane = p.OutHeight * p.OutWidth;
-        for (int e = thread; e < total; e += threads)
-        {
-            float value = 0f;
-            int row = e / p.RowPitch;
-            int co = e - row * p.RowPitch;
-            if (e < p.PackedLength && co < p.OutChannels)
-            {
-                int b = row / plane;
-                int s = row - b * plane;
-                value = source[((long)b * p.OutChannels + co) * plane + s];
-            }
-            packed[e] = value;
-        }
-    }
-
-    /// <summary>y[b, co, oh, ow] = sum over the kept weights of row co of w * x (one output per iteration).</summary>
-    public static void Forward(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p)
-    {
-        int capacity = (int)Math.Min(columns.Length, values.Length);
-        int k = p.WeightColumns;
-        int area = p.KernelArea;
-        int total = p.Batch * p.OutChannels * p.OutHeight * p.OutWidth;
-        for (int e = thread; e < total; e += threads)
-        {
-            int ow = e % p.OutWidth;
-            int t = e / p.OutWidth;
-            int oh = t % p.OutHeight;
-            t /= p.OutHeight;
-            int co = t % p.OutChannels;
-            int b = t / p.OutChannels;
-            int start = CsrKernels.ClampIndex(rowPointers[co], 0, capacity);
-            int end = CsrKernels.ClampIndex(rowPointers[co + 1], start, capacity);
-            float sum = 0f;
-            for (int i = start; i < end; i++)
-            {
-                int col = columns[i];
-                if ((uint)col >= (uint)k)
-                {
-                    continue;
-                }
-                int ci = col / area;
-                int r = col - ci * area;
-                int kh = r / p.KernelWidth;
-                int kw = r - kh * p.KernelWidth;
-                int ih = oh * p.Stride - p.Padding + kh;
-                int iw = ow * p.Stride - p.Padding + kw;
-                if ((uint)ih < (uint)p.InHeight && (uint)iw < (uint)p.InWidth)
-                {
-                    sum += values[i] * x[(((long)b * p.InChannels + ci) * p.InHeight + ih) * p.InWidth + iw];
-                }
-            }
-            y[e] = sum;
-        }
-    }
-
-    /// <summary>For each dy element (one per iteration): dx[b, ci, ih, iw] += w * dy over its row's kept weights (atomic).</summary>
-    public static void BackwardInput(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
-    {
-        int capacity = (int)Math.Min(columns.Length, values.Length);
-        int k = p.WeightColumns;
-        int area = p.KernelArea;
-        int total = p.Batch * p.OutChannels * p.OutHeight * p.OutWidth;
-        for (int e = thread; e < total; e += threads)
-        {
-            float g = dy[e];
-            if (g == 0f)
-            {
-                continue;
-            }
-            int ow = e % p.OutWidth;
-            int t = e / p.OutWidth;
-            int oh = t % p.OutHeight;
-            t /= p.OutHeight;
-            int co = t % p.OutChannels;
-            int b = t / p.OutChannels;
-            int start = CsrKernels.ClampIndex(rowPointers[co], 0, capacity);
-            int end = CsrKernels.ClampIndex(rowPointers[co + 1], start, capacity);
-            for (int i = start; i < end; i++)
-            {
-                int col = columns[i];
-                if ((uint)col >= (uint)k)
-                {
-                    continue;
-                }
-                int ci = col / area;
-                int r = col - ci * area;
-                int kh = r / p.KernelWidth;
-                int kw = r - kh * p.KernelWidth;
-                int ih = oh * p.Stride - p.Padding + kh;
-                int iw = ow * p.Stride - p.Padding + kw;
-                if ((uint)ih < (uint)p.InHeight && (uint)iw < (uint)p.InWidth)
-                {
-                    Atomic.Add(ref dx[(((long)b * p.InChannels + ci) * p.InHeight + ih) * p.InWidth + iw], values[i] * g);
-                }
-            }
-        }
-    }
-
-    /// <summary>For each (kept activation, output channel): dw[co, ci, kh, kw] += x * dy over the taps it feeds (atomic).</summary>
-    public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
-        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
-    {
-        int n = (int)Math.Min(count, Math.Min(xValues.Length, xIndices.Length));
-        long total = (long)n * p.OutChannels;
-        int plane = p.InHeight * p.InWidth;
-        int inputLength = p.Batch * p.InChannels * plane;
-        for (long e = thread; e < total; e += threads)
-        {
-            int j = (int)(e / p.OutChannels);
-            int co = (int)(e - (long)j * p.OutChannels);
-            int index = xIndices[j];
-            float v = xValues[j];
-            if ((uint)index >= (uint)inputLength || v == 0f)
-            {
-                continue;
-            }
-            int iw = index % p.InWidth;
-            int t = index / p.InWidth;
-            int ih = t % p.InHeight;
-            t /= p.InHeight;
-            int ci = t % p.InChannels;
-            int b = t / p.InChannels;
-            for (int kh = 0; kh < p.KernelHeight; kh++)
-            {
-                int th = ih + p.Padding - kh;
-                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OutHeight)
-                {
-                    continue;
-                }
-                int oh = th / p.Stride;
-                for (int kw = 0; kw < p.KernelWidth; kw++)
-                {
-                    int tw = iw + p.Padding - kw;
-                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OutWidth)
-                    {
-                        continue;
-                    }
-                    int ow = tw / p.Stride;
-                    float g = dy[(((long)b * p.OutChannels + co) * p.OutHeight + oh) * p.OutWidth + ow];
-                    Atomic.Add(ref dw[(((long)co * p.InChannels + ci) * p.KernelHeight + kh) * p.KernelWidth + kw], v * g);
-                }
-            }
-        }
-    }
 }

@@ -8,7 +8,7 @@ namespace ZeroFL.Tests.Kernels;
 
 /// <summary>
 /// The sparse convolutions equal the dense reference applied to the masked tensors, for the engine
-/// the device runs (on the CPU: the packed SIMD engine) and for the direct algorithm GPUs run
+/// the device runs (on the CPU: the packed SIMD engine) and for the gather algorithm GPUs run
 /// (forced on the CPU accelerator too, so that CI checks it).
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Specs))]
@@ -18,9 +18,9 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
 
     /// <summary>
     /// The device's own kernels; the packed CPU engine with runs along rows (the whole batch packed
-    /// first), along rows image by image, or across batches; the direct (GPU) algorithm.
+    /// first), along rows image by image, or across batches; the gather (GPU) algorithm.
     /// </summary>
-    private static readonly string[] VariantNames = ["auto", "rows", "images", "batches", "direct"];
+    private static readonly string[] VariantNames = ["auto", "rows", "images", "batches", "gather"];
 
     /// <summary>
     /// Stride 1, 2, 3; padding 0, 1, 2 (and larger than the kernel); 1x1, 3x3, 5x5 and non-square
@@ -152,7 +152,7 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
     {
         if (!Device.Kernels.Launch.IsCpu)
         {
-            Assert.Ignore("both variants run the direct kernels off the CPU accelerator");
+            Assert.Ignore("both variants run the gather kernels off the CPU accelerator");
         }
         var g = new ConvGeometry(batch, channels, height, width, outChannels, 3, 3, stride, 1);
         var images = Kernels("images");
@@ -451,7 +451,7 @@ public sealed class SparseConvKernelTests(string device) : DeviceTest(device)
         {
             if (!Variants.TryGetValue((DeviceSpecText, variant), out var kernels))
             {
-                kernels = new SparseConvKernels(Device.Kernels.Launch, forceDirect: variant == "direct", batchInner: variant switch
+                kernels = new SparseConvKernels(Device.Kernels.Launch, gather: variant == "gather", batchInner: variant switch
                 {
                     "rows" or "images" => 1,
                     "batches" => 8,

@@ -13,7 +13,6 @@ internal static unsafe partial class SparseConvCpu
     // ------------------------------------------------------------------ forward
 
     /// <summary>y = conv(x, W) for the output channels this thread owns, reading the packed x (see the class remarks).</summary>
-    [SimdHelper(nameof(ForwardScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
@@ -78,15 +77,9 @@ internal static unsafe partial class SparseConvCpu
             lists, p.OutputPlane, accumulate: false, 0, tables.StripStart.Length);
     }
 
-    /// <summary>GPU fallback of <see cref="Forward"/>: one output element per iteration, reading x directly.</summary>
-    public static void ForwardScalar(int thread, int threads, ArrayView<float> x, ArrayView<float> packed,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> y, SparseConvPlan p)
-        => SparseConvDirect.Forward(thread, threads, x, packed, rowPointers, columns, values, y, p);
-
     // ------------------------------------------------------------------ backward input
 
     /// <summary>dx += dL/dx (dx = dL/dx when the plan says <see cref="SparseConvPlan.Overwrite"/>) for the input channels this thread owns, reading the packed dy.</summary>
-    [SimdHelper(nameof(BackwardInputScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BackwardInput(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
@@ -366,7 +359,6 @@ internal static unsafe partial class SparseConvCpu
     /// weight): thread t owns rows of the copies and adds, for each, the sum of the copies
     /// (transposed 8x8 at a time) into the result (dx [batch, InChannels], or dw [OutChannels, WeightColumns]).
     /// </summary>
-    [SimdHelper(nameof(ReduceCopiesScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReduceCopies(int thread, int threads, ArrayView<float> scratch, ArrayView<float> result, SparseConvPlan p)
@@ -398,27 +390,4 @@ internal static unsafe partial class SparseConvCpu
         }
     }
 
-    /// <summary>GPU fallback of <see cref="ReduceCopies"/> (never launched on GPUs, which use atomics).</summary>
-    public static void ReduceCopiesScalar(int thread, int threads, ArrayView<float> scratch, ArrayView<float> result, SparseConvPlan p)
-    {
-        int rows = p.CopyRows;
-        int lanes = p.CopyRowLength;
-        int total = p.CopyColumns * rows;
-        for (int e = thread; e < total; e += threads)
-        {
-            int column = e / rows;
-            int row = e - column * rows;
-            float sum = 0f;
-            for (int t = 0; t < p.PrivateCopies; t++)
-            {
-                sum += scratch[p.PrivateOffset + (long)t * p.PrivateLength + (long)row * lanes + column];
-            }
-            result[e] += sum;
-        }
-    }
-
-    /// <summary>GPU fallback of <see cref="BackwardInput"/>: atomic scatter from each dy element.</summary>
-    public static void BackwardInputScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
-        ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values, ArrayView<float> dx, SparseConvPlan p)
-        => SparseConvDirect.BackwardInput(thread, threads, dy, packed, rowPointers, columns, values, dx, p);
 }

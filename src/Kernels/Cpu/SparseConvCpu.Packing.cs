@@ -14,7 +14,6 @@ internal static unsafe partial class SparseConvCpu
     // ------------------------------------------------------------------ packing
 
     /// <summary>Thread <paramref name="thread"/> of <paramref name="threads"/> packs its share of the (channel, phase) planes of the packed layout.</summary>
-    [SimdHelper(nameof(PackScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
@@ -225,12 +224,7 @@ internal static unsafe partial class SparseConvCpu
         }
     }
 
-    /// <summary>GPU fallback of <see cref="Pack"/>: the same layout, one element per iteration.</summary>
-    public static void PackScalar(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
-        => SparseConvDirect.Pack(thread, threads, source, packed, p);
-
     /// <summary>Thread <paramref name="thread"/> transposes its share of dy rows (b, oh, ow) into [.., RowPitch].</summary>
-    [SimdHelper(nameof(PackTransposedScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackTransposed(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
@@ -303,7 +297,4 @@ internal static unsafe partial class SparseConvCpu
         }
     }
 
-    /// <summary>GPU fallback of <see cref="PackTransposed"/>.</summary>
-    public static void PackTransposedScalar(int thread, int threads, ArrayView<float> source, ArrayView<float> packed, SparseConvPlan p)
-        => SparseConvDirect.PackTransposed(thread, threads, source, packed, p);
 }

@@ -14,7 +14,6 @@ internal static unsafe partial class SparseConvCpu
     // ------------------------------------------------------------------ backward weight
 
     /// <summary>dw += dL/dw for the input channels this thread owns, from the kept activations and the transposed dy.</summary>
-    [SimdHelper(nameof(BackwardWeightScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BackwardWeight(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
@@ -373,11 +372,6 @@ internal static unsafe partial class SparseConvCpu
             AddTransposed(acc, Block, inChannels, Math.Min(Block, outChannels - co0), grad + (long)co0 * inChannels, inChannels);
         }
     }
-
-    /// <summary>GPU fallback of <see cref="BackwardWeight"/>: atomic accumulation per (activation, output channel).</summary>
-    public static void BackwardWeightScalar(int thread, int threads, ArrayView<float> dy, ArrayView<float> packed,
-        ArrayView<float> xValues, ArrayView<int> xIndices, int count, ArrayView<float> dw, SparseConvPlan p)
-        => SparseConvDirect.BackwardWeight(thread, threads, dy, packed, xValues, xIndices, count, dw, p);
 
     /// <summary>
     /// row[0 .. width) += sum over k of w[k] * src[off[k] + 0 .. width), 64 output channels per Dot8

@@ -1,9 +1,9 @@
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// The CPU-accelerator sparse convolutions: SIMD helpers run as plain .NET code by each launched
-/// thread (one per core); GPU backends compile the <c>...Scalar</c> fallbacks instead, which are the
-/// direct algorithms of <see cref="SparseConvDirect"/>.
+/// The CPU-accelerator sparse convolutions: SIMD code run as plain .NET code by each launched
+/// thread (one per core) of the <see cref="CpuKernelAttribute"/> kernels of
+/// <see cref="SparseConvKernels"/>; never compiled for GPU backends, which run their own gathers.
 /// <para>
 /// Forward and backward input are one "gather" engine. The dense operand (x, or dy) is first packed
 /// (<see cref="Pack"/>, its own launch) so that every kept weight is a constant shift in packed
