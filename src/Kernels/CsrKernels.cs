@@ -191,6 +191,48 @@ public sealed partial class CsrKernels
     }
 
     /// <summary>
+    /// The entries <paramref name="selection"/> keeps of the dense row-major matrix
+    /// <paramref name="dense"/> [rows, cols], encoded as CSR in one call: the plan, then the
+    /// encode, in memory from <paramref name="memory"/> (the result in kept views). The CPU engine
+    /// stages the entries in the pass that counts them, in a slot sized from
+    /// <paramref name="longestRow"/> (the longest row at or above the threshold last time, updated
+    /// here); a GPU backend plans on the device. <paramref name="knownCount"/> is the selection's K
+    /// when it was selected on this very matrix (a GPU backend then reads nothing back), else -1.
+    /// </summary>
+    public CsrMatrix EncodeTopK(ArrayView<float> dense, TopKSelection selection, int rows, int cols, int knownCount,
+        IEncodeMemory memory, ref int longestRow)
+    {
+        CheckShape(rows, cols, "csr encode top-k");
+        var rowPointers = memory.KeepInts(rows + 1L);
+        var rowTies = memory.KeepInts(rows);
+        SelectedPlan plan;
+        EntryStaging staging = default;
+        if (launch.IsCpu)
+        {
+            int slot = EntryStaging.SlotFor(rows, cols, selection.Kept, longestRow);
+            long entries = (long)rows * slot;
+            staging = new EntryStaging(memory.StagingIndices(entries), memory.StagingValues(entries), slot);
+            plan = PlanSelected(dense, selection, rows, cols, rowPointers, rowTies, staging, knownCount);
+            longestRow = plan.Longest;
+        }
+        else
+        {
+            plan = new SelectedPlan(PlanSelectedOnDevice(dense, selection, rows, cols, rowPointers, rowTies, knownCount), false, 0);
+        }
+        var columns = memory.KeepInts(Math.Max(1, plan.Count));
+        var values = memory.KeepFloats(Math.Max(1, plan.Count));
+        if (plan.Staged)
+        {
+            EncodeSelected(dense, selection, rows, cols, rowPointers, rowTies, plan, staging, columns, values);
+        }
+        else
+        {
+            EncodeSelected(dense, selection, rows, cols, rowPointers, rowTies, plan.Count, columns, values);
+        }
+        return new CsrMatrix(rowPointers, columns, values, plan.Count);
+    }
+
+    /// <summary>
     /// The checks every selected plan starts with; for a selection that keeps nothing also writes
     /// the empty plan (zero row pointers and ties) and returns false: nothing to count.
     /// </summary>

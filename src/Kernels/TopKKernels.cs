@@ -338,6 +338,44 @@ public sealed partial class TopKKernels
         CopyStagedOnHost(states.OnHost(selection), plan, staging, values, indices, scratch, chunks);
     }
 
+    /// <summary>
+    /// The entries <paramref name="selection"/> keeps of <paramref name="x"/>, compressed in one
+    /// call (plan, then compress): the values in a kept view of <paramref name="memory"/>, the full
+    /// indices in its reusable index view. The CPU engine stages the entries in the counting pass,
+    /// in a slot sized from <paramref name="longestChunk"/> (updated here); a GPU backend plans on
+    /// the device. <paramref name="knownCount"/> as in <see cref="PlanCompress(ArrayView{float}, TopKSelection, ArrayView{int}, int)"/>.
+    /// </summary>
+    public CompressedEntries CompressTopK(ArrayView<float> x, TopKSelection selection, int knownCount, ArrayView<int> scratch,
+        IEncodeMemory memory, ref int longestChunk)
+    {
+        var (chunks, length) = CompressChunks(x.Length);
+        SelectedPlan plan;
+        EntryStaging staging = default;
+        if (launch.IsCpu)
+        {
+            int slot = EntryStaging.SlotFor(chunks, length, selection.Kept, longestChunk);
+            long entries = (long)chunks * slot;
+            staging = new EntryStaging(memory.StagingIndices(entries), memory.StagingValues(entries), slot);
+            plan = PlanCompress(x, selection, scratch, staging, knownCount);
+            longestChunk = plan.Longest;
+        }
+        else
+        {
+            plan = new SelectedPlan(PlanCompress(x, selection, scratch, knownCount), false, 0);
+        }
+        var values = memory.KeepFloats(Math.Max(1, plan.Count));
+        var indices = memory.Indices(Math.Max(1, plan.Count));
+        if (plan.Staged)
+        {
+            CompressPlanned(x, selection, plan, staging, values, indices, scratch);
+        }
+        else
+        {
+            CompressPlanned(x, selection, plan.Count, values, indices, scratch);
+        }
+        return new CompressedEntries(values, indices, plan.Count);
+    }
+
     /// <summary>The checks of a compress's second half; returns the element count.</summary>
     private int CheckPlanned(ArrayView<float> x, TopKSelection selection, int planned,
         ArrayView<float> values, ArrayView<int> indices, ArrayView<int> scratch)

@@ -213,6 +213,22 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
             Assert.That(Download(keptValues.SubView(0, planned)), Is.EqualTo(expectedValues), $"{name}, kept on the device");
             Assert.That(keptColumns.SubView(planned, 9).Download(Device), Is.All.EqualTo(-7), $"{name}, kept on the device: nothing written past the plan");
 
+            // The family-level call (plan and encode in one, memory from a workspace) gives the same
+            // CSR, and on the CPU tells what staging slot would hold every row next time.
+            using (var workspace = new ZeroFL.Engine.Memory.Workspace(Device))
+            {
+                int longestSeen = 0;
+                for (int call = 0; call < 2; call++)
+                {
+                    var encoded = csr.EncodeTopK(source, selection, rows, cols, matrix == dense ? selection.Kept : -1, workspace, ref longestSeen);
+                    string what = $"{name}, encode top-k call {call}";
+                    Assert.That(encoded.Count, Is.EqualTo(planned), what);
+                    Assert.That(encoded.RowPointers.Download(Device), Is.EqualTo(expectedPointers), what);
+                    Assert.That(encoded.Columns.SubView(0, planned).Download(Device), Is.EqualTo(expectedColumns), what);
+                    Assert.That(Download(encoded.Values.SubView(0, planned)), Is.EqualTo(expectedValues), what);
+                }
+            }
+
             // The one-pass (staged) encode gives the same CSR whatever the slot: the usual slot, a
             // whole row (always staged), and one entry (rows longer than that fall back to the matrix).
             int longest = Enumerable.Range(0, rows).Max(r => Enumerable.Range(0, cols).Count(c =>

@@ -424,6 +424,17 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         AssertSameBits(expectedValues, Download(values)[..k], what + ": compressed values");
         Assert.That(indices.Download(Device)[..k], Is.EqualTo(expectedIndices), what + ": compressed indices");
         Assert.That(indices.Download(Device)[k..], Is.All.EqualTo(-7), what + ": nothing written past K");
+
+        // The family-level compress (plan and compress in one, memory from a workspace).
+        using var workspace = new ZeroFL.Engine.Memory.Workspace(Device);
+        int longestSeen = 0;
+        for (int call = 0; call < 2; call++)
+        {
+            var compressed = topK.CompressTopK(xView, s, k, scratch, workspace, ref longestSeen);
+            Assert.That(compressed.Count, Is.EqualTo(k), $"{what}: compress top-k call {call}");
+            AssertSameBits(expectedValues, Download(compressed.Values)[..k], $"{what}: compress top-k call {call} values");
+            Assert.That(compressed.Indices.Download(Device)[..k], Is.EqualTo(expectedIndices), $"{what}: compress top-k call {call} indices");
+        }
     }
 
     /// <summary>Mask, CountKept and Compress of <paramref name="x"/> under a given selection against the rule.</summary>

@@ -2,14 +2,16 @@ using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Devices;
+using ZeroFL.Kernels;
 
 namespace ZeroFL.Engine.Memory;
 
 /// <summary>
 /// Per-step device temporaries: one float arena (activations, gradients, scratch) and one int
-/// arena (labels, max-pool indices). Reset once per step.
+/// arena (labels, max-pool indices). Reset once per step. As the memory of a family-level encode
+/// (<see cref="IEncodeMemory"/>) it keeps results in the arenas and lends its reusable buffers.
 /// </summary>
-public sealed class Workspace : IDisposable
+public sealed class Workspace : IDisposable, IEncodeMemory
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;
     private readonly long initialIntScratch;
@@ -86,6 +88,16 @@ public sealed class Workspace : IDisposable
         }
         return buffer.View.SubView(0, length);
     }
+
+    ArrayView<int> IEncodeMemory.KeepInts(long length) => Ints.Allocate(length);
+
+    ArrayView<float> IEncodeMemory.KeepFloats(long length) => Floats.Allocate(length);
+
+    ArrayView<int> IEncodeMemory.StagingIndices(long length) => StagingScratch(length);
+
+    ArrayView<float> IEncodeMemory.StagingValues(long length) => Scratch(length);
+
+    ArrayView<int> IEncodeMemory.Indices(long length) => IntScratch(length);
 
     /// <summary>Peak bytes used between two resets.</summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);

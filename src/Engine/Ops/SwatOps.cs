@@ -53,9 +53,7 @@ public static partial class Ops
         // Used only inside this forward, so a reusable buffer rather than a per-layer arena block.
         var topKScratch = workspace.TopKScratch(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
         bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
-        int weightRows = g.OutChannels, weightColumns = g.GemmK;
-        var rowPointers = workspace.Ints.Allocate(weightRows + 1);
-        ArrayView<int> columns = default;
+        ArrayView<int> rowPointers = default, columns = default;
         ArrayView<float> values = default, wMasked = default, xValues = default;
         ArrayView<int> xPacked = default, xTable = default;
         int nonZeros, xCount = 0;
@@ -64,7 +62,6 @@ public static partial class Ops
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var saved = refresh ? null : state.WeightSelection;
-            bool selectedHere = saved is null;
             var selection = saved ?? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch,
                 state.SelectionState(tape.Device.Accelerator, input: false));
             if (training)
@@ -73,18 +70,12 @@ public static partial class Ops
             }
             if (sparseKernels)
             {
-                // CSR straight from w under the selection: no masked dense copy.
-                var rowTies = workspace.Ints.Allocate(weightRows);
-                // One pass over w: the count also stages each row's entries, the encode copies them.
-                var staging = StagingFor(workspace, weightRows, weightColumns, selection.Kept, state.LongestWeightRow);
-                // A selection made on w keeps exactly K: a GPU plans on the device without reading a count back.
-                var plan = k.Csr.PlanSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, staging,
-                    knownCount: selectedHere ? selection.Kept : -1);
-                state.LongestWeightRow = plan.Longest;
-                nonZeros = plan.Count;
-                columns = workspace.Ints.Allocate(Math.Max(1, nonZeros));
-                values = workspace.Floats.Allocate(Math.Max(1, nonZeros));
-                k.Csr.EncodeSelected(w.Data, selection, weightRows, weightColumns, rowPointers, rowTies, plan, staging, columns, values);
+                // CSR straight from w under the selection: no masked dense copy. A selection made on
+                // w keeps exactly K, so a GPU plans it on the device without reading a count back.
+                int longestRow = state.LongestWeightRow;
+                var csr = k.Csr.EncodeTopK(w.Data, selection, g.OutChannels, g.GemmK, saved is null ? selection.Kept : -1, workspace, ref longestRow);
+                state.LongestWeightRow = longestRow;
+                (rowPointers, columns, values, nonZeros) = csr;
                 k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
             }
             else
@@ -106,17 +97,11 @@ public static partial class Ops
                 var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch,
                     state.SelectionState(tape.Device.Accelerator, input: true));
                 state.InputSelection = inputSelection;
-                // One pass over x, as for the weights: the count stages each chunk's entries.
-                var (chunks, chunkLength) = k.TopK.CompressChunks(x.Length);
-                var xStaging = StagingFor(workspace, chunks, chunkLength, inputSelection.Kept, state.LongestInputChunk);
-                var xPlan = k.TopK.PlanCompress(x.Data, inputSelection, topKScratch, xStaging,
-                    knownCount: savedInput is null ? inputSelection.Kept : -1);
-                state.LongestInputChunk = xPlan.Longest;
-                xCount = xPlan.Count;
-                xValues = workspace.Floats.Allocate(Math.Max(1, xCount));
                 // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.
-                var xIndices = workspace.IntScratch(Math.Max(1, xCount));
-                k.TopK.CompressPlanned(x.Data, inputSelection, xPlan, xStaging, xValues, xIndices, topKScratch);
+                int longestChunk = state.LongestInputChunk;
+                var kept = k.TopK.CompressTopK(x.Data, inputSelection, savedInput is null ? inputSelection.Kept : -1, topKScratch, workspace, ref longestChunk);
+                state.LongestInputChunk = longestChunk;
+                (xValues, var xIndices, xCount) = kept;
                 long packedLength = IndexPackKernels.PackedLength(xCount), tableLength = IndexPackKernels.TableLength(x.Length);
                 xPacked = workspace.Ints.Allocate(Math.Max(1, packedLength));
                 xTable = workspace.Ints.Allocate(tableLength);
@@ -192,17 +177,5 @@ public static partial class Ops
             }
         });
         return y;
-    }
-
-    /// <summary>
-    /// Room for a one-pass selection of <paramref name="segments"/> rows or chunks of
-    /// <paramref name="length"/> elements (slot: <see cref="EntryStaging.SlotFor"/>) in the
-    /// workspace's reusable buffers, which the next kernel may reuse once the selection is done.
-    /// </summary>
-    private static EntryStaging StagingFor(Memory.Workspace workspace, int segments, int length, long kept, int longestSeen)
-    {
-        int slot = EntryStaging.SlotFor(segments, length, kept, longestSeen);
-        long entries = (long)segments * slot;
-        return new EntryStaging(workspace.StagingScratch(entries), workspace.Scratch(entries), slot);
     }
 }
