@@ -13,11 +13,13 @@ public sealed partial class CsrKernels
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>? deviceCountSelectedRows;
     private Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>? scanSelectedRows;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int>? deviceScatterSelectedRows;
+    private Action<Index1D, ArrayView<int>, int>? scanCounts;
 
     private void LoadDeviceSelected()
     {
         deviceCountSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>(DeviceCountSelectedRowsKernel);
         scanSelectedRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(ScanSelectedRowsKernel);
+        scanCounts = launch.Load<ArrayView<int>, int>(ScanCountsKernel);
         deviceScatterSelectedRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int, int>(DeviceScatterSelectedRowsKernel);
     }
 
@@ -144,6 +146,26 @@ public sealed partial class CsrKernels
                     position++;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// One thread: rowPointers[r + 1] holds row r's non-zero count; writes the exclusive prefix in
+    /// place (row pointers, rowPointers[0] = 0), each clamped to int.MaxValue.
+    /// </summary>
+    [GpuKernel]
+    internal static void ScanCountsKernel(Index1D index, ArrayView<int> rowPointers, int rows)
+    {
+        if (index != 0)
+        {
+            return;
+        }
+        long total = 0;
+        rowPointers[0] = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            total += rowPointers[r + 1];
+            rowPointers[r + 1] = (int)(total < int.MaxValue ? total : int.MaxValue);
         }
     }
 }

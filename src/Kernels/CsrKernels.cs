@@ -66,7 +66,8 @@ public sealed partial class CsrKernels
     /// Encodes the non-zero entries (<c>v != 0</c>; NaN counts as non-zero) of the dense row-major
     /// matrix <paramref name="dense"/> [rows, cols] as CSR, columns increasing within each row, and
     /// returns the number of non-zeros. Three steps: a count kernel per row, an exclusive scan of
-    /// the counts on the host (one download and one upload of rows + 1 ints), a scatter kernel.
+    /// the counts (on the CPU accelerator on the host: one download and one upload of rows + 1
+    /// ints; on GPU backends on the device, reading back only the total), a scatter kernel.
     /// Throws <see cref="ArgumentException"/> before the scatter (nothing written to
     /// <paramref name="columns"/> or <paramref name="values"/>) when they hold fewer than the
     /// non-zero count; <paramref name="rowPointers"/> is then already written.
@@ -79,7 +80,34 @@ public sealed partial class CsrKernels
         HostCheck.Length(rowPointers, rows + 1L, "csr encode row pointers");
         int t = launch.Threads(rows);
         countRows(t, dense, rowPointers, rows, cols, t);
+        int nonZeros;
+        if (launch.IsCpu)
+        {
+            nonZeros = ScanCountsOnHost(rowPointers, rows);
+        }
+        else
+        {
+            // GPU backends scan on the device and read only the total (one sync, 4 bytes).
+            scanCounts!(launch.Threads(1), rowPointers, rows);
+            var total = new int[1];
+            launch.ReadBack(rowPointers.SubView(rows, 1), total);
+            nonZeros = total[0];
+        }
+        if (columns.Length < nonZeros || values.Length < nonZeros)
+        {
+            throw new ArgumentException(
+                $"csr encode: the matrix has {nonZeros} non-zeros but columns holds {columns.Length} and values {values.Length}");
+        }
+        if (nonZeros > 0)
+        {
+            scatterRows(t, dense, rowPointers, columns, values, rows, cols, t);
+        }
+        return nonZeros;
+    }
 
+    /// <summary>The exclusive scan of the row counts on the host (download, scan, upload); returns the total.</summary>
+    private int ScanCountsOnHost(ArrayView<int> rowPointers, int rows)
+    {
         if (hostRowPointers.Length < rows + 1)
         {
             hostRowPointers = new int[rows + 1];
@@ -98,17 +126,7 @@ public sealed partial class CsrKernels
             counts[r] = (int)total;
         }
         launch.Upload((ReadOnlySpan<int>)counts, rowPointers.SubView(0, rows + 1));
-        int nonZeros = (int)total;
-        if (columns.Length < nonZeros || values.Length < nonZeros)
-        {
-            throw new ArgumentException(
-                $"csr encode: the matrix has {nonZeros} non-zeros but columns holds {columns.Length} and values {values.Length}");
-        }
-        if (nonZeros > 0)
-        {
-            scatterRows(t, dense, rowPointers, columns, values, rows, cols, t);
-        }
-        return nonZeros;
+        return (int)total;
     }
 
     /// <summary>

@@ -31,7 +31,14 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
         var columns = Upload(Enumerable.Repeat(-7, capacity).ToArray());
         var values = Upload(Enumerable.Repeat(float.NaN, capacity).ToArray());
 
-        int nonZeros = csr.Encode(Upload(dense), rows, cols, rowPointers, columns, values);
+        var source = Upload(dense);
+        var before = Device.Traffic.Snapshot();
+        int nonZeros = csr.Encode(source, rows, cols, rowPointers, columns, values);
+        if (!Device.IsCpu)
+        {
+            Assert.That((Device.Traffic.Syncs - before.Syncs, Device.Traffic.DeviceToHostBytes - before.DeviceToHostBytes), Is.EqualTo((1L, 4L)),
+                "a GPU backend scans on the device and reads only the total");
+        }
 
         Assert.That(nonZeros, Is.EqualTo(expected.Values.Length));
         Assert.That(rowPointers.Download(Device), Is.EqualTo(expected.RowPointers));

@@ -49,7 +49,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
     private readonly UplinkModel model;
     private readonly UplinkSettings settings;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, masked, selected, values;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, topKScratch;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, topKScratch, selectionState;
 
     /// <summary>Allocates the scratch for <paramref name="model"/>'s largest layer.</summary>
     public DeviceUplinkEncoder(ComputeDevice device, UplinkModel model, UplinkSettings settings)
@@ -66,11 +66,13 @@ public sealed class DeviceUplinkEncoder : IDisposable
         columns = a.Allocate1D<int>(n);
         rowPointers = a.Allocate1D<int>(model.MaxRows + 1);
         topKScratch = a.Allocate1D<int>(device.Kernels.TopK.ScratchLength(n));
+        // The layer's selection stays on the device: a GPU masks with it without reading it back.
+        selectionState = a.Allocate1D<int>(TopKSelection.StateInts);
     }
 
     /// <summary>Device bytes of the scratch.</summary>
     public long Bytes => (difference.Length + masked.Length + selected.Length + values.Length) * sizeof(float)
-        + (columns.Length + rowPointers.Length + topKScratch.Length) * sizeof(int);
+        + (columns.Length + rowPointers.Length + topKScratch.Length + selectionState.Length) * sizeof(int);
 
     /// <summary>
     /// The upload of a client whose trained values are <paramref name="trained"/> and whose round
@@ -105,12 +107,12 @@ public sealed class DeviceUplinkEncoder : IDisposable
                 case UplinkStrategy.TopKWeights:
                 case UplinkStrategy.TopKWeightsDiff:
                     // Top-K of the values themselves: |w_E|, or |d| for Top-K-Weights Diff.
-                    k.TopK.Mask(source, k.TopK.Select(source, keep, scratch), output, scratch);
+                    k.TopK.Mask(source, k.TopK.Select(source, keep, scratch, selectionState.View), output, scratch);
                     break;
                 case UplinkStrategy.DiffOnTopKWeights:
                     // Positions from |w_E|, values d = w_E - w_t there.
                     var mask = masked.View.SubView(0, n);
-                    k.TopK.Mask(w, k.TopK.Select(w, keep, scratch), mask, scratch);
+                    k.TopK.Mask(w, k.TopK.Select(w, keep, scratch, selectionState.View), mask, scratch);
                     k.Uplink.KeepWhereNonZero(mask, source, output);
                     break;
                 default:
@@ -128,6 +130,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        selectionState.Dispose();
         topKScratch.Dispose();
         rowPointers.Dispose();
         columns.Dispose();
