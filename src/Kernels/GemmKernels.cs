@@ -108,7 +108,7 @@ public sealed class GemmKernels
     }
 
     /// <summary>CPU accelerator: thread <c>index</c> of <c>stride</c> runs the packed SIMD GEMM on its share of C.</summary>
-    [GpuKernel]
+    [CpuKernel]
     internal static void GemmPackedKernel(Index1D index, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmProblem p, int stride)
     {
         PackedGemm.RunSlice(index, stride, a, b, c, p);

@@ -22,8 +22,8 @@ namespace ZeroFL.Kernels;
 /// over every micro-tile, each 16-column B micro-panel staying in L1 while A streams from L2.</item>
 /// </list>
 /// Scratch lives in thread-local pinned arrays: MC*KC + KC*NC floats (about 4.2 MB) plus index
-/// tables of M + 2K + N ints per thread. GPU backends compile <see cref="RunSliceScalar"/> instead
-/// (see <see cref="SimdRedirects"/>).
+/// tables of M + 2K + N ints per thread. CPU accelerator only (the <see cref="CpuKernelAttribute"/>
+/// GEMM kernel); GPU backends run the tiled GEMM.
 /// </summary>
 internal static unsafe partial class PackedGemm
 {
@@ -63,7 +63,6 @@ internal static unsafe partial class PackedGemm
     /// Runs as .NET code on the CPU accelerator: <c>[IntrinsicImplementation]</c> keeps ILGPU's
     /// frontend from decompiling the body (it uses unsafe code, thread-statics and Vector256).
     /// </summary>
-    [SimdHelper(nameof(RunSliceScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunSlice(int thread, int threads, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmProblem p)
@@ -91,28 +90,6 @@ internal static unsafe partial class PackedGemm
             (float*)b.LoadEffectiveAddressAsPtr(),
             (float*)c.LoadEffectiveAddressAsPtr(),
             p);
-    }
-
-    /// <summary>
-    /// Scalar version with the same signature, compiled by GPU backends: thread t computes the
-    /// elements t, t + threads, ... of C with a plain dot product.
-    /// </summary>
-    public static void RunSliceScalar(int thread, int threads, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmProblem p)
-    {
-        long total = (long)p.M * p.N;
-        for (long e = thread; e < total; e += threads)
-        {
-            int i = (int)(e / p.N);
-            int j = (int)(e % p.N);
-            float sum = 0f;
-            for (int k = 0; k < p.K; k++)
-            {
-                sum += p.A.Load(a, i, k) * p.B.Load(b, k, j);
-            }
-            int offset = p.C.OffsetOf(i, j);
-            float value = p.Alpha * sum;
-            c[offset] = p.Beta == 0f ? value : value + p.Beta * c[offset];
-        }
     }
 
     /// <summary>

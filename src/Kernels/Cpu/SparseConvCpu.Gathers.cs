@@ -7,7 +7,7 @@ using ILGPU.Runtime;
 namespace ZeroFL.Kernels;
 
 // The gather passes: forward and backward input (their lists of kept weights, the image-major
-// gather, linear backward input with private copies, ReduceCopies) and their GPU fallbacks.
+// gather, linear backward input with private copies, ReduceCopies).
 internal static unsafe partial class SparseConvCpu
 {
     // ------------------------------------------------------------------ forward

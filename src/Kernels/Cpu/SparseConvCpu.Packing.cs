@@ -8,7 +8,7 @@ using ILGPU.Runtime;
 namespace ZeroFL.Kernels;
 
 // Packing: the dense operand into the packed layout of a gather (Pack), and dy transposed
-// to [batch, outH, outW, Cout] for backward weight (PackTransposed); their GPU fallbacks.
+// to [batch, outH, outW, Cout] for backward weight (PackTransposed).
 internal static unsafe partial class SparseConvCpu
 {
     // ------------------------------------------------------------------ packing

@@ -8,7 +8,7 @@ using ILGPU.Runtime;
 namespace ZeroFL.Kernels;
 
 // The weight-gradient engine: backward weight (channel-blocked, image-major and linear), its
-// per-call lists and channel scan, and the transposed adds into dw; its GPU fallback.
+// per-call lists and channel scan, and the transposed adds into dw.
 internal static unsafe partial class SparseConvCpu
 {
     // ------------------------------------------------------------------ backward weight

@@ -12,8 +12,10 @@ namespace ZeroFL.Kernels;
 /// <summary>
 /// The per-thread loops of <see cref="TopKKernels"/>: each walks one thread's elements
 /// (begin, begin + step, ... &lt; end). On the CPU accelerator they run as plain .NET code over raw
-/// pointers with Vector256 compares (a contiguous range, step 1); GPU backends compile the scalar
-/// twin of each (same name + "Scalar", see <see cref="SimdRedirects"/>). Keys are the bits of |x|
+/// pointers with Vector256 compares (a contiguous range, step 1), or as the scalar twin of each
+/// (same name + "Scalar") for a strided range or without AVX2. Only the CPU accelerator's
+/// <see cref="CpuKernelAttribute"/> kernels call them; GPU backends have their own top-K kernels
+/// (<c>TopKKernels.Gpu.cs</c>). Keys are the bits of |x|
 /// (<see cref="TopKKernels.MagnitudeMask"/>), compared as unsigned ints.
 /// </summary>
 internal static unsafe class TopKRanges
@@ -24,7 +26,6 @@ internal static unsafe class TopKRanges
     /// histogram[(key &gt;&gt; shift) &amp; digitMask] += 1 for each element with
     /// key &gt;&gt; matchShift == match. The histogram (digitMask + 1 counters) is zeroed first.
     /// </summary>
-    [SimdHelper(nameof(HistogramScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Histogram(
@@ -89,7 +90,7 @@ internal static unsafe class TopKRanges
         }
     }
 
-    /// <summary>Scalar <see cref="Histogram"/> (GPU backends, or a strided range).</summary>
+    /// <summary>Scalar <see cref="Histogram"/> (a strided range, or no AVX2).</summary>
     public static void HistogramScalar(
         ArrayView<float> x, ArrayView<int> histogram, long begin, long end, int step,
         int matchShift, uint match, int shift, int digitMask)
@@ -112,7 +113,6 @@ internal static unsafe class TopKRanges
     /// output = x where key &gt; threshold (or == threshold when keepEqual != 0), else +0;
     /// returns how many elements have key == threshold. output may be x.
     /// </summary>
-    [SimdHelper(nameof(MaskScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Mask(ArrayView<float> x, ArrayView<float> output, long begin, long end, int step, uint threshold, int keepEqual)
@@ -167,7 +167,6 @@ internal static unsafe class TopKRanges
     /// <paramref name="ties"/> and sets output to +0 at the others; output is untouched elsewhere
     /// (it may be x).
     /// </summary>
-    [SimdHelper(nameof(TrimTiesScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void TrimTies(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
@@ -233,7 +232,6 @@ internal static unsafe class TopKRanges
     }
 
     /// <summary>Counts elements of [begin, end) with key &gt; threshold (high 32 bits) and == threshold (low 32 bits).</summary>
-    [SimdHelper(nameof(CountScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long Count(ArrayView<float> x, long begin, long end, uint threshold)
@@ -284,7 +282,6 @@ internal static unsafe class TopKRanges
     /// with full-width stores while they end inside the range (lanes past the kept ones are
     /// overwritten by later entries of the same range), then finishes lane by lane.
     /// </summary>
-    [SimdHelper(nameof(ScatterScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scatter(
@@ -399,7 +396,6 @@ internal static unsafe class TopKRanges
     /// returns the counts of keys &gt; threshold (high 32 bits) and == threshold (low 32 bits). The
     /// CPU version left-packs eight lanes at a time like <see cref="Scatter"/>.
     /// </summary>
-    [SimdHelper(nameof(StageScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long Stage(
@@ -493,7 +489,6 @@ internal static unsafe class TopKRanges
     /// [<paramref name="position"/>, <paramref name="limit"/>) of values and indices, and stops when
     /// the range is full.
     /// </summary>
-    [SimdHelper(nameof(CopyKeptScalar))]
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CopyKept(
