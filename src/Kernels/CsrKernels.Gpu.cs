@@ -74,15 +74,9 @@ public sealed partial class CsrKernels
         for (int r = index; r < rows; r += stride)
         {
             long offset = (long)r * cols;
-            int greater = 0, equal = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                uint key = Interop.FloatAsInt(dense[offset + c]) & TopKKernels.MagnitudeMask;
-                greater += key > threshold ? 1 : 0;
-                equal += key == threshold ? 1 : 0;
-            }
-            rowPointers[r + 1] = greater;
-            rowTies[r] = equal;
+            long both = TopKLoops.Count(dense, offset, offset + cols, threshold);
+            rowPointers[r + 1] = (int)(both >> 32);
+            rowTies[r] = (int)(both & 0xFFFFFFFFL);
         }
     }
 
@@ -125,27 +119,10 @@ public sealed partial class CsrKernels
         int capacity = (int)Math.Min(columns.Length, values.Length);
         for (int r = index; r < rows; r += stride)
         {
-            long offset = (long)r * cols;
             int position = ClampIndex(rowPointers[r], 0, capacity);
             int end = ClampIndex(rowPointers[r + 1], position, capacity);
-            int ties = rowTies[r];
-            for (int c = 0; c < cols && position < end; c++)
-            {
-                float v = dense[offset + c];
-                uint key = Interop.FloatAsInt(v) & TopKKernels.MagnitudeMask;
-                bool keep = key > threshold;
-                if (key == threshold && ties > 0)
-                {
-                    ties--;
-                    keep = true;
-                }
-                if (keep)
-                {
-                    columns[position] = c;
-                    values[position] = v;
-                    position++;
-                }
-            }
+            // On the row's own view the index written is the column.
+            TopKLoops.Scatter(dense.SubView((long)r * cols, cols), values, columns, 0, cols, threshold, position, end, rowTies[r]);
         }
     }
 

@@ -227,9 +227,7 @@ public sealed partial class CsrKernels
         EntryStaging staging = default;
         if (launch.IsCpu)
         {
-            int slot = EntryStaging.SlotFor(rows, cols, selection.Kept, longestRow);
-            long entries = (long)rows * slot;
-            staging = new EntryStaging(memory.StagingIndices(entries), memory.StagingValues(entries), slot);
+            staging = EntryStaging.In(memory, rows, cols, selection.Kept, longestRow);
             plan = PlanSelected(dense, selection, rows, cols, rowPointers, rowTies, staging, knownCount);
             longestRow = plan.Longest;
         }

@@ -24,6 +24,17 @@ public readonly record struct EntryStaging(ArrayView<int> Indices, ArrayView<flo
         return (int)Math.Clamp(slot, 1, Math.Max(1, length));
     }
 
+    /// <summary>
+    /// Staging for <paramref name="segments"/> segments of <paramref name="length"/> elements in the
+    /// reusable views of <paramref name="memory"/>, its slot from <see cref="SlotFor"/>.
+    /// </summary>
+    public static EntryStaging In(IEncodeMemory memory, int segments, int length, long kept, int longestSeen)
+    {
+        int slot = SlotFor(segments, length, kept, longestSeen);
+        long entries = (long)segments * slot;
+        return new EntryStaging(memory.StagingIndices(entries), memory.StagingValues(entries), slot);
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> unless the slot is in [1, length] and both views hold segments * slot entries.</summary>
     internal void Check(int segments, int length, string what)
     {

@@ -145,22 +145,27 @@ public sealed unsafe class IndexPackKernels
     {
         for (int b = index; b < entries; b += stride)
         {
-            long start = (long)b << BlockShift;
-            int lo = 0, hi = count;
-            while (lo < hi)
-            {
-                int mid = lo + ((hi - lo) >> 1);
-                if (indices[mid] < start)
-                {
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid;
-                }
-            }
-            blockTable[b] = lo;
+            blockTable[b] = LowerBound(indices, count, (long)b << BlockShift);
         }
+    }
+
+    /// <summary>The number of the first <paramref name="count"/> sorted indices below <paramref name="value"/> (binary search).</summary>
+    internal static int LowerBound(ArrayView<int> sorted, int count, long value)
+    {
+        int lo = 0, hi = count;
+        while (lo < hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            if (sorted[mid] < value)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     /// <summary>Expands this thread's entries (see <see cref="ExpandRange"/>).</summary>

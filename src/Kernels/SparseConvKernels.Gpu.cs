@@ -252,20 +252,18 @@ public sealed partial class SparseConvKernels
             float sum = 0f;
             for (int kh = 0; kh < p.KernelHeight; kh++)
             {
-                int th = ih + p.Padding - kh;
-                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OutHeight)
+                int oh = OutputOf(ih, kh, p.Padding, p.Stride, p.OutHeight);
+                if (oh < 0)
                 {
                     continue;
                 }
-                int oh = th / p.Stride;
                 for (int kw = 0; kw < p.KernelWidth; kw++)
                 {
-                    int tw = iw + p.Padding - kw;
-                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OutWidth)
+                    int ow = OutputOf(iw, kw, p.Padding, p.Stride, p.OutWidth);
+                    if (ow < 0)
                     {
                         continue;
                     }
-                    int ow = tw / p.Stride;
                     int col = (ci * p.KernelHeight + kh) * p.KernelWidth + kw;
                     int start = CsrKernels.ClampIndex(columnPointers[col], 0, capacity);
                     int end = CsrKernels.ClampIndex(columnPointers[col + 1], start, capacity);
@@ -289,21 +287,7 @@ public sealed partial class SparseConvKernels
     {
         for (int s = index; s <= planes; s += stride)
         {
-            long target = (long)s * plane;
-            int lo = 0, hi = count;
-            while (lo < hi)
-            {
-                int mid = (int)(((long)lo + hi) / 2);
-                if (xIndices[mid] < target)
-                {
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid;
-                }
-            }
-            starts[s] = lo;
+            starts[s] = IndexPackKernels.LowerBound(xIndices, count, (long)s * plane);
         }
     }
 
@@ -341,15 +325,9 @@ public sealed partial class SparseConvKernels
                     }
                     int ih = (int)local / p.InWidth;
                     int iw = (int)local - ih * p.InWidth;
-                    int th = ih + p.Padding - kh;
-                    int tw = iw + p.Padding - kw;
-                    if (th < 0 || tw < 0 || th % p.Stride != 0 || tw % p.Stride != 0)
-                    {
-                        continue;
-                    }
-                    int oh = th / p.Stride;
-                    int ow = tw / p.Stride;
-                    if (oh < p.OutHeight && ow < p.OutWidth)
+                    int oh = OutputOf(ih, kh, p.Padding, p.Stride, p.OutHeight);
+                    int ow = OutputOf(iw, kw, p.Padding, p.Stride, p.OutWidth);
+                    if (oh >= 0 && ow >= 0)
                     {
                         sum += xValues[j] * dy[(((long)b * p.OutChannels + co) * p.OutHeight + oh) * p.OutWidth + ow];
                     }
@@ -357,5 +335,15 @@ public sealed partial class SparseConvKernels
             }
             dw[e] += sum;
         }
+    }
+
+    /// <summary>
+    /// The output row (or column) whose tap <paramref name="tap"/> reads input row
+    /// <paramref name="input"/>, or -1 when no output in [0, <paramref name="outputs"/>) does.
+    /// </summary>
+    private static int OutputOf(int input, int tap, int padding, int stride, int outputs)
+    {
+        int t = input + padding - tap;
+        return t < 0 || t % stride != 0 || t / stride >= outputs ? -1 : t / stride;
     }
 }

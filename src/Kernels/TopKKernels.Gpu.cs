@@ -283,16 +283,9 @@ public sealed partial class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
-            int greater = 0, equal = 0;
-            for (long i = begin; i < end; i++)
-            {
-                uint key = Interop.FloatAsInt(x[i]) & MagnitudeMask;
-                greater += key > threshold ? 1 : 0;
-                equal += key == threshold ? 1 : 0;
-            }
-            counts[2 * c] = greater;
-            counts[2 * c + 1] = equal;
+            long both = TopKLoops.Count(x, begin, Math.Min(n, begin + length), threshold);
+            counts[2 * c] = (int)(both >> 32);
+            counts[2 * c + 1] = (int)(both & 0xFFFFFFFFL);
         }
     }
 
@@ -306,22 +299,7 @@ public sealed partial class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
-            int ties = plan[2 * c + 1];
-            for (long i = begin; i < end; i++)
-            {
-                if ((Interop.FloatAsInt(x[i]) & MagnitudeMask) == threshold)
-                {
-                    if (ties > 0)
-                    {
-                        ties--;
-                    }
-                    else
-                    {
-                        output[i] = 0f;
-                    }
-                }
-            }
+            TopKLoops.TrimTies(x, output, begin, Math.Min(n, begin + length), threshold, plan[2 * c + 1]);
         }
     }
 
@@ -339,27 +317,8 @@ public sealed partial class TopKKernels
         for (int c = index; c < chunks; c += stride)
         {
             long begin = (long)c * length;
-            long end = Math.Min(n, begin + length);
             int limit = Math.Min(total, c + 1 < chunks ? plan[2 * c + 2] : total);
-            int position = plan[2 * c];
-            int ties = plan[2 * c + 1];
-            for (long i = begin; i < end && position < limit; i++)
-            {
-                float v = x[i];
-                uint key = Interop.FloatAsInt(v) & MagnitudeMask;
-                bool keep = key > threshold;
-                if (key == threshold && ties > 0)
-                {
-                    ties--;
-                    keep = true;
-                }
-                if (keep)
-                {
-                    values[position] = v;
-                    indices[position] = (int)i;
-                    position++;
-                }
-            }
+            TopKLoops.Scatter(x, values, indices, begin, Math.Min(n, begin + length), threshold, plan[2 * c], limit, plan[2 * c + 1]);
         }
     }
 }

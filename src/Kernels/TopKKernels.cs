@@ -353,9 +353,7 @@ public sealed partial class TopKKernels
         EntryStaging staging = default;
         if (launch.IsCpu)
         {
-            int slot = EntryStaging.SlotFor(chunks, length, selection.Kept, longestChunk);
-            long entries = (long)chunks * slot;
-            staging = new EntryStaging(memory.StagingIndices(entries), memory.StagingValues(entries), slot);
+            staging = EntryStaging.In(memory, chunks, length, selection.Kept, longestChunk);
             plan = PlanCompress(x, selection, scratch, staging, knownCount);
             longestChunk = plan.Longest;
         }

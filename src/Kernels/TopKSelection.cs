@@ -79,11 +79,7 @@ public sealed class SelectionStates
         {
             return selection.State;
         }
-        host[0] = (int)selection.ThresholdBits;
-        host[1] = selection.TiesToKeep;
-        host[2] = selection.Tied;
-        host[3] = 0;
-        launch.Upload((ReadOnlySpan<int>)host, uploaded.View);
+        Store(selection, uploaded.View);
         return uploaded.View;
     }
 

@@ -561,14 +561,14 @@ public sealed class TopKRangesTests
             Assert.That(equalSimd, Is.EqualTo(equalScalar), "mask equal count");
             Assert.That(Bits(simd), Is.EqualTo(Bits(scalar)), "mask output");
 
-            Assert.That(TopKRanges.Count(xb.View, begin, n, threshold), Is.EqualTo(TopKRanges.CountScalar(xb.View, begin, n, threshold)), "count");
+            Assert.That(TopKRanges.Count(xb.View, begin, n, threshold), Is.EqualTo(TopKLoops.Count(xb.View, begin, n, threshold)), "count");
 
             for (int ties = 0; ties <= equalScalar + 1; ties += Math.Max(1, equalScalar / 3))
             {
                 using var trimSimd = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
                 using var trimScalar = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
                 TopKRanges.TrimTies(trimSimd.View, trimSimd.View, begin, n, threshold, ties);
-                TopKRanges.TrimTiesScalar(trimScalar.View, trimScalar.View, begin, n, threshold, ties);
+                TopKLoops.TrimTies(trimScalar.View, trimScalar.View, begin, n, threshold, ties);
                 Assert.That(Bits(trimSimd), Is.EqualTo(Bits(trimScalar)), $"trim ties, keeping {ties}");
             }
         }
@@ -581,7 +581,7 @@ public sealed class TopKRangesTests
         foreach (uint threshold in Thresholds(x))
         {
             int begin = n / 5;
-            long both = TopKRanges.CountScalar(Upload(x, out var xb), begin, n, threshold);
+            long both = TopKLoops.Count(Upload(x, out var xb), begin, n, threshold);
             using (xb)
             {
                 int greater = (int)(both >> 32), equal = (int)(both & 0xFFFFFFFF);
@@ -594,7 +594,7 @@ public sealed class TopKRangesTests
                     using var valuesScalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9f, kept + 4).ToArray());
                     using var indicesScalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-9, kept + 4).ToArray());
                     TopKRanges.Scatter(xb.View, valuesSimd.View, indicesSimd.View, begin, n, threshold, position, position + kept, ties);
-                    TopKRanges.ScatterScalar(xb.View, valuesScalar.View, indicesScalar.View, begin, n, threshold, position, position + kept, ties);
+                    TopKLoops.Scatter(xb.View, valuesScalar.View, indicesScalar.View, begin, n, threshold, position, position + kept, ties);
                     Assert.That(Bits(valuesSimd), Is.EqualTo(Bits(valuesScalar)), "scatter values");
                     Assert.That(indicesSimd.GetAsArray1D(), Is.EqualTo(indicesScalar.GetAsArray1D()), "scatter indices");
                     Assert.That(Bits(valuesSimd).Last(), Is.EqualTo(BitConverter.SingleToInt32Bits(-9f)), "nothing written past the limit");

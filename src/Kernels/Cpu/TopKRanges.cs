@@ -12,10 +12,10 @@ namespace ZeroFL.Kernels;
 /// <summary>
 /// The per-thread loops of <see cref="TopKKernels"/>: each walks one thread's elements
 /// (begin, begin + step, ... &lt; end). On the CPU accelerator they run as plain .NET code over raw
-/// pointers with Vector256 compares (a contiguous range, step 1), or as the scalar twin of each
-/// (same name + "Scalar") for a strided range or without AVX2. Only the CPU accelerator's
-/// <see cref="CpuKernelAttribute"/> kernels call them; GPU backends have their own top-K kernels
-/// (<c>TopKKernels.Gpu.cs</c>). Keys are the bits of |x|
+/// pointers with Vector256 compares (a contiguous range, step 1), or as plain loops for a strided
+/// range or without AVX2 (a "Scalar" twin, or the loops the GPU kernels share,
+/// <see cref="TopKLoops"/>). Only the CPU accelerator's <see cref="CpuKernelAttribute"/> kernels
+/// call them. Keys are the bits of |x|
 /// (<see cref="TopKKernels.MagnitudeMask"/>), compared as unsigned ints.
 /// </summary>
 internal static unsafe class TopKRanges
@@ -173,7 +173,7 @@ internal static unsafe class TopKRanges
     {
         if (!Vector256.IsHardwareAccelerated)
         {
-            TrimTiesScalar(x, output, begin, end, threshold, ties);
+            TopKLoops.TrimTies(x, output, begin, end, threshold, ties);
             return;
         }
         uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
@@ -212,25 +212,6 @@ internal static unsafe class TopKRanges
         }
     }
 
-    /// <summary>Scalar <see cref="TrimTies"/>.</summary>
-    public static void TrimTiesScalar(ArrayView<float> x, ArrayView<float> output, long begin, long end, uint threshold, int ties)
-    {
-        for (long i = begin; i < end; i++)
-        {
-            if ((Interop.FloatAsInt(x[i]) & Magnitude) == threshold)
-            {
-                if (ties > 0)
-                {
-                    ties--;
-                }
-                else
-                {
-                    output[i] = 0f;
-                }
-            }
-        }
-    }
-
     /// <summary>Counts elements of [begin, end) with key &gt; threshold (high 32 bits) and == threshold (low 32 bits).</summary>
     [IntrinsicImplementation]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -238,7 +219,7 @@ internal static unsafe class TopKRanges
     {
         if (!Vector256.IsHardwareAccelerated)
         {
-            return CountScalar(x, begin, end, threshold);
+            return TopKLoops.Count(x, begin, end, threshold);
         }
         uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
         var magnitude = Vector256.Create(Magnitude);
@@ -261,20 +242,6 @@ internal static unsafe class TopKRanges
         return (greater << 32) | equal;
     }
 
-    /// <summary>Scalar <see cref="Count"/>.</summary>
-    public static long CountScalar(ArrayView<float> x, long begin, long end, uint threshold)
-    {
-        long greater = 0;
-        long equal = 0;
-        for (long i = begin; i < end; i++)
-        {
-            uint key = Interop.FloatAsInt(x[i]) & Magnitude;
-            greater += key > threshold ? 1 : 0;
-            equal += key == threshold ? 1 : 0;
-        }
-        return (greater << 32) | equal;
-    }
-
     /// <summary>
     /// Writes the kept (value, index) pairs of [begin, end) in index order to positions
     /// [<paramref name="position"/>, <paramref name="limit"/>): every key &gt; threshold and the first
@@ -290,7 +257,7 @@ internal static unsafe class TopKRanges
     {
         if (!Avx2.IsSupported)
         {
-            ScatterScalar(x, values, indices, begin, end, threshold, position, limit, ties);
+            TopKLoops.Scatter(x, values, indices, begin, end, threshold, position, limit, ties);
             return;
         }
         long i = LeftPackKept((uint*)x.LoadEffectiveAddressAsPtr(), null, begin, end, threshold,
@@ -298,7 +265,7 @@ internal static unsafe class TopKRanges
         if (position < limit)
         {
             // The last few elements (a full range holds every kept one already).
-            ScatterScalar(x, values, indices, i, end, threshold, position, limit, ties);
+            TopKLoops.Scatter(x, values, indices, i, end, threshold, position, limit, ties);
         }
     }
 
@@ -362,30 +329,6 @@ internal static unsafe class TopKRanges
             valueOut[position] = bits.GetElement(lane);
             indexOut[position] = index.GetElement(lane);
             position++;
-        }
-    }
-
-    /// <summary>Scalar <see cref="Scatter"/>.</summary>
-    public static void ScatterScalar(
-        ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
-        long begin, long end, uint threshold, int position, int limit, int ties)
-    {
-        for (long i = begin; i < end; i++)
-        {
-            float v = x[i];
-            uint key = Interop.FloatAsInt(v) & Magnitude;
-            bool keep = key > threshold;
-            if (key == threshold && ties > 0)
-            {
-                ties--;
-                keep = true;
-            }
-            if (keep)
-            {
-                values[position] = v;
-                indices[position] = (int)i;
-                position++;
-            }
         }
     }
 
