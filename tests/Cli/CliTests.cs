@@ -290,7 +290,24 @@ public sealed class CliTests
         }
         Assert.That(root.GetProperty("sparse_train_flops").GetDouble(), Is.LessThan(root.GetProperty("dense_train_flops").GetDouble()));
         Assert.That(root.GetProperty("retained_activation_bytes_sparse").GetInt64(), Is.LessThan(root.GetProperty("retained_activation_bytes_dense").GetInt64()));
-        Assert.That(root.GetProperty("layers").GetArrayLength(), Is.EqualTo(4), "conv1, conv2, fc1, fc2");
+        var rows = root.GetProperty("layers").EnumerateArray().ToList();
+        Assert.That(rows.Count(r => r.GetProperty("kind").GetString() is "conv" or "linear"), Is.EqualTo(4), "conv1, conv2, fc1, fc2");
+        // The whole step is accounted for: every op of it has rows, forward and backward apart.
+        var kinds = rows.Select(r => r.GetProperty("kind").GetString()).ToHashSet();
+        Assert.That(kinds, Is.SupersetOf(new[] { "zero-grad", "data", "conv", "linear", "relu", "pool", "loss", "optimizer", "topk" }));
+        foreach (var run in new[] { "dense", "sparse" })
+        {
+            double forward = rows.Sum(r => r.GetProperty(run + "_forward_seconds").GetDouble());
+            double backward = rows.Sum(r => r.GetProperty(run + "_backward_seconds").GetDouble());
+            Assert.That(root.GetProperty(run + "_accounted_seconds").GetDouble(), Is.EqualTo(forward + backward).Within(1e-9), run);
+            Assert.That(backward, Is.GreaterThan(0), run);
+            Assert.That(root.GetProperty(run + "_profiled_step_seconds").GetDouble(), Is.GreaterThan(0), run);
+            var byKind = root.GetProperty("seconds_by_kind_" + run).EnumerateObject().ToList();
+            Assert.That(byKind.Sum(k => k.Value[0].GetDouble() + k.Value[1].GetDouble()), Is.EqualTo(forward + backward).Within(1e-9), run);
+            Assert.That(root.GetProperty("peak_step_bytes_" + run).GetInt64(), Is.GreaterThan(0), run);
+        }
+        var optimizer = rows.Single(r => r.GetProperty("kind").GetString() == "optimizer");
+        Assert.That(optimizer.GetProperty("sparse_backward_seconds").GetDouble(), Is.GreaterThan(0), "the update runs after backward");
         // The SWAT step still plans top-K and CSR on the host (reads per step); the dense one reads
         // nothing (without warm-up its only syncs are the workspace's first growths).
         Assert.That(root.GetProperty("host_syncs_per_step").GetDouble(), Is.GreaterThan(root.GetProperty("host_syncs_per_step_dense").GetDouble()));

@@ -44,6 +44,13 @@ public sealed class Tape
     /// <summary>Dense and actual FLOPs of conv and linear layers, summed until cleared.</summary>
     public FlopCounter Flops { get; } = new();
 
+    /// <summary>
+    /// Times a pass of op <paramref name="kind"/> under the module path <paramref name="name"/> (the
+    /// current <see cref="Scope"/> when null) while profiling; a no-op scope otherwise.
+    /// </summary>
+    public OpProfiler.Scope Measure(string kind, Pass pass, string? name = null) =>
+        Profiler is null ? default : Profiler.Measure(name ?? (Scope.Length == 0 ? kind : Scope), kind, pass);
+
     /// <summary>Number of recorded backward closures.</summary>
     public int Count => backwards.Count;
 

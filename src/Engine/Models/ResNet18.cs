@@ -54,6 +54,7 @@ public sealed class ResNet18 : Module
     {
         var x = Op.Relu(tape, StemNorm.Forward(tape, Stem.Forward(tape, input)));
         x = stages.Forward(tape, x);
+        tape.Scope = "avgpool";
         return Fc.Forward(tape, Op.GlobalAvgPool(tape, x));
     }
 }
@@ -98,6 +99,7 @@ public sealed class BasicBlock : Module
         var y = Op.Relu(tape, Norm1.Forward(tape, Conv1.Forward(tape, input)));
         y = Norm2.Forward(tape, Conv2.Forward(tape, y));
         var shortcut = downsample is null ? input : downsample.Forward(tape, input);
+        tape.Scope = Path;
         return Op.Relu(tape, Op.Add(tape, y, shortcut));
     }
 }

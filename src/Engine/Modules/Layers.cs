@@ -124,29 +124,44 @@ public sealed class BatchNorm2d : Module
     public Parameter RunningVar { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) =>
-        Op.BatchNorm(tape, input, Scale.Value, Shift.Value, RunningMean.Value, RunningVar.Value);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        return Op.BatchNorm(tape, input, Scale.Value, Shift.Value, RunningMean.Value, RunningVar.Value);
+    }
 }
 
 /// <summary>ReLU.</summary>
 public sealed class Relu : Module
 {
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) => Op.Relu(tape, input);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        return Op.Relu(tape, input);
+    }
 }
 
 /// <summary>2x2 max-pool, stride 2.</summary>
 public sealed class MaxPool2x2 : Module
 {
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) => Op.MaxPool2x2(tape, input);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        return Op.MaxPool2x2(tape, input);
+    }
 }
 
 /// <summary>Global average pool to [batch, channels].</summary>
 public sealed class GlobalAvgPool : Module
 {
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) => Op.GlobalAvgPool(tape, input);
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        tape.Scope = Path;
+        return Op.GlobalAvgPool(tape, input);
+    }
 }
 
 /// <summary>Runs its children in order; children are named "0", "1", ... like torch.nn.Sequential.</summary>

@@ -1,4 +1,5 @@
 using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Profiling;
 
 namespace ZeroFL.Engine.Ops;
 
@@ -9,13 +10,18 @@ public static partial class Ops
     {
         var k = tape.Kernels;
         var y = tape.NewTensor(x.Shape, x.RequiresGrad);
-        k.Activation.ReluForward(x.Data, y.Data);
+        using (tape.Measure(OpKinds.Relu, Pass.Forward))
+        {
+            k.Activation.ReluForward(x.Data, y.Data);
+        }
         if (x.RequiresGrad)
         {
+            string scope = tape.Scope;
             tape.Record(() =>
             {
                 if (y.HasGrad)
                 {
+                    using var backward = tape.Measure(OpKinds.Relu, Pass.Backward, scope);
                     k.Activation.ReluBackward(y.Data, y.Grad, tape.GradOf(x));
                 }
             });
@@ -32,15 +38,20 @@ public static partial class Ops
         }
         var k = tape.Kernels;
         var y = tape.NewTensor(a.Shape, a.RequiresGrad || b.RequiresGrad);
-        k.Activation.Add(a.Data, b.Data, y.Data);
+        using (tape.Measure(OpKinds.Add, Pass.Forward))
+        {
+            k.Activation.Add(a.Data, b.Data, y.Data);
+        }
         if (y.RequiresGrad)
         {
+            string scope = tape.Scope;
             tape.Record(() =>
             {
                 if (!y.HasGrad)
                 {
                     return;
                 }
+                using var backward = tape.Measure(OpKinds.Add, Pass.Backward, scope);
                 if (a.RequiresGrad)
                 {
                     k.Activation.Axpy(y.Grad, tape.GradOf(a), 1f);

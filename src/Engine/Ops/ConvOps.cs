@@ -40,7 +40,7 @@ public static partial class Ops
             ? new ConvGeometry(g.Batch, g.InChannels, g.OutHeight, g.OutWidth, g.OutChannels, 1, 1, 1, 0)
             : g;
         var kept = x.Data;
-        var row = ProfileRow(tape, "conv");
+        var row = ProfileRow(tape, Profiling.OpKinds.Conv);
         using (Measure(tape, row, Profiling.Pass.Forward))
         {
             k.Conv.Forward(g, x.Data, w.Data, y.Data, tape.Workspace.Scratch(k.Conv.WorkspaceLength(g)));
@@ -82,7 +82,10 @@ public static partial class Ops
             }
             if (bias is not null && bias.RequiresGrad)
             {
-                k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+                using (Measure(tape, row, Profiling.Pass.BackwardWeight))
+                {
+                    k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+                }
             }
             if (x.RequiresGrad)
             {

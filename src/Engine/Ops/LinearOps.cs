@@ -22,7 +22,7 @@ public static partial class Ops
         var k = tape.Kernels;
         bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
         var y = tape.NewTensor([batch, outputs], needsGrad);
-        var row = ProfileRow(tape, "linear");
+        var row = ProfileRow(tape, Profiling.OpKinds.Linear);
         double flops = 2.0 * batch * outputs * inputs;
         using (Measure(tape, row, Profiling.Pass.Forward))
         {
@@ -58,7 +58,10 @@ public static partial class Ops
             }
             if (bias is not null && bias.RequiresGrad)
             {
-                k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), batch, outputs, 1);
+                using (Measure(tape, row, Profiling.Pass.BackwardWeight))
+                {
+                    k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), batch, outputs, 1);
+                }
             }
             if (x.RequiresGrad)
             {

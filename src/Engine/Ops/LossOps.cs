@@ -1,5 +1,6 @@
 using ILGPU;
 using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Profiling;
 
 namespace ZeroFL.Engine.Ops;
 
@@ -25,10 +26,17 @@ public static partial class Ops
         var k = tape.Kernels;
         var loss = tape.Workspace.Floats.Allocate(batch);
         var dLogits = tape.Workspace.Floats.Allocate(logits.Length);
-        k.SoftmaxCrossEntropy.ForwardBackward(logits.Data, labels, loss, dLogits, batch, classes, 1f / batch);
+        using (tape.Measure(OpKinds.Loss, Pass.Forward, "loss"))
+        {
+            k.SoftmaxCrossEntropy.ForwardBackward(logits.Data, labels, loss, dLogits, batch, classes, 1f / batch);
+        }
         if (logits.RequiresGrad)
         {
-            tape.Record(() => k.Activation.Axpy(dLogits, tape.GradOf(logits), 1f));
+            tape.Record(() =>
+            {
+                using var backward = tape.Measure(OpKinds.Loss, Pass.Backward, "loss");
+                k.Activation.Axpy(dLogits, tape.GradOf(logits), 1f);
+            });
         }
         return loss;
     }

@@ -1,4 +1,5 @@
 using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Profiling;
 
 namespace ZeroFL.Engine.Ops;
 
@@ -24,6 +25,7 @@ public static partial class Ops
             throw new ArgumentException($"batch-norm: parameters must have {c} elements for input {x}");
         }
         var k = tape.Kernels;
+        using var forward = tape.Measure(OpKinds.BatchNorm, Pass.Forward);
         if (!tape.Training)
         {
             var yEval = tape.NewTensor(x.Shape, false);
@@ -34,12 +36,14 @@ public static partial class Ops
         var mean = tape.Workspace.Floats.Allocate(c);
         var invStd = tape.Workspace.Floats.Allocate(c);
         k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon);
+        string scope = tape.Scope;
         tape.Record(() =>
         {
             if (!y.HasGrad)
             {
                 return;
             }
+            using var backward = tape.Measure(OpKinds.BatchNorm, Pass.Backward, scope);
             var dx = x.RequiresGrad ? tape.GradOf(x) : tape.Workspace.Floats.AllocateZeroed(x.Length);
             k.BatchNorm.Backward(x.Data, y.Grad, gamma.Data, mean, invStd, dx, tape.GradOf(gamma), tape.GradOf(beta), b, c, spatial);
         });

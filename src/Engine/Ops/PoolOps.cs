@@ -1,4 +1,5 @@
 using ZeroFL.Engine.Autograd;
+using ZeroFL.Engine.Profiling;
 
 namespace ZeroFL.Engine.Ops;
 
@@ -15,13 +16,18 @@ public static partial class Ops
         int b = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var y = tape.NewTensor([b, c, h / 2, w / 2], x.RequiresGrad);
         var argmax = tape.Workspace.Ints.Allocate(y.Length);
-        k.Pool.MaxPool2x2Forward(x.Data, y.Data, argmax, b, c, h, w);
+        using (tape.Measure(OpKinds.Pool, Pass.Forward))
+        {
+            k.Pool.MaxPool2x2Forward(x.Data, y.Data, argmax, b, c, h, w);
+        }
         if (x.RequiresGrad)
         {
+            string scope = tape.Scope;
             tape.Record(() =>
             {
                 if (y.HasGrad)
                 {
+                    using var backward = tape.Measure(OpKinds.Pool, Pass.Backward, scope);
                     k.Pool.MaxPool2x2Backward(y.Grad, argmax, tape.GradOf(x));
                 }
             });
@@ -39,13 +45,18 @@ public static partial class Ops
         var k = tape.Kernels;
         int b = x.Dim(0), c = x.Dim(1), spatial = x.Dim(2) * x.Dim(3);
         var y = tape.NewTensor([b, c], x.RequiresGrad);
-        k.Pool.GlobalAvgPoolForward(x.Data, y.Data, b, c, spatial);
+        using (tape.Measure(OpKinds.Pool, Pass.Forward))
+        {
+            k.Pool.GlobalAvgPoolForward(x.Data, y.Data, b, c, spatial);
+        }
         if (x.RequiresGrad)
         {
+            string scope = tape.Scope;
             tape.Record(() =>
             {
                 if (y.HasGrad)
                 {
+                    using var backward = tape.Measure(OpKinds.Pool, Pass.Backward, scope);
                     k.Pool.GlobalAvgPoolBackward(y.Grad, tape.GradOf(x), b, c, spatial);
                 }
             });

@@ -58,7 +58,8 @@ public static partial class Ops
         ArrayView<int> xPacked = default, xTable = default;
         int nonZeros, xCount = 0;
         long retainedBytes = 0;
-        using (Measure(tape, row, Pass.Forward))
+        var topKRow = ProfileRow(tape, OpKinds.TopK);
+        using (Measure(tape, topKRow, Pass.Forward))
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var saved = refresh ? null : state.WeightSelection;
@@ -76,22 +77,34 @@ public static partial class Ops
                 var csr = k.Csr.EncodeTopK(w.Data, selection, g.OutChannels, g.GemmK, saved is null ? selection.Kept : -1, workspace, ref longestRow);
                 state.LongestWeightRow = longestRow;
                 (rowPointers, columns, values, nonZeros) = csr;
-                k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
             }
             else
             {
                 wMasked = workspace.Floats.Allocate(w.Length);
                 k.TopK.Mask(w.Data, selection, wMasked, topKScratch);
                 nonZeros = refresh ? selection.Kept : k.TopK.CountKept(w.Data, selection, topKScratch);
+            }
+        }
+        using (Measure(tape, row, Pass.Forward))
+        {
+            if (sparseKernels)
+            {
+                k.SparseConv.Forward(g, x.Data, rowPointers, columns, values, y.Data, workspace.Scratch(k.SparseConv.ScratchLength(g)));
+            }
+            else
+            {
                 k.Conv.Forward(g, x.Data, wMasked, y.Data, workspace.Scratch(k.Conv.WorkspaceLength(g)));
             }
             if (bias is not null)
             {
                 k.Activation.BiasForward(y.Data, bias.Data, g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
             }
+        }
 
-            // X_topK: the only copy of the input kept for the weight gradient (part of this layer's forward cost).
-            if (needsGrad && w.RequiresGrad)
+        // X_topK: the only copy of the input kept for the weight gradient (part of this layer's top-K cost).
+        if (needsGrad && w.RequiresGrad)
+        {
+            using (Measure(tape, topKRow, Pass.Forward))
             {
                 var savedInput = state.Refresh ? null : state.InputSelection;
                 var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch,
@@ -137,10 +150,13 @@ public static partial class Ops
             }
             if (w.RequiresGrad)
             {
+                var xIndices = workspace.IntScratch(Math.Max(1, xCount));
+                using (Measure(tape, topKRow, Pass.Backward))
+                {
+                    k.IndexPack.Expand(xPacked, xTable, xCount, x.Length, xIndices);
+                }
                 using (Measure(tape, row, Pass.BackwardWeight))
                 {
-                    var xIndices = workspace.IntScratch(Math.Max(1, xCount));
-                    k.IndexPack.Expand(xPacked, xTable, xCount, x.Length, xIndices);
                     if (sparseKernels)
                     {
                         k.SparseConv.BackwardWeight(g, y.Grad, xValues, xIndices, xCount, tape.GradOf(w), workspace.Scratch(k.SparseConv.ScratchLength(g)));
@@ -156,7 +172,10 @@ public static partial class Ops
             }
             if (bias is not null && bias.RequiresGrad)
             {
-                k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+                using (Measure(tape, row, Pass.BackwardWeight))
+                {
+                    k.Activation.BiasBackward(y.Grad, tape.GradOf(bias), g.Batch, g.OutChannels, g.OutHeight * g.OutWidth);
+                }
             }
             if (x.RequiresGrad)
             {

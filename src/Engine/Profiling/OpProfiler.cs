@@ -14,6 +14,49 @@ public enum Pass
 
     /// <summary>dw = H(dy, x).</summary>
     BackwardWeight = 2,
+
+    /// <summary>The backward of an op with one gradient pass (batch-norm, activations, the optimizer): the second slot.</summary>
+    Backward = BackwardInput,
+}
+
+/// <summary>The kinds of profiler rows: every op of a training step is timed under one of them.</summary>
+public static class OpKinds
+{
+    /// <summary>Convolution (dense or SWAT).</summary>
+    public const string Conv = "conv";
+
+    /// <summary>Fully connected layer (dense or SWAT).</summary>
+    public const string Linear = "linear";
+
+    /// <summary>Batch normalisation, alone or fused with what follows it (ReLU, a residual add).</summary>
+    public const string BatchNorm = "batchnorm";
+
+    /// <summary>A ReLU on its own.</summary>
+    public const string Relu = "relu";
+
+    /// <summary>A residual add on its own.</summary>
+    public const string Add = "add";
+
+    /// <summary>Max or average pooling.</summary>
+    public const string Pool = "pool";
+
+    /// <summary>Softmax cross-entropy and its gradient.</summary>
+    public const string Loss = "loss";
+
+    /// <summary>Gathering (and augmenting) the batch on the device.</summary>
+    public const string Data = "data";
+
+    /// <summary>Zeroing the parameter gradients before a step.</summary>
+    public const string ZeroGrad = "zero-grad";
+
+    /// <summary>The optimizer's update of the flat parameter block.</summary>
+    public const string Optimizer = "optimizer";
+
+    /// <summary>SWAT's top-K: selecting and encoding the weights, compressing the kept input, expanding it for backward.</summary>
+    public const string TopK = "topk";
+
+    /// <summary>True for the kinds whose rows carry FLOPs and three passes (conv, linear).</summary>
+    public static bool IsLayer(string kind) => kind is Conv or Linear;
 }
 
 /// <summary>Counters of one layer, summed over the steps profiled.</summary>
@@ -28,7 +71,7 @@ public sealed class LayerProfile
     /// <summary>Dotted module path ("layer1.0.conv1").</summary>
     public string Name { get; }
 
-    /// <summary>"conv" or "linear".</summary>
+    /// <summary>One of <see cref="OpKinds"/>.</summary>
     public string Kind { get; }
 
     /// <summary>True if the layer ran with SWAT sparsity.</summary>
@@ -43,8 +86,14 @@ public sealed class LayerProfile
     /// <summary>FLOPs per pass counted from the entries actually used (equal to dense for dense layers).</summary>
     public double[] SparseFlops { get; } = new double[3];
 
-    /// <summary>Seconds per pass.</summary>
+    /// <summary>Seconds per pass (ops other than conv and linear use the forward and <see cref="Pass.Backward"/> slots).</summary>
     public double[] Seconds { get; } = new double[3];
+
+    /// <summary>Forward seconds.</summary>
+    public double ForwardSeconds => Seconds[(int)Pass.Forward];
+
+    /// <summary>Backward seconds (both gradient passes of a layer).</summary>
+    public double BackwardSeconds => Seconds[(int)Pass.BackwardInput] + Seconds[(int)Pass.BackwardWeight];
 
     /// <summary>Bytes of the layer input a dense layer keeps for its weight gradient.</summary>
     public long RetainedDenseBytes { get; internal set; }
@@ -57,12 +106,13 @@ public sealed class LayerProfile
 }
 
 /// <summary>
-/// Per-layer timing, FLOP and retained-memory counters for the profiler. Timing synchronises the
+/// Per-op timing, FLOP and retained-memory counters for the profiler: one row per (module path, op
+/// kind), so a layer's convolution and its top-K work are separate rows. Timing synchronises the
 /// device around each measured pass, so it is only switched on for profiling runs.
 /// </summary>
 public sealed class OpProfiler
 {
-    private readonly Dictionary<string, LayerProfile> layers = new();
+    private readonly Dictionary<(string Name, string Kind), LayerProfile> layers = new();
     private readonly List<LayerProfile> order = new();
     private readonly Dictionary<object, long> retained = new(ReferenceEqualityComparer.Instance);
     private readonly ComputeDevice device;
@@ -73,16 +123,16 @@ public sealed class OpProfiler
         this.device = device;
     }
 
-    /// <summary>Layers in the order they first ran.</summary>
+    /// <summary>Rows in the order they first ran.</summary>
     public IReadOnlyList<LayerProfile> Layers => order;
 
-    /// <summary>The counters of layer <paramref name="name"/>.</summary>
+    /// <summary>The counters of op <paramref name="kind"/> in module <paramref name="name"/>.</summary>
     public LayerProfile Layer(string name, string kind)
     {
-        if (!layers.TryGetValue(name, out var profile))
+        if (!layers.TryGetValue((name, kind), out var profile))
         {
             profile = new LayerProfile(name, kind);
-            layers.Add(name, profile);
+            layers.Add((name, kind), profile);
             order.Add(profile);
         }
         return profile;
@@ -111,6 +161,9 @@ public sealed class OpProfiler
         device.Synchronize();
         return new Scope(this, layer, pass);
     }
+
+    /// <summary>Times a pass of op <paramref name="kind"/> in module <paramref name="name"/> until the returned scope is disposed.</summary>
+    public Scope Measure(string name, string kind, Pass pass) => Measure(Layer(name, kind), pass);
 
     /// <summary>Forgets every counter.</summary>
     public void Clear()

@@ -37,10 +37,22 @@ public sealed record ProfileRequest(string Model, int Channels, int Size, int Cl
 /// Free on the CPU accelerator, a full device synchronisation on a GPU.
 /// </param>
 /// <param name="DeviceToHostBytesPerStep">Bytes per step those reads copied to the host, averaged the same way.</param>
+/// <param name="ProfiledStepSeconds">
+/// Seconds of a whole step run under the per-op profiler (its syncs included), averaged over a top-K
+/// period like <paramref name="StepSeconds"/>: what the rows of <paramref name="Layers"/> should add up to.
+/// </param>
+/// <param name="PeakStepBytes">
+/// Peak device memory of a step's temporaries: the arenas' peak plus the reusable scratch buffers.
+/// Parameters, gradients and momentum (<paramref name="ParameterBytes"/>) come on top.
+/// </param>
 public sealed record RunProfile(
     double StepSeconds, double TrainFlops, double DenseTrainFlops, long RetainedActivationBytes, long PeakWorkspaceBytes,
     long ParameterBytes, IReadOnlyList<LayerProfile> Layers, double RefreshStepSeconds, double ReuseStepSeconds,
-    double HostSyncsPerStep, double DeviceToHostBytesPerStep);
+    double HostSyncsPerStep, double DeviceToHostBytesPerStep, double ProfiledStepSeconds, long PeakStepBytes)
+{
+    /// <summary>The rows' seconds summed: the time the profiler accounts for in a step.</summary>
+    public double AccountedSeconds => Layers.Sum(l => l.Seconds.Sum());
+}
 
 /// <summary>Runs real training steps of a model dense and with SWAT, and measures both.</summary>
 public static class StepProfile
@@ -97,6 +109,8 @@ public static class StepProfile
         private readonly OpProfiler refreshProfiler;
         private readonly OpProfiler reuseProfiler;
         private readonly Dictionary<LayerProfile, List<double[]>> stepSeconds = [];
+        private readonly List<double> profiledRefreshSeconds = [];
+        private readonly List<double> profiledReuseSeconds = [];
         private double flops;
         private double denseFlops;
         private double syncs;
@@ -174,17 +188,21 @@ public static class StepProfile
         public void ProfiledPair()
         {
             SwatRules.ResetThresholds(model);
-            StepUnder(refreshProfiler);
-            StepUnder(reuseProfiler);
+            StepUnder(refreshProfiler, profiledRefreshSeconds);
+            StepUnder(reuseProfiler, profiledReuseSeconds);
             trainer.Profiler = null;
         }
 
-        /// <summary>One step under <paramref name="profiler"/>, keeping each layer's seconds per pass of this step.</summary>
-        private void StepUnder(OpProfiler profiler)
+        /// <summary>One step under <paramref name="profiler"/>, keeping each row's seconds per pass of this step and the step's own.</summary>
+        private void StepUnder(OpProfiler profiler, List<double> wholeSteps)
         {
             var before = profiler.Layers.ToDictionary(l => l, l => (double[])l.Seconds.Clone());
             trainer.Profiler = profiler;
-            trainer.Step(data, batch);
+            device.Synchronize();
+            var clock = Stopwatch.StartNew();
+            trainer.Step(data, batch, readLoss: false);
+            device.Synchronize();
+            wholeSteps.Add(clock.Elapsed.TotalSeconds);
             foreach (var layer in profiler.Layers)
             {
                 var start = before.TryGetValue(layer, out var seconds) ? seconds : new double[3];
@@ -197,29 +215,45 @@ public static class StepProfile
         }
 
         /// <summary>
-        /// Replaces each pass's summed seconds by the median step's times the steps, so that one
-        /// disturbed step (another process, a page-fault burst) does not move the per-step figure.
+        /// Replaces each pass's summed seconds by the median step's, so that one disturbed step
+        /// (another process, a page-fault burst) does not move the per-step figure.
         /// </summary>
         private void UseMedianSteps(LayerProfile layer)
         {
             if (stepSeconds.TryGetValue(layer, out var steps) && steps.Count > 0)
             {
-                MedianSteps(steps).CopyTo(layer.Seconds, 0);
+                var median = MedianSteps(steps);
+                for (int p = 0; p < 3; p++)
+                {
+                    layer.Seconds[p] = median[p] / steps.Count;
+                }
             }
         }
 
         public RunProfile Result()
         {
-            var layers = reuseProfiler.Layers;
-            foreach (var layer in layers.Concat(refreshProfiler.Layers))
+            foreach (var layer in reuseProfiler.Layers.Concat(refreshProfiler.Layers))
             {
                 UseMedianSteps(layer);
             }
+            // Rows of the reuse step, plus any op that ran only in the refresh step.
+            var reuseRows = reuseProfiler.Layers.ToDictionary(l => (l.Name, l.Kind));
+            var layers = reuseProfiler.Layers.Concat(refreshProfiler.Layers.Where(l => !reuseRows.ContainsKey((l.Name, l.Kind)))).ToList();
             foreach (var layer in layers)
             {
-                var refresh = refreshProfiler.Layers.First(l => l.Name == layer.Name);
-                Scale(layer, reuseWeight / Math.Max(1, layer.Steps));
-                Scale(refresh, refreshWeight / Math.Max(1, refresh.Steps));
+                bool reused = reuseRows.ContainsKey((layer.Name, layer.Kind));
+                var refresh = reused ? refreshProfiler.Layers.FirstOrDefault(l => l.Name == layer.Name && l.Kind == layer.Kind) : layer;
+                if (!reused)
+                {
+                    Scale(layer, refreshWeight);
+                    continue;
+                }
+                Scale(layer, reuseWeight);
+                if (refresh is null)
+                {
+                    continue;
+                }
+                Scale(refresh, refreshWeight);
                 for (int p = 0; p < 3; p++)
                 {
                     layer.DenseFlops[p] += refresh.DenseFlops[p];
@@ -239,7 +273,9 @@ public static class StepProfile
                 refreshMedian,
                 reuseMedian,
                 syncs,
-                deviceToHostBytes);
+                deviceToHostBytes,
+                refreshWeight * Median(profiledRefreshSeconds) + reuseWeight * Median(profiledReuseSeconds),
+                trainer.Workspace.PeakBytes + trainer.Workspace.ScratchBytes);
         }
 
         public void Dispose()
@@ -270,16 +306,21 @@ public static class StepProfile
         return sorted[sorted.Count / 2];
     }
 
-    private static void Scale(LayerProfile layer, double factor)
+    /// <summary>
+    /// Weighs a row of one kind of step (refresh or reuse) by <paramref name="weight"/>: its seconds
+    /// are already per step, its FLOPs and retained bytes are summed over the layer's recorded steps.
+    /// </summary>
+    private static void Scale(LayerProfile layer, double weight)
     {
+        double perStep = weight / Math.Max(1, layer.Steps);
         for (int p = 0; p < 3; p++)
         {
-            layer.DenseFlops[p] *= factor;
-            layer.SparseFlops[p] *= factor;
-            layer.Seconds[p] *= factor;
+            layer.DenseFlops[p] *= perStep;
+            layer.SparseFlops[p] *= perStep;
+            layer.Seconds[p] *= weight;
         }
-        layer.RetainedBytes = (long)(layer.RetainedBytes * factor);
-        layer.RetainedDenseBytes = (long)(layer.RetainedDenseBytes * factor);
+        layer.RetainedBytes = (long)(layer.RetainedBytes * perStep);
+        layer.RetainedDenseBytes = (long)(layer.RetainedDenseBytes * perStep);
         layer.Steps = 1;
     }
 }

@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using ZeroFL.Engine.Autograd;
 using ZeroFL.Engine.Memory;
 using ZeroFL.Engine.Models;
+using ZeroFL.Engine.Profiling;
 using Op = ZeroFL.Engine.Ops.Ops;
 
 namespace ZeroFL.Engine.Training;
@@ -68,12 +69,23 @@ public sealed class Trainer : IDisposable
         }
         tape.Reset();
         tape.Training = true;
-        Model.Store.ZeroGradients();
-        var (input, labels) = data.Batch(tape, batch, unchecked(AugmentationSeed++));
+        using (tape.Measure(OpKinds.ZeroGrad, Pass.Forward, "parameters"))
+        {
+            Model.Store.ZeroGradients();
+        }
+        Tensor input;
+        ArrayView<int> labels;
+        using (tape.Measure(OpKinds.Data, Pass.Forward, "batch"))
+        {
+            (input, labels) = data.Batch(tape, batch, unchecked(AugmentationSeed++));
+        }
         var logits = Model.Forward(tape, input);
         var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
         tape.Backward();
-        Optimizer.Step(Model.Store, Model.Device);
+        using (tape.Measure(OpKinds.Optimizer, Pass.Backward, "parameters"))
+        {
+            Optimizer.Step(Model.Store, Model.Device);
+        }
         return readLoss ? Mean(loss, batch.Length) : null;
     }
 
