@@ -54,6 +54,21 @@ public sealed class OpGradientTests(string device) : DeviceTest(device)
             [[3, 2, 2, 2], [2], [2]], seed: 8, tolerance: 3e-2);
     }
 
+    /// <summary>
+    /// Batch-norm fused with a residual add and a ReLU: gradients of x, gamma, beta and the residual.
+    /// A central difference across the ReLU's kink is meaningless, so the seed is one whose outputs
+    /// stay clear of 0 by more than the step moves them (seed 9 has one that does not); the exact
+    /// mask semantics are the kernel tests' (BatchNormKernelTests).
+    /// </summary>
+    [Test]
+    public void FusedBatchNormResidualReluGradients()
+    {
+        var runningMean = Upload(new float[3]);
+        var runningVar = Upload([1f, 1f, 1f]);
+        Check((t, x) => Op.BatchNorm(t, x[0], x[1], x[2], new Tensor(runningMean, [3]), new Tensor(runningVar, [3]), x[3], relu: true),
+            [[2, 3, 2, 3], [3], [3], [2, 3, 2, 3]], seed: 12, tolerance: 3e-2);
+    }
+
     /// <summary>The first writer of a gradient is told to overwrite it; later ones accumulate into the same buffer.</summary>
     [Test]
     public void GradToWriteOverwritesOnlyTheFirstTime()

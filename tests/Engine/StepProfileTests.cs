@@ -6,14 +6,15 @@ namespace ZeroFL.Tests.Engine;
 public sealed class StepProfileTests
 {
     /// <summary>
-    /// A layer's per-pass time over the profiled steps is the median step's times the steps, so one
-    /// disturbed step (the 100 s below) does not move it, while a uniform step time is kept exactly.
+    /// The profiler reports the rows of the median step by wall time (so one disturbed step does
+    /// not move them, and they add up to a real step): its index, the upper middle of an even count.
     /// </summary>
     [Test]
-    public void LayerTimesAreTheMedianStepTimesTheSteps()
+    public void TheMedianStepIsChosenByItsWallTime()
     {
-        double[][] steps = [[1, 2, 3], [100, 2, 4], [2, 2, 5]];
-        Assert.That(StepProfile.MedianSteps(steps), Is.EqualTo(new double[] { 2 * 3, 2 * 3, 4 * 3 }));
-        Assert.That(StepProfile.MedianSteps([[0.5, 0.25, 0.125]]), Is.EqualTo(new[] { 0.5, 0.25, 0.125 }));
+        Assert.That(StepProfile.MedianIndex([0.9, 100, 0.8]), Is.EqualTo(0));
+        Assert.That(StepProfile.MedianIndex([3, 1, 2, 4]), Is.EqualTo(0), "sorted 1, 2, 3, 4: the upper middle is 3, at index 0");
+        Assert.That(StepProfile.MedianIndex([0.5]), Is.EqualTo(0));
+        Assert.Throws<ArgumentException>(() => StepProfile.MedianIndex([]));
     }
 }

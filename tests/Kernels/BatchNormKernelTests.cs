@@ -1,3 +1,4 @@
+using ZeroFL.Kernels;
 using ZeroFL.Kernels.Reference;
 using ZeroFL.Tests.Support;
 
@@ -66,6 +67,94 @@ public sealed class BatchNormKernelTests(string device) : DeviceTest(device)
         Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-4f, "batch norm input gradient");
         Numerics.AssertClose(expectedDGamma, Download(dGamma), 1e-4f, 1e-4f, "batch norm gamma gradient");
         Numerics.AssertClose(expectedDBeta, Download(dBeta), 1e-4f, 1e-4f, "batch norm beta gradient");
+    }
+
+    /// <summary>
+    /// The fused epilogue: y = max(bn(x) + residual, 0) forward; backward masks dy by y &gt; 0, gives
+    /// that to the residual, and runs the plain backward on it. Written (overwrite) or added, and dx
+    /// may be skipped. Planes of 37 floats leave a scalar tail after the 8-wide passes.
+    /// </summary>
+    [TestCase(2, 3, 37, true, true, false)]
+    [TestCase(3, 5, 16, false, true, true)]
+    [TestCase(2, 4, 9, true, false, false)]
+    [TestCase(4, 2, 64, true, true, true)]
+    public void FusedResidualAndReluMatchTheOpsInSequence(int batch, int channels, int spatial, bool withResidual, bool relu, bool overwrite)
+    {
+        int n = batch * channels * spatial;
+        var x = Input(n, 21);
+        var residual = Numerics.Random(n, 22);
+        var gamma = Positive(channels, 23);
+        var beta = Numerics.Random(channels, 24);
+        var k = Device.Kernels.BatchNorm;
+        var xView = Upload(x);
+        var gammaView = Upload(gamma);
+        var y = Zeros(n);
+        var saveMean = Zeros(channels);
+        var saveInvStd = Zeros(channels);
+        var epilogue = new BatchNormEpilogue(withResidual ? Upload(residual) : default, relu);
+        k.ForwardTraining(xView, y, gammaView, Upload(beta), saveMean, saveInvStd, Zeros(channels), Upload(Positive(channels, 25)),
+            batch, channels, spatial, Momentum, Epsilon, epilogue);
+
+        var expectedY = new float[n];
+        BatchNormReference.ForwardTraining(x, expectedY, gamma, beta, new float[channels], new float[channels], new float[channels], Positive(channels, 25),
+            batch, channels, spatial, Momentum, Epsilon);
+        for (int i = 0; i < n; i++)
+        {
+            float v = expectedY[i] + (withResidual ? residual[i] : 0f);
+            expectedY[i] = relu ? MathF.Max(v, 0f) : v;
+        }
+        var yHost = Download(y);
+        Numerics.AssertClose(expectedY, yHost, 1e-4f, 1e-4f, "fused forward output");
+        if (relu)
+        {
+            Assert.That(yHost.Count(v => v == 0f), Is.GreaterThan(n / 8), "the ReLU clips a fair share, so the mask matters");
+        }
+
+        var dy = Numerics.Random(n, 26);
+        var dx0 = Numerics.Random(n, 27);
+        var dr0 = Numerics.Random(n, 28);
+        var dx = Upload(dx0);
+        var dResidual = Upload(dr0);
+        var dGamma = Zeros(channels);
+        var dBeta = Zeros(channels);
+        k.Backward(xView, y, Upload(dy), gammaView, saveMean, saveInvStd, dx, overwrite, dGamma, dBeta,
+            new BatchNormEpilogue(withResidual ? dResidual : default, relu), overwrite, batch, channels, spatial);
+
+        var dz = dy.Select((g, i) => relu && yHost[i] <= 0f ? 0f : g).ToArray();
+        var expectedDx = overwrite ? new float[n] : (float[])dx0.Clone();
+        var expectedDGamma = new float[channels];
+        var expectedDBeta = new float[channels];
+        BatchNormReference.Backward(x, dz, gamma, Download(saveMean), Download(saveInvStd), expectedDx, expectedDGamma, expectedDBeta, batch, channels, spatial);
+        Numerics.AssertClose(expectedDx, Download(dx), 1e-4f, 1e-4f, "fused input gradient");
+        Numerics.AssertClose(expectedDGamma, Download(dGamma), 1e-4f, 1e-4f, "fused gamma gradient");
+        Numerics.AssertClose(expectedDBeta, Download(dBeta), 1e-4f, 1e-4f, "fused beta gradient");
+        var expectedDr = withResidual ? dz.Select((g, i) => overwrite ? g : dr0[i] + g).ToArray() : dr0;
+        Numerics.AssertClose(expectedDr, Download(dResidual), 1e-6f, 1e-6f, withResidual ? "residual gradient gets dz" : "no residual: untouched");
+
+        // Without an input gradient only the parameters' gradients (and the residual's) are produced.
+        var dGammaOnly = Zeros(channels);
+        k.Backward(xView, y, Upload(dy), gammaView, saveMean, saveInvStd, default, false, dGammaOnly, Zeros(channels),
+            new BatchNormEpilogue(default, relu), false, batch, channels, spatial);
+        Numerics.AssertClose(expectedDGamma, Download(dGammaOnly), 1e-4f, 1e-4f, "gamma gradient without dx");
+    }
+
+    [Test]
+    public void FusedInferenceAddsTheResidualAndClips()
+    {
+        const int batch = 2, channels = 3, spatial = 11;
+        int n = batch * channels * spatial;
+        var x = Input(n, 31);
+        var residual = Numerics.Random(n, 32);
+        var gamma = Positive(channels, 33);
+        var beta = Numerics.Random(channels, 34);
+        var runningMean = Numerics.Random(channels, 35);
+        var runningVar = Positive(channels, 36);
+        var y = Zeros(n);
+        Device.Kernels.BatchNorm.ForwardInference(Upload(x), y, Upload(gamma), Upload(beta), Upload(runningMean), Upload(runningVar),
+            batch, channels, spatial, Epsilon, new BatchNormEpilogue(Upload(residual), true));
+        var expected = new float[n];
+        BatchNormReference.ForwardInference(x, expected, gamma, beta, runningMean, runningVar, batch, channels, spatial, Epsilon);
+        Numerics.AssertClose(expected.Select((v, i) => MathF.Max(v + residual[i], 0f)).ToArray(), Download(y), 1e-4f, 1e-4f, "fused inference");
     }
 
     [TestCase(2, 3, 5)]

@@ -52,7 +52,7 @@ public sealed class ResNet18 : Module
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
-        var x = Op.Relu(tape, StemNorm.Forward(tape, Stem.Forward(tape, input)));
+        var x = StemNorm.Forward(tape, Stem.Forward(tape, input), null, relu: true);
         x = stages.Forward(tape, x);
         tape.Scope = "avgpool";
         return Fc.Forward(tape, Op.GlobalAvgPool(tape, x));
@@ -96,10 +96,10 @@ public sealed class BasicBlock : Module
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
-        var y = Op.Relu(tape, Norm1.Forward(tape, Conv1.Forward(tape, input)));
-        y = Norm2.Forward(tape, Conv2.Forward(tape, y));
+        var y = Norm1.Forward(tape, Conv1.Forward(tape, input), null, relu: true);
+        y = Conv2.Forward(tape, y);
         var shortcut = downsample is null ? input : downsample.Forward(tape, input);
-        tape.Scope = Path;
-        return Op.Relu(tape, Op.Add(tape, y, shortcut));
+        // bn2, the shortcut add and the ReLU in one pass (forward and backward).
+        return Norm2.Forward(tape, y, shortcut, relu: true);
     }
 }

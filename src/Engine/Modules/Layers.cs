@@ -124,10 +124,16 @@ public sealed class BatchNorm2d : Module
     public Parameter RunningVar { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input)
+    public override Tensor Forward(Tape tape, Tensor input) => Forward(tape, input, null, relu: false);
+
+    /// <summary>
+    /// The normalisation fused with what follows it: + <paramref name="residual"/> (when not null),
+    /// then a ReLU when <paramref name="relu"/> (see <see cref="Op.BatchNorm"/>).
+    /// </summary>
+    public Tensor Forward(Tape tape, Tensor input, Tensor? residual, bool relu)
     {
         tape.Scope = Path;
-        return Op.BatchNorm(tape, input, Scale.Value, Shift.Value, RunningMean.Value, RunningVar.Value);
+        return Op.BatchNorm(tape, input, Scale.Value, Shift.Value, RunningMean.Value, RunningVar.Value, residual, relu);
     }
 }
 

@@ -1,5 +1,6 @@
 using ZeroFL.Engine.Autograd;
 using ZeroFL.Engine.Profiling;
+using ZeroFL.Kernels;
 
 namespace ZeroFL.Engine.Ops;
 
@@ -9,10 +10,14 @@ public static partial class Ops
     public const float BatchNormMomentum = 0.1f, BatchNormEpsilon = 1e-5f;
 
     /// <summary>
-    /// Batch normalisation over [b, c, h, w] (or [b, c]) per channel. While the tape trains it uses
-    /// the batch statistics and updates the running ones; otherwise it uses the running ones.
+    /// Batch normalisation over [b, c, h, w] (or [b, c]) per channel, optionally fused with what
+    /// follows it: y = bn(x) + <paramref name="residual"/>, then max(y, 0) with <paramref name="relu"/>
+    /// (a ResNet block's "bn, add the shortcut, relu" in one pass, forward and backward). While the
+    /// tape trains it uses the batch statistics and updates the running ones; otherwise it uses the
+    /// running ones. Backward writes the first gradient of x and of the residual rather than adding
+    /// to a zeroed buffer.
     /// </summary>
-    public static Tensor BatchNorm(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar)
+    public static Tensor BatchNorm(Tape tape, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, Tensor? residual = null, bool relu = false)
     {
         if (x.Shape.Length < 2)
         {
@@ -24,18 +29,23 @@ public static partial class Ops
         {
             throw new ArgumentException($"batch-norm: parameters must have {c} elements for input {x}");
         }
+        if (residual is not null && (!residual.Shape.SequenceEqual(x.Shape) || ReferenceEquals(residual.Root ?? residual, x.Root ?? x)))
+        {
+            throw new ArgumentException($"batch-norm: the residual must be another tensor of the input's shape, got {residual} for {x}");
+        }
         var k = tape.Kernels;
         using var forward = tape.Measure(OpKinds.BatchNorm, Pass.Forward);
+        var epilogue = new BatchNormEpilogue(residual?.Data ?? default, relu);
         if (!tape.Training)
         {
             var yEval = tape.NewTensor(x.Shape, false);
-            k.BatchNorm.ForwardInference(x.Data, yEval.Data, gamma.Data, beta.Data, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormEpsilon);
+            k.BatchNorm.ForwardInference(x.Data, yEval.Data, gamma.Data, beta.Data, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormEpsilon, epilogue);
             return yEval;
         }
         var y = tape.NewTensor(x.Shape, true);
         var mean = tape.Workspace.Floats.Allocate(c);
         var invStd = tape.Workspace.Floats.Allocate(c);
-        k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon);
+        k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon, epilogue);
         string scope = tape.Scope;
         tape.Record(() =>
         {
@@ -44,8 +54,11 @@ public static partial class Ops
                 return;
             }
             using var backward = tape.Measure(OpKinds.BatchNorm, Pass.Backward, scope);
-            var dx = x.RequiresGrad ? tape.GradOf(x) : tape.Workspace.Floats.AllocateZeroed(x.Length);
-            k.BatchNorm.Backward(x.Data, y.Grad, gamma.Data, mean, invStd, dx, tape.GradOf(gamma), tape.GradOf(beta), b, c, spatial);
+            bool overwriteDx = false, overwriteResidual = false;
+            var dx = x.RequiresGrad ? tape.GradToWrite(x, out overwriteDx) : default;
+            var dResidual = residual is not null && residual.RequiresGrad ? tape.GradToWrite(residual, out overwriteResidual) : default;
+            k.BatchNorm.Backward(x.Data, y.Data, y.Grad, gamma.Data, mean, invStd, dx, overwriteDx, tape.GradOf(gamma), tape.GradOf(beta),
+                new BatchNormEpilogue(dResidual, relu), overwriteResidual, b, c, spatial);
         });
         return y;
     }

@@ -108,7 +108,8 @@ public static class StepProfile
         private readonly List<double> reuseSeconds = [];
         private readonly OpProfiler refreshProfiler;
         private readonly OpProfiler reuseProfiler;
-        private readonly Dictionary<LayerProfile, List<double[]>> stepSeconds = [];
+        /// <summary>Each row's seconds per pass in each profiled step, by the step's index among its profiler's steps.</summary>
+        private readonly Dictionary<LayerProfile, Dictionary<int, double[]>> stepSeconds = [];
         private readonly List<double> profiledRefreshSeconds = [];
         private readonly List<double> profiledReuseSeconds = [];
         private double flops;
@@ -203,6 +204,7 @@ public static class StepProfile
             trainer.Step(data, batch, readLoss: false);
             device.Synchronize();
             wholeSteps.Add(clock.Elapsed.TotalSeconds);
+            int step = wholeSteps.Count - 1;
             foreach (var layer in profiler.Layers)
             {
                 var start = before.TryGetValue(layer, out var seconds) ? seconds : new double[3];
@@ -210,32 +212,29 @@ public static class StepProfile
                 {
                     stepSeconds[layer] = steps = [];
                 }
-                steps.Add([layer.Seconds[0] - start[0], layer.Seconds[1] - start[1], layer.Seconds[2] - start[2]]);
+                steps[step] = [layer.Seconds[0] - start[0], layer.Seconds[1] - start[1], layer.Seconds[2] - start[2]];
             }
         }
 
         /// <summary>
-        /// Replaces each pass's summed seconds by the median step's, so that one disturbed step
-        /// (another process, a page-fault burst) does not move the per-step figure.
+        /// Replaces each row's summed seconds by its seconds in the median profiled step (by wall time),
+        /// so that one disturbed step (another process, a page-fault burst) does not move the figures
+        /// and the rows still add up to a real step (a median per row would not).
         /// </summary>
-        private void UseMedianSteps(LayerProfile layer)
+        private void UseMedianStep(OpProfiler profiler, List<double> wholeSteps)
         {
-            if (stepSeconds.TryGetValue(layer, out var steps) && steps.Count > 0)
+            int median = MedianIndex(wholeSteps);
+            foreach (var layer in profiler.Layers)
             {
-                var median = MedianSteps(steps);
-                for (int p = 0; p < 3; p++)
-                {
-                    layer.Seconds[p] = median[p] / steps.Count;
-                }
+                var seconds = stepSeconds.TryGetValue(layer, out var steps) && steps.TryGetValue(median, out var s) ? s : new double[3];
+                seconds.CopyTo(layer.Seconds, 0);
             }
         }
 
         public RunProfile Result()
         {
-            foreach (var layer in reuseProfiler.Layers.Concat(refreshProfiler.Layers))
-            {
-                UseMedianSteps(layer);
-            }
+            UseMedianStep(refreshProfiler, profiledRefreshSeconds);
+            UseMedianStep(reuseProfiler, profiledReuseSeconds);
             // Rows of the reuse step, plus any op that ran only in the refresh step.
             var reuseRows = reuseProfiler.Layers.ToDictionary(l => (l.Name, l.Kind));
             var layers = reuseProfiler.Layers.Concat(refreshProfiler.Layers.Where(l => !reuseRows.ContainsKey((l.Name, l.Kind)))).ToList();
@@ -274,7 +273,7 @@ public static class StepProfile
                 reuseMedian,
                 syncs,
                 deviceToHostBytes,
-                refreshWeight * Median(profiledRefreshSeconds) + reuseWeight * Median(profiledReuseSeconds),
+                refreshWeight * profiledRefreshSeconds[MedianIndex(profiledRefreshSeconds)] + reuseWeight * profiledReuseSeconds[MedianIndex(profiledReuseSeconds)],
                 trainer.Workspace.PeakBytes + trainer.Workspace.ScratchBytes);
         }
 
@@ -286,18 +285,15 @@ public static class StepProfile
         }
     }
 
-    /// <summary>
-    /// Per pass, the median of the steps' seconds times the number of steps: what the sum over the
-    /// steps would be if every step took the median step's time.
-    /// </summary>
-    internal static double[] MedianSteps(IReadOnlyList<double[]> steps)
+    /// <summary>The index of the median of <paramref name="values"/> (the upper one of an even count).</summary>
+    internal static int MedianIndex(IReadOnlyList<double> values)
     {
-        var result = new double[3];
-        for (int p = 0; p < 3; p++)
+        if (values.Count == 0)
         {
-            result[p] = Median(steps.Select(s => s[p]).ToList()) * steps.Count;
+            throw new ArgumentException("no values to take the median of");
         }
-        return result;
+        var order = Enumerable.Range(0, values.Count).OrderBy(i => values[i]).ToList();
+        return order[values.Count / 2];
     }
 
     private static double Median(List<double> values)
