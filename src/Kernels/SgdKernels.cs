@@ -6,18 +6,25 @@ namespace ZeroFL.Kernels;
 /// <summary>
 /// Stochastic gradient descent with momentum and weight decay, PyTorch's <c>torch.optim.SGD</c>
 /// semantics (dampening 0, no Nesterov), in one element-wise launch over the whole flat parameter
-/// block. CPU reference: <see cref="Reference.SgdReference"/>.
+/// block: a grid-stride kernel on GPU backends; on the CPU accelerator each thread (one per core)
+/// updates a contiguous block with Vector256 (<see cref="SgdRanges"/>; the same float operations
+/// in the same order, so both give the same bits). CPU reference: <see cref="Reference.SgdReference"/>.
 /// </summary>
-public sealed class SgdKernels
+public sealed partial class SgdKernels
 {
     private readonly KernelLaunch launch;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int> step;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, float, int, int> plainStep;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>? step;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, float, int, int>? plainStep;
 
-    /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
+    /// <summary>Loads the kernels of this accelerator's kind once.</summary>
     public SgdKernels(KernelLaunch launch)
     {
         this.launch = launch;
+        if (launch.IsCpu)
+        {
+            LoadCpu();
+            return;
+        }
         step = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(MomentumStepKernel);
         plainStep = launch.Load<ArrayView<float>, ArrayView<float>, float, float, int, int>(PlainStepKernel);
     }
@@ -43,14 +50,23 @@ public sealed class SgdKernels
         {
             return;
         }
-        int t = launch.Threads(n);
-        if (momentum == 0f)
+        if (momentum != 0f)
         {
-            plainStep(t, parameters, gradients, learningRate, weightDecay, n, t);
-            return;
+            HostCheck.SameLength(parameters, momentumBuffer, "sgd step parameters and momentum buffer");
         }
-        HostCheck.SameLength(parameters, momentumBuffer, "sgd step parameters and momentum buffer");
-        step(t, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, n, t);
+        int t = launch.Threads(n);
+        if (launch.IsCpu)
+        {
+            StepCpu(t, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, n);
+        }
+        else if (momentum == 0f)
+        {
+            plainStep!(t, parameters, gradients, learningRate, weightDecay, n, t);
+        }
+        else
+        {
+            step!(t, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, n, t);
+        }
     }
 
     private static void CheckHyperparameter(float value, string name)
