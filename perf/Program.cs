@@ -3,17 +3,17 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation] [--device cpu] [--quick] [--density D]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth] [--device cpu] [--quick] [--density D]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
 double passDensity = 0.1;
-const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
+const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation":
+        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation" or "bandwidth":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -63,6 +63,14 @@ try
         {
             bench.Steps([0.9f, 0.95f]);
         }
+        return 0;
+    }
+    if (suite is "bandwidth")
+    {
+        using var bandwidthDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
+        Console.Error.WriteLine($"# device {bandwidthDevice.Description}; {(quick ? "quick" : "full")} run");
+        var bench = new BandwidthBench(bandwidthDevice, quick);
+        bench.ElementwisePasses(bench.Stream());
         return 0;
     }
     if (suite is "sparse-passes")
