@@ -91,7 +91,8 @@ internal readonly record struct Timing(double MedianMs, double BestMs, double? B
 
 /// <summary>
 /// Measures how busy the rest of the machine was during a benchmark: busy ticks of all CPUs from
-/// /proc/stat minus this process's own CPU time, as a share of all CPU time.
+/// /proc/stat minus this process's own CPU time (and that of the benchmark's child processes, as
+/// given), as a share of all CPU time.
 /// </summary>
 internal readonly struct LoadProbe
 {
@@ -108,7 +109,8 @@ internal readonly struct LoadProbe
 
     public static LoadProbe Start() => new(ReadCpu(), Process.GetCurrentProcess().TotalProcessorTime, Stopwatch.GetTimestamp());
 
-    public double? BackgroundShare()
+    /// <summary>The share since <see cref="Start"/>; <paramref name="childCpuSeconds"/>: CPU seconds of the benchmark's own child processes, not background.</summary>
+    public double? BackgroundShare(double childCpuSeconds = 0)
     {
         var now = ReadCpu();
         if (cpu is null || now is null)
@@ -124,7 +126,7 @@ internal readonly struct LoadProbe
         }
         double busySeconds = (total - idle) * wall / total;
         double ownSeconds = (Process.GetCurrentProcess().TotalProcessorTime - own).TotalSeconds;
-        return Math.Clamp((busySeconds - ownSeconds) / wall, 0, 1);
+        return Math.Clamp((busySeconds - ownSeconds - childCpuSeconds) / wall, 0, 1);
     }
 
     /// <summary>The aggregate "cpu" line of /proc/stat (user, nice, system, idle, iowait, ...), or null.</summary>

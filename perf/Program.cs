@@ -2,18 +2,18 @@ using ZeroFL.Engine.Devices;
 using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
-// ZeroFL.Perf: dense kernel benchmarks against OpenBLAS. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth] [--device cpu] [--quick] [--density D]
+// ZeroFL.Perf: kernel benchmarks against OpenBLAS, SWAT targets, bandwidth, training steps against PyTorch. See perf/README.md.
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth|torch] [--device cpu] [--quick] [--density D]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
 double passDensity = 0.1;
-const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
+const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth|torch] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation" or "bandwidth":
+        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation" or "bandwidth" or "torch":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -48,6 +48,13 @@ try
         var bench = new FederationBench(fedDevice, quick);
         bench.RoundCost(data);
         bench.Memory(data);
+        return 0;
+    }
+    if (suite is "torch")
+    {
+        using var torchDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
+        Console.Error.WriteLine($"# device {torchDevice.Description}; peer PyTorch ({TorchPeer.Python}); {(quick ? "quick" : "full")} run");
+        new TorchBench(torchDevice, quick).Run();
         return 0;
     }
     if (suite is "topk" or "swat")

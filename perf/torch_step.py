@@ -292,6 +292,7 @@ def main():
         "warmup": args.warmup,
         "median_s": statistics.median(seconds),
         "step_s": seconds,
+        "cpu_s": time.process_time(),  # this process's CPU time (all threads) since it started
     }))
 
 
