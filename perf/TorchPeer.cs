@@ -58,7 +58,7 @@ internal static class TorchPeer
     /// <summary>Name and shape of every parameter and running statistic of the PyTorch model (num_batches_tracked left out).</summary>
     public static IReadOnlyDictionary<string, int[]> Tensors(string script, string model, int channels, int size, int classes)
     {
-        using var line = JsonDocument.Parse(Run([script, model, .. Shape(channels, size, classes), "--count-params"]));
+        using var line = Parse(Run([script, model, .. Shape(channels, size, classes), "--count-params"]));
         return line.RootElement.GetProperty("tensors").EnumerateObject()
             .ToDictionary(t => t.Name, t => t.Value.EnumerateArray().Select(d => d.GetInt32()).ToArray());
     }
@@ -103,7 +103,7 @@ internal static class TorchPeer
     /// </summary>
     public static TorchSteps Steps(string script, string model, int channels, int size, int classes, int batch, float sparsity, int warmup, int steps)
     {
-        using var line = JsonDocument.Parse(Run([script, model, .. Shape(channels, size, classes),
+        using var line = Parse(Run([script, model, .. Shape(channels, size, classes),
             "--batch", Invariant(batch), "--sparsity", sparsity.ToString("R", CultureInfo.InvariantCulture),
             "--warmup", Invariant(warmup), "--steps", Invariant(steps)]));
         var root = line.RootElement;
@@ -112,6 +112,18 @@ internal static class TorchPeer
             root.GetProperty("cpu_s").GetDouble(),
             root.GetProperty("torch").GetString() ?? "?",
             root.GetProperty("threads").GetInt32());
+    }
+
+    private static JsonDocument Parse(string line)
+    {
+        try
+        {
+            return JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidOperationException($"{ScriptName} printed no JSON line ('{line}'): {e.Message}");
+        }
     }
 
     private static string[] Shape(int channels, int size, int classes) =>
