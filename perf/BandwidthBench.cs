@@ -132,17 +132,13 @@ internal sealed class BandwidthBench(ComputeDevice device, bool quick)
         });
     }
 
-    /// <summary>Best seconds of a device launch over the repeats (each synchronised), after one warm-up.</summary>
-    private double DeviceBest(Action launch)
-    {
-        launch();
-        device.Synchronize();
-        return Best(() =>
+    /// <summary>Best seconds of a device launch over the repeats (each synchronised), after <see cref="Best"/>'s warm-up.</summary>
+    private double DeviceBest(Action launch) =>
+        Best(() =>
         {
             launch();
             device.Synchronize();
         });
-    }
 
     private double Best(Action action)
     {

@@ -102,11 +102,11 @@ public sealed class Workspace : IDisposable, IEncodeMemory
     /// <summary>Peak bytes used between two resets.</summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
-    /// <summary>Bytes of device memory held.</summary>
     /// <summary>Bytes of the reusable scratch buffers (also step temporaries; their size is the largest request).</summary>
     public long ScratchBytes => (scratch?.Length ?? 0) * sizeof(float) + ((intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0) + (stagingScratch?.Length ?? 0)) * sizeof(int);
 
-    public long CapacityBytes => (Floats.Capacity + (scratch?.Length ?? 0)) * sizeof(float) + (Ints.Capacity + (intScratch?.Length ?? 0) + (topKScratch?.Length ?? 0) + (stagingScratch?.Length ?? 0)) * sizeof(int);
+    /// <summary>Bytes of device memory held.</summary>
+    public long CapacityBytes => Floats.Capacity * sizeof(float) + Ints.Capacity * sizeof(int) + ScratchBytes;
 
     /// <summary>Takes back every temporary.</summary>
     public void Reset()

@@ -54,9 +54,6 @@ public static class OpKinds
 
     /// <summary>SWAT's top-K: selecting and encoding the weights, compressing the kept input, expanding it for backward.</summary>
     public const string TopK = "topk";
-
-    /// <summary>True for the kinds whose rows carry FLOPs and three passes (conv, linear).</summary>
-    public static bool IsLayer(string kind) => kind is Conv or Linear;
 }
 
 /// <summary>Counters of one layer, summed over the steps profiled.</summary>

@@ -235,20 +235,18 @@ public static class StepProfile
         {
             UseMedianStep(refreshProfiler, profiledRefreshSeconds);
             UseMedianStep(reuseProfiler, profiledReuseSeconds);
-            // Rows of the reuse step, plus any op that ran only in the refresh step.
-            var reuseRows = reuseProfiler.Layers.ToDictionary(l => (l.Name, l.Kind));
-            var layers = reuseProfiler.Layers.Concat(refreshProfiler.Layers.Where(l => !reuseRows.ContainsKey((l.Name, l.Kind)))).ToList();
-            foreach (var layer in layers)
+            // Rows of the reuse step with their refresh-step twins added, plus any op that ran only in the refresh step.
+            var refreshRows = refreshProfiler.Layers.ToDictionary(l => (l.Name, l.Kind));
+            var reuseKeys = reuseProfiler.Layers.Select(l => (l.Name, l.Kind)).ToHashSet();
+            var refreshOnly = refreshProfiler.Layers.Where(l => !reuseKeys.Contains((l.Name, l.Kind))).ToList();
+            foreach (var layer in refreshOnly)
             {
-                bool reused = reuseRows.ContainsKey((layer.Name, layer.Kind));
-                var refresh = reused ? refreshProfiler.Layers.FirstOrDefault(l => l.Name == layer.Name && l.Kind == layer.Kind) : layer;
-                if (!reused)
-                {
-                    Scale(layer, refreshWeight);
-                    continue;
-                }
+                Scale(layer, refreshWeight);
+            }
+            foreach (var layer in reuseProfiler.Layers)
+            {
                 Scale(layer, reuseWeight);
-                if (refresh is null)
+                if (!refreshRows.TryGetValue((layer.Name, layer.Kind), out var refresh))
                 {
                     continue;
                 }
@@ -268,12 +266,12 @@ public static class StepProfile
                 (long)(refreshWeight * refreshProfiler.RetainedBytes + reuseWeight * reuseProfiler.RetainedBytes) / request.Steps,
                 trainer.Workspace.PeakBytes,
                 model.Store.Bytes,
-                layers,
+                reuseProfiler.Layers.Concat(refreshOnly).ToList(),
                 refreshMedian,
                 reuseMedian,
                 syncs,
                 deviceToHostBytes,
-                refreshWeight * profiledRefreshSeconds[MedianIndex(profiledRefreshSeconds)] + reuseWeight * profiledReuseSeconds[MedianIndex(profiledReuseSeconds)],
+                refreshWeight * Median(profiledRefreshSeconds) + reuseWeight * Median(profiledReuseSeconds),
                 trainer.Workspace.PeakBytes + trainer.Workspace.ScratchBytes);
         }
 
@@ -296,11 +294,7 @@ public static class StepProfile
         return order[values.Count / 2];
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
-    }
+    private static double Median(List<double> values) => values[MedianIndex(values)];
 
     /// <summary>
     /// Weighs a row of one kind of step (refresh or reuse) by <paramref name="weight"/>: its seconds
