@@ -74,6 +74,52 @@ public sealed class GemmKernelTests(string device) : DeviceTest(device)
     }
 
     /// <summary>
+    /// The CPU GEMM's micro-kernels (6x16 Vector256, 6x16 and 6x32 Vector512, chosen by the host)
+    /// all compute each element as one chain of fused multiply-adds per K block of the packed GEMM
+    /// (blocks of at most 256, split evenly), then alpha * sum + beta * C: the same bits whichever
+    /// runs. Sizes cover full 6x32 tiles, a lone 16-column panel, partial rows and columns, and
+    /// several K blocks.
+    /// </summary>
+    [TestCase(12, 64, 300, 1f, 0f)]
+    [TestCase(13, 48, 513, 1f, 1f)]
+    [TestCase(7, 37, 40, 0.5f, -1.5f)]
+    [TestCase(150, 96, 257, 1f, 1f)]
+    public void PackedGemmIsBitExactToItsFusedMultiplyAddOrder(int m, int n, int k, float alpha, float beta)
+    {
+        if (!Device.Kernels.Launch.IsCpu)
+        {
+            Assert.Ignore("the tiled GPU kernel sums in its own order");
+        }
+        var a = Numerics.Random(m * k, 21);
+        var b = Numerics.Random(k * n, 22);
+        var c0 = Numerics.Random(m * n, 23);
+        var c = Upload(c0);
+        Device.Kernels.Gemm.Run(false, false, m, n, k, alpha, Upload(a), k, Upload(b), n, beta, c, n);
+        var actual = Download(c);
+        int blocks = (k + 255) / 256;
+        int step = (k + blocks - 1) / blocks;
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float value = c0[i * n + j];
+                for (int k0 = 0; k0 < k; k0 += step)
+                {
+                    float sum = 0f;
+                    for (int kk = k0; kk < Math.Min(k, k0 + step); kk++)
+                    {
+                        sum = MathF.FusedMultiplyAdd(a[i * k + kk], b[kk * n + j], sum);
+                    }
+                    float blockBeta = k0 == 0 ? beta : 1f;
+                    value = blockBeta == 0f ? alpha * sum : MathF.FusedMultiplyAdd(blockBeta, value, alpha * sum);
+                }
+                Assert.That(BitConverter.SingleToInt32Bits(actual[i * n + j]), Is.EqualTo(BitConverter.SingleToInt32Bits(value)),
+                    $"C[{i}, {j}] of {m}x{n}x{k}: {actual[i * n + j]} vs {value}");
+            }
+        }
+    }
+
+    /// <summary>
     /// Runs one GEMM with leading dimensions padded by the given amounts (padding filled with NaN,
     /// so reading it poisons the result; C's padding must come back unchanged); with
     /// <paramref name="nanC"/> C starts as NaN garbage.
