@@ -151,7 +151,7 @@ internal static unsafe partial class PackedGemm
             int mPanels = (mt + MR - 1) / MR;
             int mBlocks = (mPanels * MR + McMax - 1) / McMax;
             int mcStep = (mPanels + mBlocks - 1) / mBlocks * MR;
-            float* tile = stackalloc float[MR * NR];
+            float* tile = stackalloc float[MR * 2 * NR];
 
             if (mt <= mcStep)
             {
@@ -204,38 +204,83 @@ internal static unsafe partial class PackedGemm
         byte* cPanelStride, float alpha, float beta, float* tile)
     {
         bool wide = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
-        int jr = 0;
-        int panel = 0;
-        // AVX-512: two B micro-panels at a time (6x32 micro-tiles, 12 accumulators: enough
-        // independent FMAs to cover their latency on two pipes; 6x16 leaves a quarter idle).
-        while (wide && jr + 2 * NR <= nc && cPanelStride[panel] == 1 && cPanelStride[panel + 1] == 1)
-        {
-            float* pb = packB + (long)jr * kc;
-            float* left = c + cCols[jr];
-            float* right = c + cCols[jr + NR];
-            int ir = 0;
-            for (; ir + MR <= mc; ir += MR)
-            {
-                int* rows = cRows + ir;
-                Micro6x32(kc, packA + (long)ir * kc, pb, pb + (long)NR * kc, left, right,
-                    rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], alpha, beta);
-            }
-            if (ir < mc)
-            {
-                MicroTile(kc, mc - ir, NR, 1, packA + (long)ir * kc, pb, c, cRows + ir, cCols + jr, alpha, beta, tile);
-                MicroTile(kc, mc - ir, NR, 1, packA + (long)ir * kc, pb + (long)NR * kc, c, cRows + ir, cCols + jr + NR, alpha, beta, tile);
-            }
-            jr += 2 * NR;
-            panel += 2;
-        }
-        for (; jr < nc; jr += NR, panel++)
+        for (int jr = 0, panel = 0; jr < nc;)
         {
             int nr = Math.Min(NR, nc - jr);
             int stride = nr == NR ? cPanelStride[panel] : 0;
             float* pb = packB + (long)jr * kc;
+            // AVX-512: two B micro-panels at a time where their C columns are alike (6x32
+            // micro-tiles, 12 accumulators: enough independent FMAs to cover their latency on two
+            // pipes; 6x16 leaves a quarter idle).
+            if (wide && stride != 0 && jr + 2 * NR <= nc && cPanelStride[panel + 1] == stride)
+            {
+                MacroPair(kc, mc, packA, pb, c, cRows, cCols + jr, stride, alpha, beta, tile);
+                jr += 2 * NR;
+                panel += 2;
+                continue;
+            }
             for (int ir = 0; ir < mc; ir += MR)
             {
                 MicroTile(kc, Math.Min(MR, mc - ir), nr, stride, packA + (long)ir * kc, pb, c, cRows + ir, cCols + jr, alpha, beta, tile);
+            }
+            jr += NR;
+            panel++;
+        }
+    }
+
+    /// <summary>
+    /// Two adjacent full B micro-panels (<paramref name="pb"/>, 32 columns whose C columns start at
+    /// <paramref name="cols"/>[0] and [16], each 16 <paramref name="stride"/> floats apart, 1 or 2)
+    /// against every A micro-panel: 6x32 micro-tiles, written in place at stride 1 or through the
+    /// tile (6 x 32 floats) at stride 2; the last partial rows as 6x16 tiles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MacroPair(int kc, int mc, float* packA, float* pb, float* c, int* cRows, int* cols, int stride,
+        float alpha, float beta, float* tile)
+    {
+        float* left = c + cols[0];
+        float* right = c + cols[NR];
+        int ir = 0;
+        for (; ir + MR <= mc; ir += MR)
+        {
+            int* rows = cRows + ir;
+            float* pa = packA + (long)ir * kc;
+            if (stride == 1)
+            {
+                Micro6x32(kc, pa, pb, pb + (long)NR * kc, left, right,
+                    rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], alpha, beta);
+                continue;
+            }
+            Micro6x32(kc, pa, pb, pb + (long)NR * kc, tile, tile + NR, 0, 2 * NR, 4 * NR, 6 * NR, 8 * NR, 10 * NR, 1f, 0f);
+            for (int r = 0; r < MR; r++)
+            {
+                StoreStride2(left + rows[r], tile + 2 * NR * r, alpha, beta);
+                StoreStride2(right + rows[r], tile + 2 * NR * r + NR, alpha, beta);
+            }
+        }
+        if (ir < mc)
+        {
+            MicroTile(kc, mc - ir, NR, stride, packA + (long)ir * kc, pb, c, cRows + ir, cols, alpha, beta, tile);
+            MicroTile(kc, mc - ir, NR, stride, packA + (long)ir * kc, pb + (long)NR * kc, c, cRows + ir, cols + NR, alpha, beta, tile);
+        }
+    }
+
+    /// <summary>dst[2t] = alpha * source[t] + beta * dst[2t] for t &lt; 16 (beta = 0: dst not read): the output columns of a stride-2 backward-input phase.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreStride2(float* dst, float* source, float alpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            for (int t = 0; t < NR; t++)
+            {
+                dst[2 * t] = alpha * source[t];
+            }
+        }
+        else
+        {
+            for (int t = 0; t < NR; t++)
+            {
+                dst[2 * t] = MathF.FusedMultiplyAdd(beta, dst[2 * t], alpha * source[t]);
             }
         }
     }
@@ -265,22 +310,7 @@ internal static unsafe partial class PackedGemm
             }
             else if (stride == 2)
             {
-                // The output columns of a stride-2 backward-input phase.
-                float* dst = c0 + rows[r];
-                if (beta == 0f)
-                {
-                    for (int t = 0; t < NR; t++)
-                    {
-                        dst[2 * t] = alpha * source[t];
-                    }
-                }
-                else
-                {
-                    for (int t = 0; t < NR; t++)
-                    {
-                        dst[2 * t] = MathF.FusedMultiplyAdd(beta, dst[2 * t], alpha * source[t]);
-                    }
-                }
+                StoreStride2(c0 + rows[r], source, alpha, beta);
             }
             else
             {
