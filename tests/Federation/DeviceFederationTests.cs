@@ -55,9 +55,9 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         for (int c = 0; c < clients.Length; c++)
         {
             var wire = encoder.Encode(c, examples[c], Upload(clients[c]), globalView);
-            WireValidator.Validate(uplink.Layout, wire, strategy);
+            WireValidator.Validate(uplink.Layout, wire, settings);
             var reference = UplinkReference.Encode(uplink.Layout, settings, Layers(uplink, clients[c]), Layers(uplink, globalHost), examples[c]);
-            var device = WireValidator.ToClientUpload(uplink.Layout, wire);
+            var device = WireValidator.ToClientUpload(uplink.Layout, wire, settings);
             for (int l = 0; l < uplink.Layout.Layers.Count; l++)
             {
                 var spec = uplink.Layout.Layers[l];
@@ -119,6 +119,7 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     [TestCase("whole layer too short")]
     [TestCase("example count")]
     [TestCase("dense layer as CSR")]
+    [TestCase("more entries than K")]
     public void MalformedUploadsAreRejectedBeforeTouchingTheModel(string corruption)
     {
         using var global = NewModel(1);
@@ -143,9 +144,11 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
             "whole layer too short" => wire with { Layers = Replace(layers, dense, layers[dense] with { Values = layers[dense].Values[..^1] }) },
             "example count" => wire with { ExampleCount = -5 },
             "dense layer as CSR" => wire with { Layers = Replace(layers, dense, s) },
+            // A well-formed upload of a larger slice (r_mask 0.2 where the round asked for 0.1).
+            "more entries than K" => WiderUpload(uplink, global, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.2)),
             _ => throw new ArgumentException(corruption),
         };
-        Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights));
+        Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, settings));
         Assert.That(global.Store.Download(), Is.EqualTo(before), "the global model is untouched");
     }
 
@@ -186,19 +189,20 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        using var encoder = new DeviceUplinkEncoder(Device, uplink, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1));
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
         var wire = encoder.Encode(3, 10, global.Store.Values, global.Store.Values);
-        WireValidator.Validate(uplink.Layout, wire, UplinkStrategy.TopKWeights);
+        WireValidator.Validate(uplink.Layout, wire, settings);
         for (int kind = 0; kind < UploadCorruption.Kinds.Count; kind++)
         {
             for (int layer = 0; layer < wire.Layers.Count; layer++)
             {
                 var bad = UploadCorruption.Apply(wire, kind, layer);
-                Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights),
+                Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, bad, settings),
                     $"{UploadCorruption.Kinds[kind]} at layer {layer}");
             }
         }
-        WireValidator.Validate(uplink.Layout, wire, UplinkStrategy.TopKWeights); // the original is untouched
+        WireValidator.Validate(uplink.Layout, wire, settings); // the original is untouched
     }
 
     [Test]
@@ -206,7 +210,8 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        using var encoder = new DeviceUplinkEncoder(Device, uplink, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1));
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
         using var aggregator = new DeviceAggregator(Device, uplink);
         var wire = encoder.Encode(3, 10, global.Store.Values, global.Store.Values);
         var random = new Random(21);
@@ -232,7 +237,7 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
             var bad = wire with { Layers = layers, ExampleCount = random.Next(20) == 0 ? -random.Next(5) : wire.ExampleCount };
             try
             {
-                WireValidator.Validate(uplink.Layout, bad, UplinkStrategy.TopKWeights);
+                WireValidator.Validate(uplink.Layout, bad, settings);
                 aggregator.Add(bad); // what passes is well-formed and goes through the device aggregation
                 accepted++;
             }
@@ -301,6 +306,15 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
             return Dataset.FromBytes("tiny", pixels, labels, 8, 8, 4, Normalization.FashionMnist);
         }
         return (Make(trainCount, 1), Make(testCount, 2));
+    }
+
+    /// <summary>An upload encoded under <paramref name="wider"/>, checked to be well-formed there.</summary>
+    private WireUpload WiderUpload(UplinkModel uplink, Model global, UplinkSettings wider)
+    {
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, wider);
+        var wire = encoder.Encode(7, 10, global.Store.Values, global.Store.Values);
+        WireValidator.Validate(uplink.Layout, wire, wider);
+        return wire;
     }
 
     private static List<WireLayer> Replace(List<WireLayer> layers, int index, WireLayer layer)

@@ -159,7 +159,7 @@ public sealed class FederatedServer : IDisposable
                 var serverClock = Stopwatch.StartNew();
                 try
                 {
-                    WireValidator.Validate(Uplink.Layout, upload, options.Uplink.Strategy);
+                    WireValidator.Validate(Uplink.Layout, upload, options.Uplink);
                 }
                 catch (MalformedUploadException e)
                 {

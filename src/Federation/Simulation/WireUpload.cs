@@ -36,13 +36,16 @@ public sealed class MalformedUploadException(string message) : Exception(message
 /// <summary>
 /// Checks an upload against the model layout on the host, before anything of it reaches device
 /// memory: layer count, lengths, CSR structure (row pointers start at 0, never decrease, end at the
-/// entry count; columns in range and strictly increasing within a row) and finite values.
+/// entry count; columns in range and strictly increasing within a row), the entry count a sparse
+/// layer may carry (at most the K of the settings) and finite values.
 /// </summary>
 public static class WireValidator
 {
     /// <summary>Throws <see cref="MalformedUploadException"/> naming the first problem found.</summary>
-    public static void Validate(ModelLayout layout, WireUpload upload, UplinkStrategy expected)
+    public static void Validate(ModelLayout layout, WireUpload upload, UplinkSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(settings);
+        var expected = settings.Strategy;
         if (upload.Strategy != expected)
         {
             throw new MalformedUploadException($"client {upload.ClientId}: strategy {upload.Strategy.Name()} where {expected.Name()} was asked for");
@@ -57,7 +60,9 @@ public static class WireValidator
         }
         for (int l = 0; l < layout.Layers.Count; l++)
         {
-            string? problem = Check(layout.Layers[l], upload.Layers[l]);
+            var spec = layout.Layers[l];
+            int allowed = spec.Sparse && expected.SparsifiesUpload() ? settings.KeepCount(spec.Length) : spec.Length;
+            string? problem = Check(spec, upload.Layers[l], allowed);
             if (problem is not null)
             {
                 throw new MalformedUploadException($"client {upload.ClientId}, layer {layout.Layers[l].Name}: {problem}");
@@ -65,10 +70,10 @@ public static class WireValidator
         }
     }
 
-    /// <summary>The validated upload as the host reference's <see cref="ClientUpload"/> (for tests and analyses).</summary>
-    public static ClientUpload ToClientUpload(ModelLayout layout, WireUpload upload)
+    /// <summary>The upload, validated against <paramref name="settings"/>, as the host reference's <see cref="ClientUpload"/> (for tests and analyses).</summary>
+    public static ClientUpload ToClientUpload(ModelLayout layout, WireUpload upload, UplinkSettings settings)
     {
-        Validate(layout, upload, upload.Strategy);
+        Validate(layout, upload, settings);
         var layers = new List<LayerUpload>();
         for (int l = 0; l < layout.Layers.Count; l++)
         {
@@ -92,7 +97,7 @@ public static class WireValidator
         return new ClientUpload(upload.Strategy, upload.ExampleCount, layers);
     }
 
-    private static string? Check(LayerSpec spec, WireLayer? wire)
+    private static string? Check(LayerSpec spec, WireLayer? wire, int allowed)
     {
         if (wire?.Values is null)
         {
@@ -127,6 +132,10 @@ public static class WireValidator
         if (columns.Length != wire.Values.Length)
         {
             return $"{columns.Length} column indices for {wire.Values.Length} values";
+        }
+        if (wire.Values.Length > allowed)
+        {
+            return $"{wire.Values.Length} entries where the uplink settings allow at most {allowed}";
         }
         if (rows[0] != 0 || rows[spec.Rows] != wire.Values.Length)
         {
