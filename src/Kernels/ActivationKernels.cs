@@ -5,7 +5,8 @@ namespace ZeroFL.Kernels;
 
 /// <summary>
 /// Element-wise ops: ReLU (forward, backward), residual add and its backward (a copy-accumulate),
-/// per-channel bias on NCHW tensors (forward, backward), scale-accumulate and fill.
+/// per-channel bias on NCHW tensors (forward, backward), scale-accumulate and fill, and the 1-bit
+/// form of a ReLU's mask (what a backward needs of a ReLU output it does not otherwise keep).
 /// CPU references: <see cref="Reference.ActivationReference"/>.
 /// </summary>
 public sealed class ActivationKernels
@@ -16,6 +17,8 @@ public sealed class ActivationKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges> addScaled;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, ThreadRanges> biasForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges> biasBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, int, ThreadRanges> packPositive;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<float>, ThreadRanges> keepWhereSet;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public ActivationKernels(KernelLaunch launch)
@@ -26,6 +29,36 @@ public sealed class ActivationKernels
         addScaled = launch.Load<ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ThreadRanges>(AddScaledKernel);
         biasForward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, ThreadRanges>(BiasForwardKernel);
         biasBackward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int, ThreadRanges>(BiasBackwardKernel);
+        packPositive = launch.Load<ArrayView<float>, ArrayView<int>, int, ThreadRanges>(PackPositiveKernel);
+        keepWhereSet = launch.Load<ArrayView<int>, ArrayView<float>, ThreadRanges>(KeepWhereSetKernel);
+    }
+
+    /// <summary>Ints of a bit mask over <paramref name="length"/> elements: one bit each, 32 per int.</summary>
+    public static long MaskLength(long length) => (length + 31) / 32;
+
+    /// <summary>
+    /// bits[i / 32] bit i % 32 = (y[i] &gt; 0) (NaN counts as not positive): a ReLU output's mask in
+    /// 1/32 of its size. bits has <see cref="MaskLength"/>(y.Length) ints; the unused high bits of
+    /// the last are written 0.
+    /// </summary>
+    public void PackPositive(ArrayView<float> y, ArrayView<int> bits)
+    {
+        int n = HostCheck.Count(y.Length, "pack positive");
+        HostCheck.Length(bits, MaskLength(n), "pack positive bits");
+        var (t, r) = Ranges((int)MaskLength(n));
+        packPositive(t, y, bits, n, r);
+    }
+
+    /// <summary>
+    /// dy[i] = 0 (+0) where bit i of <paramref name="bits"/> is clear, in place (dy where y &gt; 0 for
+    /// a mask of <see cref="PackPositive"/>). bits has <see cref="MaskLength"/>(dy.Length) ints.
+    /// </summary>
+    public void KeepWhereSet(ArrayView<int> bits, ArrayView<float> dy)
+    {
+        int n = HostCheck.Count(dy.Length, "keep where set");
+        HostCheck.Length(bits, MaskLength(n), "keep where set bits");
+        var (t, r) = Ranges((int)MaskLength(n));
+        keepWhereSet(t, bits, dy, r);
     }
 
     /// <summary>y = max(x, 0). x and y have the same length (may be the same view).</summary>
@@ -114,6 +147,14 @@ public sealed class ActivationKernels
     [GpuKernel]
     internal static void AddScaledKernel(Index1D index, ArrayView<float> a, ArrayView<float> b, float alpha, ArrayView<float> c, ThreadRanges r) =>
         ElementwiseRanges.AddScaled(a, b, alpha, c, r.Begin(index), r.End(index), r.Step);
+
+    [GpuKernel]
+    internal static void PackPositiveKernel(Index1D index, ArrayView<float> y, ArrayView<int> bits, int n, ThreadRanges r) =>
+        ElementwiseRanges.PackPositive(y, bits, n, r.Begin(index), r.End(index), r.Step);
+
+    [GpuKernel]
+    internal static void KeepWhereSetKernel(Index1D index, ArrayView<int> bits, ArrayView<float> dy, ThreadRanges r) =>
+        ElementwiseRanges.KeepWhereSet(bits, dy, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
     internal static void BiasForwardKernel(Index1D index, ArrayView<float> y, ArrayView<float> bias, int channels, int spatial, ThreadRanges r) =>

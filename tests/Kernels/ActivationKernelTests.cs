@@ -28,6 +28,35 @@ public sealed class ActivationKernelTests(string device) : DeviceTest(device)
         Numerics.AssertClose(expected, Download(dx), 0, 0, "relu backward");
     }
 
+    [TestCase(1)]
+    [TestCase(31)]
+    [TestCase(64)]
+    [TestCase(10_001)]
+    public void PositiveMaskPacksAndMasksLikeTheReference(int n)
+    {
+        var y = Numerics.Random(n, 6);
+        y[0] = 0f;
+        if (n > 2)
+        {
+            y[1] = -0f;
+        }
+        var dy = Numerics.Random(n, 7);
+        var k = Device.Kernels.Activation;
+        var bits = Upload(Enumerable.Repeat(-1, (int)ZeroFL.Kernels.ActivationKernels.MaskLength(n)).ToArray());
+        k.PackPositive(Upload(y), bits);
+        var expectedBits = ActivationReference.PackPositive(y);
+        Assert.That(bits.Download(Device), Is.EqualTo(expectedBits), "the mask, unused high bits zero");
+
+        var masked = Upload(dy);
+        k.KeepWhereSet(bits, masked);
+        var expected = (float[])dy.Clone();
+        ActivationReference.KeepWhereSet(expectedBits, expected);
+        Assert.That(Download(masked), Is.EqualTo(expected));
+        var reluBackward = Zeros(n);
+        k.ReluBackward(Upload(y), Upload(dy), reluBackward);
+        Assert.That(Download(masked), Is.EqualTo(Download(reluBackward)), "the same gradient as the ReLU backward from y");
+    }
+
     [Test]
     public void BiasForwardAndBackwardMatchReference()
     {

@@ -207,7 +207,7 @@ public static class ProfileCommand
         Console.WriteLine(string.Format(c, "step time: dense {0:F3} s, sparse {1:F3} s; sparse layers only: dense {2:F3} s, sparse {3:F3} s ({4:F2}x)", dense.StepSeconds, sparse.StepSeconds, sparseLayersDense, sparseLayersSparse, sparseLayersDense / sparseLayersSparse));
         Console.WriteLine(string.Format(c, "(sparse step averaged over the top-k period: refresh step {0:F3} s once, reuse step {1:F3} s {2} times)", sparse.RefreshStepSeconds, sparse.ReuseStepSeconds, o.TopKPeriod - 1));
         Console.WriteLine(string.Format(c, "activations kept for backward: dense {0:F1} MB, sparse {1:F1} MB ({2:P1})", dense.RetainedActivationBytes / 1e6, sparse.RetainedActivationBytes / 1e6, (double)sparse.RetainedActivationBytes / dense.RetainedActivationBytes));
-        Console.WriteLine(string.Format(c, "peak step memory (arenas + scratch): dense {0:F1} MB, sparse {1:F1} MB ({2:P1}); parameters+gradients+momentum {3:F1} MB on top",
+        Console.WriteLine(string.Format(c, "peak step memory (arenas' high-water, temporaries freed after their last reader, + scratch): dense {0:F1} MB, sparse {1:F1} MB ({2:P1}); parameters+gradients+momentum {3:F1} MB on top",
             dense.PeakStepBytes / 1e6, sparse.PeakStepBytes / 1e6, (double)sparse.PeakStepBytes / dense.PeakStepBytes, dense.ParameterBytes / 1e6));
         Console.WriteLine(string.Format(c, "host syncs per step (a step that does not read its loss; each one a device synchronisation on a GPU): dense {0:F1}, sparse {1:F1}; device-to-host bytes per step: dense {2:F0}, sparse {3:F0}",
             dense.HostSyncsPerStep, sparse.HostSyncsPerStep, dense.DeviceToHostBytesPerStep, sparse.DeviceToHostBytesPerStep));

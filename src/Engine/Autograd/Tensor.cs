@@ -6,9 +6,12 @@ namespace ZeroFL.Engine.Autograd;
 /// A float32 tensor on the device: a shape and a borrowed view (it never owns memory). Activations
 /// borrow from the step's <see cref="Memory.Workspace"/>, parameters from the model's
 /// <see cref="Modules.ParameterStore"/>. A reshaped tensor shares the data and gradient of its base.
+/// A tensor of the tape (<see cref="Tape.NewTensor"/>) is freed once the forward has released it and
+/// every backward that reads it has run; reading its data after that throws.
 /// </summary>
 public sealed class Tensor
 {
+    private readonly ArrayView<float> data;
     private ArrayView<float> grad;
 
     /// <summary>Wraps <paramref name="data"/> with <paramref name="shape"/>; lengths must agree.</summary>
@@ -19,7 +22,7 @@ public sealed class Tensor
         {
             throw new ArgumentException($"tensor shape [{string.Join(", ", shape)}] has {length} elements, data view has {data.Length}");
         }
-        Data = data;
+        this.data = data;
         Shape = (int[])shape.Clone();
         RequiresGrad = requiresGrad;
     }
@@ -33,11 +36,21 @@ public sealed class Tensor
     /// <summary>Dimensions, outermost first (NCHW for images).</summary>
     public int[] Shape { get; }
 
-    /// <summary>Number of elements.</summary>
-    public long Length => Data.Length;
-
     /// <summary>The values.</summary>
-    public ArrayView<float> Data { get; }
+    public ArrayView<float> Data
+    {
+        get
+        {
+            if ((Root ?? this).Freed)
+            {
+                throw new InvalidOperationException($"{this} was freed: the forward released it and no recorded backward reads it");
+            }
+            return data;
+        }
+    }
+
+    /// <summary>Number of elements.</summary>
+    public long Length => data.Length;
 
     /// <summary>Whether the tape computes a gradient for this tensor.</summary>
     public bool RequiresGrad { get; }
@@ -79,12 +92,34 @@ public sealed class Tensor
         grad = gradient;
     }
 
+    /// <summary>Holds on the data of a tape's tensor: the forward's (until released) and each recorded backward's that reads it.</summary>
+    internal int Holds { get; set; }
+
+    /// <summary>True when the data comes from the tape's arena and is freed when the last hold goes.</summary>
+    internal bool OwnedByTape { get; set; }
+
+    /// <summary>True once the data went back to the arena.</summary>
+    internal bool Freed { get; set; }
+
+    /// <summary>True when the gradient came from the tape's arena (not a parameter's).</summary>
+    internal bool GradOwnedByTape { get; set; }
+
+    /// <summary>
+    /// Run instead of keeping the data for the one backward still holding it when the forward
+    /// releases the tensor (it keeps what that backward needs in a smaller form); null for none.
+    /// </summary>
+    internal Action? Compact { get; set; }
+
+    /// <summary>True once <see cref="Compact"/> ran and the data was freed.</summary>
+    internal bool Compacted { get; set; }
+
     /// <summary>Removes the gradient view (used when a step's workspace is reset).</summary>
     internal void DetachGrad()
     {
         if (Root is null)
         {
             grad = default;
+            GradOwnedByTape = false;
         }
     }
 

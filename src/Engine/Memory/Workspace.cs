@@ -8,7 +8,8 @@ namespace ZeroFL.Engine.Memory;
 
 /// <summary>
 /// Per-step device temporaries: one float arena (activations, gradients, scratch) and one int
-/// arena (labels, max-pool indices). Reset once per step. As the memory of a family-level encode
+/// arena (labels, max-pool indices), each freeing a view when the tape says its last reader ran.
+/// Reset once per step. As the memory of a family-level encode
 /// (<see cref="IEncodeMemory"/>) it keeps results in the arenas and lends its reusable buffers.
 /// </summary>
 public sealed class Workspace : IDisposable, IEncodeMemory
@@ -99,7 +100,10 @@ public sealed class Workspace : IDisposable, IEncodeMemory
 
     ArrayView<int> IEncodeMemory.Indices(long length) => IntScratch(length);
 
-    /// <summary>Peak bytes used between two resets.</summary>
+    /// <summary>
+    /// The arenas' peaks in bytes (<see cref="DeviceArena{T}.Peak"/>: the high-water of the memory a
+    /// step used, temporaries freed early included as holes, since the arenas last merged).
+    /// </summary>
     public long PeakBytes => Floats.Peak * sizeof(float) + Ints.Peak * sizeof(int);
 
     /// <summary>Bytes of the reusable scratch buffers (also step temporaries; their size is the largest request).</summary>

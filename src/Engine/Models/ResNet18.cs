@@ -52,10 +52,17 @@ public sealed class ResNet18 : Module
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
-        var x = StemNorm.Forward(tape, Stem.Forward(tape, input), null, relu: true);
-        x = stages.Forward(tape, x);
+        var stem = Stem.Forward(tape, input);
+        var x = StemNorm.Forward(tape, stem, null, relu: true);
+        tape.Release(stem);
+        var features = stages.Forward(tape, x);
+        tape.Release(x);
         tape.Scope = "avgpool";
-        return Fc.Forward(tape, Op.GlobalAvgPool(tape, x));
+        var pooled = Op.GlobalAvgPool(tape, features);
+        tape.Release(features);
+        var logits = Fc.Forward(tape, pooled);
+        tape.Release(pooled);
+        return logits;
     }
 }
 
@@ -96,10 +103,19 @@ public sealed class BasicBlock : Module
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
-        var y = Norm1.Forward(tape, Conv1.Forward(tape, input), null, relu: true);
-        y = Conv2.Forward(tape, y);
+        var a = Conv1.Forward(tape, input);
+        var b = Norm1.Forward(tape, a, null, relu: true);
+        tape.Release(a);
+        var c = Conv2.Forward(tape, b);
+        tape.Release(b);
         var shortcut = downsample is null ? input : downsample.Forward(tape, input);
         // bn2, the shortcut add and the ReLU in one pass (forward and backward).
-        return Norm2.Forward(tape, y, shortcut, relu: true);
+        var output = Norm2.Forward(tape, c, shortcut, relu: true);
+        tape.Release(c);
+        if (downsample is not null)
+        {
+            tape.Release(shortcut);
+        }
+        return output;
     }
 }

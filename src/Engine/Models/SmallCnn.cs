@@ -40,5 +40,11 @@ public sealed class SmallCnn : Module
     public Linear Fc2 { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input) => classifier.Forward(tape, features.Forward(tape, input));
+    public override Tensor Forward(Tape tape, Tensor input)
+    {
+        var x = features.Forward(tape, input);
+        var logits = classifier.Forward(tape, x);
+        tape.Release(x);
+        return logits;
+    }
 }

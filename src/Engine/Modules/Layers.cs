@@ -190,7 +190,12 @@ public sealed class Sequential : Module
         var x = input;
         foreach (var layer in layers)
         {
-            x = layer.Forward(tape, x);
+            var next = layer.Forward(tape, x);
+            if (!ReferenceEquals(x, input) && !ReferenceEquals(next.Root ?? next, x.Root ?? x))
+            {
+                tape.Release(x);
+            }
+            x = next;
         }
         return x;
     }

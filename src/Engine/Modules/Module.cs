@@ -14,7 +14,11 @@ public abstract class Module
     /// <summary>Dotted path of this module in its model ("layer1.0.conv1"), set when parameters are collected.</summary>
     public string Path { get; private set; } = string.Empty;
 
-    /// <summary>Runs the module; ops record their backward on <paramref name="tape"/>.</summary>
+    /// <summary>
+    /// Runs the module; ops record their backward on <paramref name="tape"/>. The caller owns the
+    /// input and the output; the module releases (<see cref="Tape.Release"/>) every other tensor it
+    /// made once its last forward reader has run.
+    /// </summary>
     public abstract Tensor Forward(Tape tape, Tensor input);
 
     /// <summary>Every parameter of this module and its children, named with dotted paths.</summary>

@@ -17,14 +17,14 @@ public static partial class Ops
         if (x.RequiresGrad)
         {
             string scope = tape.Scope;
-            tape.Record(() =>
+            tape.Record(y, () =>
             {
                 if (y.HasGrad)
                 {
                     using var backward = tape.Measure(OpKinds.Relu, Pass.Backward, scope);
                     k.Activation.ReluBackward(y.Data, y.Grad, tape.GradOf(x));
                 }
-            });
+            }).Reads(y);
         }
         return y;
     }
@@ -45,7 +45,7 @@ public static partial class Ops
         if (y.RequiresGrad)
         {
             string scope = tape.Scope;
-            tape.Record(() =>
+            tape.Record(y, () =>
             {
                 if (!y.HasGrad)
                 {

@@ -65,7 +65,7 @@ public static partial class Ops
             // The subsample is this op's own copy (a fresh key); x itself may be shared with other ops.
             tape.Profiler!.Retain(row, subsample ? new object() : x.Root ?? x, (subsample ? keptGeometry.InputLength : x.Length) * sizeof(float), x.Length * sizeof(float));
         }
-        tape.Record(() =>
+        var record = tape.Record(y, () =>
         {
             if (!y.HasGrad)
             {
@@ -97,6 +97,14 @@ public static partial class Ops
                 CountFlops(tape, row, Profiling.Pass.BackwardInput, g.ForwardFlops, g.ForwardFlops);
             }
         });
+        if (subsample)
+        {
+            record.Keeps(kept);
+        }
+        else if (w.RequiresGrad)
+        {
+            record.Reads(x);
+        }
         return y;
     }
 }

@@ -42,7 +42,7 @@ public static partial class Ops
             row.Steps++;
             tape.Profiler!.Retain(row, x.Root ?? x, x.Length * sizeof(float), x.Length * sizeof(float));
         }
-        tape.Record(() =>
+        var record = tape.Record(y, () =>
         {
             if (!y.HasGrad)
             {
@@ -72,6 +72,10 @@ public static partial class Ops
                 CountFlops(tape, row, Profiling.Pass.BackwardInput, flops, flops);
             }
         });
+        if (w.RequiresGrad)
+        {
+            record.Reads(x);
+        }
         return y;
     }
 }

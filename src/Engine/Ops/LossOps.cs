@@ -32,11 +32,15 @@ public static partial class Ops
         }
         if (logits.RequiresGrad)
         {
-            tape.Record(() =>
+            tape.Record(null, () =>
             {
                 using var backward = tape.Measure(OpKinds.Loss, Pass.Backward, "loss");
                 k.Activation.Axpy(dLogits, tape.GradOf(logits), 1f);
-            });
+            }).Keeps(dLogits);
+        }
+        else
+        {
+            tape.Discard(dLogits);
         }
         return loss;
     }

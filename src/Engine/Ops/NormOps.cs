@@ -1,3 +1,4 @@
+using ILGPU;
 using ZeroFL.Engine.Autograd;
 using ZeroFL.Engine.Profiling;
 using ZeroFL.Kernels;
@@ -47,7 +48,11 @@ public static partial class Ops
         var invStd = tape.Workspace.Floats.Allocate(c);
         k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon, epilogue);
         string scope = tape.Scope;
-        tape.Record(() =>
+        // With the ReLU the backward needs y only where it is positive: when nothing else keeps y,
+        // the record packs that into a 1-bit mask as the forward releases y, and y is freed then.
+        bool maskOnly = false;
+        ArrayView<int> positive = default;
+        var record = tape.Record(y, () =>
         {
             if (!y.HasGrad)
             {
@@ -57,9 +62,29 @@ public static partial class Ops
             bool overwriteDx = false, overwriteResidual = false;
             var dx = x.RequiresGrad ? tape.GradToWrite(x, out overwriteDx) : default;
             var dResidual = residual is not null && residual.RequiresGrad ? tape.GradToWrite(residual, out overwriteResidual) : default;
-            k.BatchNorm.Backward(x.Data, y.Data, y.Grad, gamma.Data, mean, invStd, dx, overwriteDx, tape.GradOf(gamma), tape.GradOf(beta),
-                new BatchNormEpilogue(dResidual, relu), overwriteResidual, b, c, spatial);
+            if (maskOnly)
+            {
+                // dz = dy where y > 0, else +0: what the fused ReLU backward computes from y; dy is
+                // this op's output gradient, freed right after, so it is masked in place.
+                k.Activation.KeepWhereSet(positive, y.Grad);
+            }
+            bool readsY = relu && !maskOnly;
+            k.BatchNorm.Backward(x.Data, readsY ? y.Data : x.Data, y.Grad, gamma.Data, mean, invStd, dx, overwriteDx, tape.GradOf(gamma), tape.GradOf(beta),
+                new BatchNormEpilogue(dResidual, readsY), overwriteResidual, b, c, spatial);
         });
+        record.Keeps(mean).Keeps(invStd).Reads(x);
+        // Without the ReLU the backward does not read y at all.
+        if (relu)
+        {
+            record.ReadsOrCompacts(y, () =>
+            {
+                using var pack = tape.Measure(OpKinds.BatchNorm, Pass.Forward, scope);
+                positive = tape.Workspace.Ints.Allocate(ActivationKernels.MaskLength(y.Length));
+                k.Activation.PackPositive(y.Data, positive);
+                record.Keeps(positive);
+                maskOnly = true;
+            });
+        }
         return y;
     }
 }

@@ -23,14 +23,18 @@ public static partial class Ops
         if (x.RequiresGrad)
         {
             string scope = tape.Scope;
-            tape.Record(() =>
+            tape.Record(y, () =>
             {
                 if (y.HasGrad)
                 {
                     using var backward = tape.Measure(OpKinds.Pool, Pass.Backward, scope);
                     k.Pool.MaxPool2x2Backward(y.Grad, argmax, tape.GradOf(x));
                 }
-            });
+            }).Keeps(argmax);
+        }
+        else
+        {
+            tape.Discard(argmax);
         }
         return y;
     }
@@ -52,7 +56,7 @@ public static partial class Ops
         if (x.RequiresGrad)
         {
             string scope = tape.Scope;
-            tape.Record(() =>
+            tape.Record(y, () =>
             {
                 if (y.HasGrad)
                 {

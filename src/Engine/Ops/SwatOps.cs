@@ -132,6 +132,8 @@ public static partial class Ops
         }
         if (!needsGrad)
         {
+            // Evaluation: the forward was the only reader of the weights' sparse form.
+            Keep(tape.Record(null, static () => { }), sparseKernels, rowPointers, columns, values, wMasked, default, default, default);
             return y;
         }
 
@@ -142,7 +144,7 @@ public static partial class Ops
             tape.Profiler!.Retain(row, new object(), retainedBytes, x.Length * sizeof(float));
         }
 
-        tape.Record(() =>
+        var record = tape.Record(y, () =>
         {
             if (!y.HasGrad)
             {
@@ -166,6 +168,7 @@ public static partial class Ops
                         var xDense = workspace.Floats.Allocate(x.Length);
                         k.Gather.Scatter(xValues, xIndices, xCount, xDense);
                         k.Conv.BackwardWeight(g, y.Grad, xDense, tape.GradOf(w), workspace.Scratch(k.Conv.WorkspaceLength(g)));
+                        tape.Discard(xDense);
                     }
                 }
                 CountFlops(tape, row, Pass.BackwardWeight, dense, dense * xCount / x.Length);
@@ -195,6 +198,29 @@ public static partial class Ops
                 CountFlops(tape, row, Pass.BackwardInput, dense, dense * weightDensity);
             }
         });
+        // The weights' sparse form (for dx) and the compressed input (for dw) live until this backward ran.
+        Keep(record, sparseKernels, rowPointers, columns, values, wMasked, xValues, xPacked, xTable);
         return y;
+    }
+
+    /// <summary>
+    /// Hands a SWAT layer's step buffers to its record: the CSR weights or the masked dense ones, and
+    /// the compressed input when it was kept (valid views only).
+    /// </summary>
+    private static void Keep(BackwardRecord record, bool sparseKernels, ArrayView<int> rowPointers, ArrayView<int> columns, ArrayView<float> values,
+        ArrayView<float> wMasked, ArrayView<float> xValues, ArrayView<int> xPacked, ArrayView<int> xTable)
+    {
+        if (sparseKernels)
+        {
+            record.Keeps(rowPointers).Keeps(columns).Keeps(values);
+        }
+        else
+        {
+            record.Keeps(wMasked);
+        }
+        if (xPacked.IsValid)
+        {
+            record.Keeps(xValues).Keeps(xPacked).Keeps(xTable);
+        }
     }
 }

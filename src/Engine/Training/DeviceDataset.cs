@@ -116,12 +116,15 @@ public sealed class DeviceDataset : IDisposable
             device.Kernels.Launch.Upload((ReadOnlySpan<int>)batchMoves, deviceMoves);
             device.Kernels.Augment.RandomCropFlip(gathered, input.Data, batch, SampleShape[0], SampleShape[1], SampleShape[2],
                 cropPadding, batchMoves, deviceMoves, cropFill.View);
+            tape.Discard(gathered);
+            tape.Discard(deviceMoves);
         }
         else
         {
             k.GatherRows(features.View, SampleLength, indices, deviceIndices, input.Data);
         }
         k.GatherInts(labels.View, indices, deviceIndices, batchLabels);
+        tape.Discard(deviceIndices);
         return (input, batchLabels);
     }
 

@@ -48,6 +48,13 @@ public sealed class Trainer : IDisposable
         set => tape.Profiler = value;
     }
 
+    /// <summary>Whether the step frees each temporary after its last reader (<see cref="Tape.FreesEarly"/>; on by default).</summary>
+    public bool FreesEarly
+    {
+        get => tape.FreesEarly;
+        set => tape.FreesEarly = value;
+    }
+
     /// <summary>The step workspace (its peak is the step's temporary device memory).</summary>
     public Workspace Workspace => tape.Workspace;
 
@@ -80,7 +87,9 @@ public sealed class Trainer : IDisposable
             (input, labels) = data.Batch(tape, batch, unchecked(AugmentationSeed++));
         }
         var logits = Model.Forward(tape, input);
+        tape.Release(input);
         var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
+        tape.Release(logits);
         tape.Backward();
         using (tape.Measure(OpKinds.Optimizer, Pass.Backward, "parameters"))
         {
@@ -113,9 +122,11 @@ public sealed class Trainer : IDisposable
                 tape.Reset();
                 var (input, labels) = data.Batch(tape, indices);
                 var logits = Model.Forward(tape, input);
+                tape.Release(input);
                 var loss = Op.SoftmaxCrossEntropy(tape, logits, labels);
                 var predictions = tape.Workspace.Ints.Allocate(count);
                 Model.Device.Kernels.SoftmaxCrossEntropy.Predict(logits.Data, predictions, count, Model.Classes);
+                tape.Release(logits);
                 lossSum += Mean(loss, count) * (double)count;
                 var predicted = Download(predictions, count);
                 for (int i = 0; i < count; i++)

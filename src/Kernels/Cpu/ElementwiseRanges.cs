@@ -90,6 +90,104 @@ internal static unsafe class ElementwiseRanges
         }
     }
 
+    /// <summary>For words w in the range: bit j of bits[w] = (y[32 w + j] &gt; 0), for the elements below n (higher bits 0).</summary>
+    [SimdHelper(nameof(PackPositiveScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackPositive(ArrayView<float> y, ArrayView<int> bits, int n, long begin, long end, int step)
+    {
+        if (step != 1 || !Vector256.IsHardwareAccelerated || begin >= end)
+        {
+            PackPositiveScalar(y, bits, n, begin, end, step);
+            return;
+        }
+        float* py = (float*)y.LoadEffectiveAddressAsPtr();
+        int* pb = (int*)bits.LoadEffectiveAddressAsPtr();
+        long w = begin;
+        for (; w < end && (w + 1) * 32 <= n; w++)
+        {
+            float* p = py + w * 32;
+            uint word = 0;
+            for (int g = 0; g < 4; g++)
+            {
+                word |= Vector256.GreaterThan(Vector256.Load(p + g * 8), Vector256<float>.Zero).ExtractMostSignificantBits() << (g * 8);
+            }
+            pb[w] = (int)word;
+        }
+        if (w < end)
+        {
+            PackPositiveScalar(y, bits, n, w, end, 1);
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="PackPositive"/>.</summary>
+    public static void PackPositiveScalar(ArrayView<float> y, ArrayView<int> bits, int n, long begin, long end, int step)
+    {
+        for (long w = begin; w < end; w += step)
+        {
+            int word = 0;
+            long first = w * 32;
+            for (int j = 0; j < 32 && first + j < n; j++)
+            {
+                if (y[first + j] > 0f)
+                {
+                    word |= 1 << j;
+                }
+            }
+            bits[w] = word;
+        }
+    }
+
+    /// <summary>For words w in the range: dy[32 w + j] = 0 where bit j of bits[w] is clear, for the elements of dy.</summary>
+    [SimdHelper(nameof(KeepWhereSetScalar))]
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KeepWhereSet(ArrayView<int> bits, ArrayView<float> dy, long begin, long end, int step)
+    {
+        if (step != 1 || !Vector256.IsHardwareAccelerated || begin >= end)
+        {
+            KeepWhereSetScalar(bits, dy, begin, end, step);
+            return;
+        }
+        float* pdy = (float*)dy.LoadEffectiveAddressAsPtr();
+        int* pb = (int*)bits.LoadEffectiveAddressAsPtr();
+        long n = dy.Length;
+        var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
+        long w = begin;
+        for (; w < end && (w + 1) * 32 <= n; w++)
+        {
+            float* p = pdy + w * 32;
+            int word = pb[w];
+            for (int g = 0; g < 4; g++)
+            {
+                var keep = Vector256.Equals(Vector256.Create((word >> (g * 8)) & 0xFF) & lanes, lanes).AsSingle();
+                Vector256.Store(Vector256.Load(p + g * 8) & keep, p + g * 8);
+            }
+        }
+        if (w < end)
+        {
+            KeepWhereSetScalar(bits, dy, w, end, 1);
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="KeepWhereSet"/>.</summary>
+    public static void KeepWhereSetScalar(ArrayView<int> bits, ArrayView<float> dy, long begin, long end, int step)
+    {
+        long n = dy.Length;
+        for (long w = begin; w < end; w += step)
+        {
+            int word = bits[w];
+            long first = w * 32;
+            for (int j = 0; j < 32 && first + j < n; j++)
+            {
+                if ((word & (1 << j)) == 0)
+                {
+                    dy[first + j] = 0f;
+                }
+            }
+        }
+    }
+
     /// <summary>c = a + alpha * b (alpha 1 is the residual add; c may be b for an axpy).</summary>
     [SimdHelper(nameof(AddScaledScalar))]
     [IntrinsicImplementation]

@@ -18,6 +18,32 @@ public static class ActivationReference
         }
     }
 
+    /// <summary>Bit i % 32 of int i / 32 set where y[i] &gt; 0.</summary>
+    public static int[] PackPositive(float[] y)
+    {
+        var bits = new int[(y.Length + 31) / 32];
+        for (int i = 0; i < y.Length; i++)
+        {
+            if (y[i] > 0f)
+            {
+                bits[i / 32] |= 1 << (i % 32);
+            }
+        }
+        return bits;
+    }
+
+    /// <summary>dy[i] = 0 where bit i of the mask is clear.</summary>
+    public static void KeepWhereSet(int[] bits, float[] dy)
+    {
+        for (int i = 0; i < dy.Length; i++)
+        {
+            if ((bits[i / 32] & (1 << (i % 32))) == 0)
+            {
+                dy[i] = 0f;
+            }
+        }
+    }
+
     /// <summary>y[b, c, s] += bias[c].</summary>
     public static void BiasForward(float[] y, float[] bias, int batch, int channels, int spatial)
     {
