@@ -29,6 +29,7 @@ public sealed partial class CsrKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int> scatterRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> decodeRows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int> scatterAddRows;
+    private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int> gatherRows;
     private readonly SelectionStates states;
     private int[] hostRowPointers = [];
 
@@ -40,6 +41,7 @@ public sealed partial class CsrKernels
         scatterRows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterRowsKernel);
         decodeRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(DecodeRowsKernel);
         scatterAddRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float, int, int, int>(ScatterAddRowsKernel);
+        gatherRows = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(GatherRowsKernel);
         states = new SelectionStates(launch);
         // Encoding a top-K selection: planned on the host with the CPU engine's kernels, or on the device (loaded everywhere: tested on the CPU too).
         if (launch.IsCpu)
@@ -322,6 +324,21 @@ public sealed partial class CsrKernels
         scatterAddRows(t, rowPointers, columns, values, dense, weight, rows, cols, t);
     }
 
+    /// <summary>
+    /// values[j] = dense[r, columns[j]] for every entry j of row r: the values of another matrix
+    /// [rows, cols] at a CSR matrix's positions (the uplink's Diff on Top-K-Weights sends d where
+    /// w's top-K lies). Index arrays are clamp-protected (see the class remarks); values outside
+    /// every row's range are left alone.
+    /// </summary>
+    public void Gather(ArrayView<float> dense, int rows, int cols, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> values)
+    {
+        CheckSparse(rowPointers, columns, values, rows, cols, "csr gather");
+        HostCheck.Length(dense, (long)rows * cols, "csr gather dense matrix");
+        int t = launch.Threads(rows);
+        gatherRows(t, rowPointers, columns, dense, values, rows, cols, t);
+    }
+
     private static void CheckShape(int rows, int cols, string what)
     {
         HostCheck.Positive(rows, $"{what} rows");
@@ -431,6 +448,28 @@ public sealed partial class CsrKernels
                 if ((uint)c < (uint)cols)
                 {
                     dense[offset + c] = values[k];
+                }
+            }
+        }
+    }
+
+    /// <summary>Row r's entries take their values from dense row r (clamp-protected).</summary>
+    [GpuKernel]
+    internal static void GatherRowsKernel(Index1D index, ArrayView<int> rowPointers, ArrayView<int> columns,
+        ArrayView<float> dense, ArrayView<float> values, int rows, int cols, int stride)
+    {
+        int capacity = (int)Math.Min(columns.Length, values.Length);
+        for (int r = index; r < rows; r += stride)
+        {
+            long offset = (long)r * cols;
+            int start = ClampIndex(rowPointers[r], 0, capacity);
+            int end = ClampIndex(rowPointers[r + 1], start, capacity);
+            for (int k = start; k < end; k++)
+            {
+                int c = columns[k];
+                if ((uint)c < (uint)cols)
+                {
+                    values[k] = dense[offset + c];
                 }
             }
         }

@@ -101,28 +101,38 @@ public sealed partial class TopKKernels
     /// </summary>
     public static int CountFor(long n, float fraction)
     {
-        if (n < 0 || n > int.MaxValue)
-        {
-            throw new ArgumentException($"top-k count: element count {n} is outside [0, {int.MaxValue}]");
-        }
         if (!(fraction >= 0f && fraction <= 1f))
         {
             throw new ArgumentException($"top-k count: fraction {fraction} is outside [0, 1]");
-        }
-        if (n == 0 || fraction == 0f)
-        {
-            return 0;
-        }
-        if (fraction == 1f)
-        {
-            return (int)n;
         }
         Span<char> text = stackalloc char[32];
         fraction.TryFormat(text, out int written, "R", CultureInfo.InvariantCulture);
         // Fractions below 1e-28 parse as 0 here; ceil of any positive product below 1 is 1 anyway.
         decimal exact = decimal.Parse(text[..written], NumberStyles.Float, CultureInfo.InvariantCulture);
-        decimal k = decimal.Ceiling(exact * n);
-        return (int)Math.Clamp(k, 1m, n);
+        return CountFor(n, fraction > 0f && exact == 0m ? 1e-28m : exact);
+    }
+
+    /// <summary>
+    /// K = ceil(fraction * n) in exact decimal arithmetic, clamped to [0, n] (at least 1 for a
+    /// positive fraction of a non-empty tensor): the count for a fraction computed exactly, e.g.
+    /// 1 - 0.9 = 0.1 (the float 1f - 0.9f is 0.100000024, one entry too many whenever 0.1 n is whole).
+    /// Throws <see cref="ArgumentException"/> for a fraction outside [0, 1] or n outside [0, int.MaxValue].
+    /// </summary>
+    public static int CountFor(long n, decimal fraction)
+    {
+        if (n < 0 || n > int.MaxValue)
+        {
+            throw new ArgumentException($"top-k count: element count {n} is outside [0, {int.MaxValue}]");
+        }
+        if (fraction < 0m || fraction > 1m)
+        {
+            throw new ArgumentException($"top-k count: fraction {fraction} is outside [0, 1]");
+        }
+        if (n == 0 || fraction == 0m)
+        {
+            return 0;
+        }
+        return (int)Math.Clamp(decimal.Ceiling(fraction * n), 1m, n);
     }
 
     /// <summary>Ints of scratch every method needs for a tensor of <paramref name="n"/> elements.</summary>

@@ -95,7 +95,7 @@ public sealed class RetainedActivationTests(string device) : DeviceTest(device)
 
         // The same kernels fed the full (value, index) lists, as before the indices were packed.
         var k = Device.Kernels;
-        int count = TopKKernels.CountFor(g.InputLength, settings.Density);
+        int count = settings.KeepCount(g.InputLength);
         var topKScratch = Upload(new int[k.TopK.ScratchLength(g.InputLength)]);
         var values = Zeros(count);
         var indices = Upload(new int[count]);
@@ -133,6 +133,39 @@ public sealed class RetainedActivationTests(string device) : DeviceTest(device)
         var row = profiler.Layers.Single(l => l.Kind == OpKinds.Conv);
         Assert.That(row.RetainedBytes, Is.EqualTo(packedBytes), "values, 16-bit indices two per int, a table of ceil(n / 65536) + 1 ints");
         Assert.That(row.RetainedDenseBytes, Is.EqualTo(g.InputLength * sizeof(float)));
+    }
+
+    /// <summary>
+    /// K is exact: at sparsity 0.9 a SWAT layer keeps one tenth, not one more (the float 1 - 0.9f
+    /// is 0.100000024, and ceil of that times 800 was 81). FEMNIST's conv1: 800 weights keep 80; an
+    /// input of 5 x 28 x 28 = 3,920 keeps 392 for the weight gradient. The counts are literals here.
+    /// </summary>
+    [Test]
+    public void ASwatLayerAtSparsity09KeepsExactlyATenth()
+    {
+        var g = new ConvGeometry(5, 1, 28, 28, 32, 5, 5, 1, 2);
+        var settings = new SparsitySettings(0.9f);
+        Assert.That(settings.KeepCount(800), Is.EqualTo(80));
+        Assert.That(settings.KeepCount(g.InputLength), Is.EqualTo(392));
+        var xHost = Numerics.Random((int)g.InputLength, 31);
+        var wHost = Numerics.Random((int)g.WeightLength, 32);
+        var dyHost = Numerics.Random((int)g.OutputLength, 33);
+        using var workspace = new Workspace(Device);
+        var tape = new Tape(workspace);
+        var x = UploadTensor(tape, xHost, [g.Batch, g.InChannels, g.InHeight, g.InWidth]);
+        var w = UploadTensor(tape, wHost, [g.OutChannels, g.InChannels, g.KernelHeight, g.KernelWidth]);
+        var y = Op.SwatConv2d(tape, x, w, null, g.Stride, g.Padding, new SparseLayerState(settings));
+        var output = Download(y.Data);
+        tape.GradOf(y).CopyFromCPU(dyHost);
+        tape.Backward();
+
+        var topWeights = TopKReference.Mask(wHost, TopKReference.KeptMask(wHost, 80));
+        Assert.That(topWeights.Count(v => v != 0f), Is.EqualTo(80));
+        Numerics.AssertClose(ConvReference.Forward(g, xHost, topWeights), output, 1e-4f, 1e-5f, "forward with the top 80 weights");
+        var topInputs = TopKReference.Mask(xHost, TopKReference.KeptMask(xHost, 392));
+        var expectedDw = new float[g.WeightLength];
+        ConvReference.BackwardWeight(g, dyHost, topInputs, expectedDw);
+        Numerics.AssertClose(expectedDw, Download(w.Grad), 1e-4f, 1e-4f, "dw from the top 392 inputs");
     }
 
     private ConvRun RunConv(int[] xShape, int[] wShape, int stride, int padding, bool retainSubsampled)

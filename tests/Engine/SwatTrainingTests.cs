@@ -53,7 +53,7 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         net.Conv.Sparsity = new SparseLayerState(settings);
         net.Hidden.Sparsity = new SparseLayerState(settings);
         var before = model.Store.Download();
-        var expected = ReferenceStep(model, net, before, features, labels, settings.Density, lr: 0.1f, weightDecay: 1e-3f);
+        var expected = ReferenceStep(model, net, before, features, labels, KeptPercent(sparsity), lr: 0.1f, weightDecay: 1e-3f);
 
         using var data = new DeviceDataset(Device, features, labels, [1, Size, Size], Classes);
         using var trainer = new Trainer(model, new Sgd(0.1f, 0f, 1e-3f));
@@ -79,8 +79,8 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         net.Conv.Sparsity = null;
         net.Hidden.Sparsity = null;
         var masked = (float[])parameters.Clone();
-        MaskInPlace(masked, net.Conv.Weight, settings.Density);
-        MaskInPlace(masked, net.Hidden.Weight, settings.Density);
+        MaskInPlace(masked, net.Conv.Weight, KeptPercent(0.8f));
+        MaskInPlace(masked, net.Hidden.Weight, KeptPercent(0.8f));
         model.Store.Upload(masked);
         Numerics.AssertClose(EvaluationLogits(model, features), sparseLogits, 1e-4f, 1e-5f, "evaluation logits");
         model.Store.Upload(parameters);
@@ -138,19 +138,25 @@ public sealed class SwatTrainingTests(string device) : DeviceTest(device)
         return Download(model.Forward(tape, x).Data);
     }
 
-    private static void MaskInPlace(float[] values, Parameter p, float density)
+    /// <summary>The percentage of entries SWAT keeps at <paramref name="sparsity"/> (whole percentages only).</summary>
+    private static int KeptPercent(float sparsity) => 100 - (int)Math.Round(sparsity * 100);
+
+    /// <summary>K of n at a whole kept percentage, ceil(n * percent / 100) in integers: independent of the engine's count.</summary>
+    private static int KeptCount(int n, int keptPercent) => (n * keptPercent + 99) / 100;
+
+    private static void MaskInPlace(float[] values, Parameter p, int keptPercent)
     {
         var w = values.AsSpan((int)p.Offset, (int)p.Length).ToArray();
-        var masked = TopKReference.Mask(w, TopKReference.KeptMask(w, TopKKernels.CountFor(w.Length, density)));
+        var masked = TopKReference.Mask(w, TopKReference.KeptMask(w, KeptCount(w.Length, keptPercent)));
         masked.CopyTo(values, (int)p.Offset);
     }
 
     private static float[] Slice(float[] values, Parameter p) => values.AsSpan((int)p.Offset, (int)p.Length).ToArray();
 
     /// <summary>The SWAT step of ZEROFL.md in plain loops: forward with top-K weights, top-K inputs kept for dW, dense SGD update.</summary>
-    private static float[] ReferenceStep(Model model, TinyNet net, float[] values, float[] x, int[] labels, float density, float lr, float weightDecay)
+    private static float[] ReferenceStep(Model model, TinyNet net, float[] values, float[] x, int[] labels, int keptPercent, float lr, float weightDecay)
     {
-        float[] Top(float[] v) => TopKReference.Mask(v, TopKReference.KeptMask(v, TopKKernels.CountFor(v.Length, density)));
+        float[] Top(float[] v) => TopKReference.Mask(v, TopKReference.KeptMask(v, KeptCount(v.Length, keptPercent)));
         var g = new ConvGeometry(Batch, 1, Size, Size, 4, 3, 3, 1, 1);
         var w1 = Top(Slice(values, net.Conv.Weight));
         var b1 = Slice(values, net.Conv.Bias!);

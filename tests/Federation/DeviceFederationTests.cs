@@ -109,6 +109,54 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         Numerics.AssertClose(swat, full, 1e-5f, 1e-6f, "r_mask = sparsity versus the dense (SWAT) upload");
     }
 
+    /// <summary>
+    /// The device sends exactly the chosen positions, a chosen entry whose value is exactly 0
+    /// included (dead weights for Top-K-Weights; unchanged weights, d = 0, for the diff strategies):
+    /// K entries per sparse layer, the host reference's positions, and the CSR byte count of K.
+    /// </summary>
+    [TestCase(UplinkStrategy.TopKWeights)]
+    [TestCase(UplinkStrategy.DiffOnTopKWeights)]
+    [TestCase(UplinkStrategy.TopKWeightsDiff)]
+    public void ChosenEntriesWhoseValueIsZeroAreSent(UplinkStrategy strategy)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        var settings = new UplinkSettings(strategy, 0.9, 0.1);
+        var globalHost = global.Store.Download();
+        var trained = (float[])globalHost.Clone();
+        foreach (var p in uplink.Parameters.Where((_, l) => uplink.Layout.Layers[l].Sparse))
+        {
+            // One in ten weights moves; the rest stay (d = 0) or, for Top-K-Weights, die (w = 0).
+            for (int i = 0; i < p.Length; i++)
+            {
+                int at = (int)p.Offset + i;
+                trained[at] = i % 10 == 0 ? globalHost[at] + 0.5f : strategy == UplinkStrategy.TopKWeights ? 0f : globalHost[at];
+            }
+        }
+        using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+        var wire = encoder.Encode(0, 10, Upload(trained), Upload(globalHost));
+        WireValidator.Validate(uplink.Layout, wire, settings);
+        var reference = UplinkReference.Encode(uplink.Layout, settings, Layers(uplink, trained), Layers(uplink, globalHost), 10);
+        var device = WireValidator.ToClientUpload(uplink.Layout, wire, settings);
+        int zerosSent = 0;
+        for (int l = 0; l < uplink.Layout.Layers.Count; l++)
+        {
+            var spec = uplink.Layout.Layers[l];
+            if (!spec.Sparse)
+            {
+                continue;
+            }
+            int k = (int)Math.Ceiling(0.2 * spec.Length - 1e-9);
+            Assert.That(wire.Layers[l].Values, Has.Length.EqualTo(k), $"{spec.Name}: K = 20% of {spec.Length}");
+            Assert.That(device.Layers[l].Positions.ToArray(), Is.EqualTo(reference.Layers[l].Positions.ToArray()), $"{spec.Name}: positions");
+            Assert.That(device.Layers[l].Values.ToArray(), Is.EqualTo(reference.Layers[l].Values.ToArray()), $"{spec.Name}: values");
+            zerosSent += wire.Layers[l].Values.Count(v => v == 0f);
+        }
+        Assert.That(zerosSent, Is.GreaterThan(0), "some chosen entries are exactly 0");
+        Assert.That(wire.Bytes, Is.EqualTo(reference.Bytes));
+        Assert.That(wire.Bytes, Is.EqualTo(UplinkBytes.Expected(uplink.Layout, settings)), "every client sends the bytes of K entries per sparse layer");
+    }
+
     [TestCase("row pointer count")]
     [TestCase("row pointers not monotone")]
     [TestCase("last row pointer")]

@@ -63,6 +63,26 @@ public sealed class UplinkEncodeTests
         Assert.That(UplinkSettings.KeepFractionOf(ExactFraction(0.9f), ExactFraction(0.1f)), Is.EqualTo(0.2m));
     }
 
+    /// <summary>
+    /// At r_mask 0 the upload keeps the forward's own top-K: the uplink's K (from the CLI's double)
+    /// and SWAT's K (from the same sparsity as a float) agree on every sparse layer of the paper's
+    /// models, including the lengths where (1 - sp) n is whole (FEMNIST conv1: 800 keeps 80).
+    /// </summary>
+    [TestCase(0.9)]
+    [TestCase(0.95)]
+    [TestCase(0.8)]
+    public void AtMaskRatioZeroTheUploadKeepsTheForwardsK(double sparsity)
+    {
+        int[] lengths = [800, 51_200, 6_422_528, 36_864, 73_728, 147_456, 294_912, 589_824, 1_179_648, 2_359_296, 2_097_152];
+        var uplink = new UplinkSettings(UplinkStrategy.TopKWeights, sparsity, 0);
+        var swat = new ZeroFL.Engine.Sparsity.SparsitySettings((float)sparsity);
+        foreach (int n in lengths)
+        {
+            Assert.That(swat.KeepCount(n), Is.EqualTo(uplink.KeepCount(n)), $"sparsity {sparsity}, layer of {n}");
+        }
+        Assert.That(new ZeroFL.Engine.Sparsity.SparsitySettings(0.9f).KeepCount(800), Is.EqualTo(80));
+    }
+
     private static decimal ExactFraction(float value) => ZeroFL.Federation.ExactFraction.ToDecimal(value);
 
     [Test]

@@ -64,6 +64,22 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
         Assert.That(Download(target), Is.EqualTo(expected));
     }
 
+    [TestCaseSource(nameof(Matrices))]
+    public void GatherTakesAnotherMatrixsValuesAtTheEntries(int rows, int cols, float[] dense)
+    {
+        var csr = CsrReference.Encode(dense, rows, cols);
+        var other = Numerics.Random(rows * cols, 6);
+        var expected = Pad((float[])csr.Values.Clone());
+        CsrReference.Gather(other, rows, cols, csr.RowPointers, csr.Columns, expected);
+        var values = Upload(Pad(csr.Values));
+        Device.Kernels.Csr.Gather(Upload(other), rows, cols, Upload(csr.RowPointers), Upload(Pad(csr.Columns)), values);
+        Assert.That(Download(values), Is.EqualTo(expected));
+        for (int j = 0; j < csr.Values.Length; j++)
+        {
+            Assert.That(expected[j], Is.Not.EqualTo(csr.Values[j]), "the reference took the other matrix's values");
+        }
+    }
+
     [Test]
     public void ByteSizeIsValuesColumnsAndRowPointers()
     {
@@ -139,6 +155,10 @@ public sealed class CsrKernelTests(string device) : DeviceTest(device)
         var sum = Upload(new float[rows * cols]);
         Assert.DoesNotThrow(() => csr.ScatterAdd(Upload(wild), Upload(columns), Upload(values), 1f, rows, cols, sum));
         Assert.DoesNotThrow(() => csr.Decode(Upload(wild), Upload(columns), Upload(values), rows, cols, sum));
+        var gathered = Upload(values);
+        Assert.DoesNotThrow(() => csr.Gather(sum, rows, cols, Upload(wild), Upload(columns), gathered));
+        csr.Gather(Upload(Enumerable.Range(0, rows * cols).Select(i => (float)i).ToArray()), rows, cols, Upload(rowPointers), Upload(columns), gathered);
+        Assert.That(Download(gathered), Is.EqualTo(new[] { 3f * cols + 1, 2f, 3f, 3f * cols + 4 }), "row 3 overwrites entry 0; out-of-range columns keep their value");
     }
 
     /// <summary>

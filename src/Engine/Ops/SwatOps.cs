@@ -63,7 +63,7 @@ public static partial class Ops
         {
             // W_topK: an exact threshold when refreshing (always when evaluating), else the saved one.
             var saved = refresh ? null : state.WeightSelection;
-            var selection = saved ?? k.TopK.Select(w.Data, TopKKernels.CountFor(w.Length, settings.Density), topKScratch,
+            var selection = saved ?? k.TopK.Select(w.Data, settings.KeepCount(w.Length), topKScratch,
                 state.SelectionState(tape.Device.Accelerator, input: false));
             if (training)
             {
@@ -107,7 +107,7 @@ public static partial class Ops
             using (Measure(tape, topKRow, Pass.Forward))
             {
                 var savedInput = state.Refresh ? null : state.InputSelection;
-                var inputSelection = savedInput ?? k.TopK.Select(x.Data, TopKKernels.CountFor(x.Length, settings.Density), topKScratch,
+                var inputSelection = savedInput ?? k.TopK.Select(x.Data, settings.KeepCount(x.Length), topKScratch,
                     state.SelectionState(tape.Device.Accelerator, input: true));
                 state.InputSelection = inputSelection;
                 // Full indices only in a reusable scratch; what is kept is their 16-bit block-local form.

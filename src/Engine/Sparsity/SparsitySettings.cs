@@ -1,3 +1,6 @@
+using System.Globalization;
+using ZeroFL.Kernels;
+
 namespace ZeroFL.Engine.Sparsity;
 
 /// <summary>Which layers of a model train sparse.</summary>
@@ -20,8 +23,17 @@ public enum SparseLayerRule
 /// <param name="SparseKernelMaxDensity">Sparse (zero-skipping) kernels are used when the kept fraction is at most this; above it the dense kernels run on the masked tensors, which is faster there.</param>
 public sealed record SparsitySettings(float Sparsity, int TopKPeriod = 1, SparseLayerRule Layers = SparseLayerRule.Paper, float SparseKernelMaxDensity = 0.2f)
 {
-    /// <summary>Fraction of entries kept: 1 - sparsity.</summary>
+    /// <summary>Fraction of entries kept, 1 - sparsity, as a float (for comparisons such as <see cref="SparseKernelMaxDensity"/>; never for counts).</summary>
     public float Density => 1f - Sparsity;
+
+    /// <summary>
+    /// Fraction of entries kept, exactly: 1 - the sparsity read as the shortest decimal of the float
+    /// (0.9f is 0.9, so this is 0.1; the float 1f - 0.9f is 0.100000024).
+    /// </summary>
+    public decimal KeptFraction => 1m - decimal.Parse(Sparsity.ToString("R", CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    /// <summary>K of a sparse tensor of <paramref name="n"/> entries: ceil(<see cref="KeptFraction"/> * n), exact (FEMNIST conv1's 800 weights keep 80 at 0.9).</summary>
+    public int KeepCount(long n) => TopKKernels.CountFor(n, KeptFraction);
 
     /// <summary>Throws with a one-line message unless the settings are usable.</summary>
     public void Validate()

@@ -39,17 +39,17 @@ public sealed class UplinkModel
 
 /// <summary>
 /// Client side of the uplink, on the device: after local training, computes what the strategy
-/// sends for every layer (top-K selection, masking and CSR encoding by device kernels), and copies
-/// only that to the host as a <see cref="WireUpload"/>. Scratch is allocated once, sized for the
-/// largest layer.
+/// sends for every layer (top-K selection and CSR encoding of exactly the selected positions by
+/// device kernels, a chosen entry whose value is 0 included), and copies only that to the host as
+/// a <see cref="WireUpload"/>. Scratch is allocated once, sized for the largest layer.
 /// </summary>
 public sealed class DeviceUplinkEncoder : IDisposable
 {
     private readonly ComputeDevice device;
     private readonly UplinkModel model;
     private readonly UplinkSettings settings;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, masked, selected, values;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, topKScratch, selectionState;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, values;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, rowTies, topKScratch, selectionState;
 
     /// <summary>Allocates the scratch for <paramref name="model"/>'s largest layer.</summary>
     public DeviceUplinkEncoder(ComputeDevice device, UplinkModel model, UplinkSettings settings)
@@ -60,19 +60,18 @@ public sealed class DeviceUplinkEncoder : IDisposable
         int n = model.MaxLength;
         var a = device.Accelerator;
         difference = a.Allocate1D<float>(n);
-        masked = a.Allocate1D<float>(n);
-        selected = a.Allocate1D<float>(n);
         values = a.Allocate1D<float>(n);
         columns = a.Allocate1D<int>(n);
         rowPointers = a.Allocate1D<int>(model.MaxRows + 1);
+        rowTies = a.Allocate1D<int>(model.MaxRows);
         topKScratch = a.Allocate1D<int>(device.Kernels.TopK.ScratchLength(n));
         // The layer's selection stays on the device: a GPU masks with it without reading it back.
         selectionState = a.Allocate1D<int>(TopKSelection.StateInts);
     }
 
     /// <summary>Device bytes of the scratch.</summary>
-    public long Bytes => (difference.Length + masked.Length + selected.Length + values.Length) * sizeof(float)
-        + (columns.Length + rowPointers.Length + topKScratch.Length + selectionState.Length) * sizeof(int);
+    public long Bytes => (difference.Length + values.Length) * sizeof(float)
+        + (columns.Length + rowPointers.Length + rowTies.Length + topKScratch.Length + selectionState.Length) * sizeof(int);
 
     /// <summary>
     /// The upload of a client whose trained values are <paramref name="trained"/> and whose round
@@ -101,24 +100,22 @@ public sealed class DeviceUplinkEncoder : IDisposable
                 continue;
             }
             var scratch = topKScratch.View;
-            var output = selected.View.SubView(0, n);
-            switch (settings.Strategy)
+            // Top-K of the values themselves (|w_E|, or |d| for Top-K-Weights Diff), or for Diff on
+            // Top-K-Weights the positions of |w_E|'s top-K with d's values there.
+            var ranked = settings.Strategy switch
             {
-                case UplinkStrategy.TopKWeights:
-                case UplinkStrategy.TopKWeightsDiff:
-                    // Top-K of the values themselves: |w_E|, or |d| for Top-K-Weights Diff.
-                    k.TopK.Mask(source, k.TopK.Select(source, keep, scratch, selectionState.View), output, scratch);
-                    break;
-                case UplinkStrategy.DiffOnTopKWeights:
-                    // Positions from |w_E|, values d = w_E - w_t there.
-                    var mask = masked.View.SubView(0, n);
-                    k.TopK.Mask(w, k.TopK.Select(w, keep, scratch, selectionState.View), mask, scratch);
-                    k.Uplink.KeepWhereNonZero(mask, source, output);
-                    break;
-                default:
-                    throw new InvalidOperationException($"strategy {settings.Strategy.Name()} does not sparsify uploads");
+                UplinkStrategy.TopKWeights or UplinkStrategy.TopKWeightsDiff => source,
+                UplinkStrategy.DiffOnTopKWeights => w,
+                _ => throw new InvalidOperationException($"strategy {settings.Strategy.Name()} does not sparsify uploads"),
+            };
+            var selection = k.TopK.Select(ranked, keep, scratch, selectionState.View);
+            int nonZeros = k.Csr.PlanSelected(ranked, selection, spec.Rows, spec.Columns, rowPointers.View, rowTies.View);
+            k.Csr.EncodeSelected(ranked, selection, spec.Rows, spec.Columns, rowPointers.View, rowTies.View, nonZeros, columns.View, values.View);
+            if (settings.Strategy == UplinkStrategy.DiffOnTopKWeights && nonZeros > 0)
+            {
+                k.Csr.Gather(source, spec.Rows, spec.Columns, rowPointers.View.SubView(0, spec.Rows + 1), columns.View.SubView(0, nonZeros),
+                    values.View.SubView(0, nonZeros));
             }
-            int nonZeros = k.Csr.Encode(output, spec.Rows, spec.Columns, rowPointers.View, columns.View, values.View);
             layers[l] = new WireLayer(
                 Download<float>(values.View.SubView(0, nonZeros)),
                 Download<int>(rowPointers.View.SubView(0, spec.Rows + 1)),
@@ -132,11 +129,10 @@ public sealed class DeviceUplinkEncoder : IDisposable
     {
         selectionState.Dispose();
         topKScratch.Dispose();
+        rowTies.Dispose();
         rowPointers.Dispose();
         columns.Dispose();
         values.Dispose();
-        selected.Dispose();
-        masked.Dispose();
         difference.Dispose();
     }
 

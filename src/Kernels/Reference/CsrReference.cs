@@ -53,4 +53,16 @@ public static class CsrReference
             }
         }
     }
+
+    /// <summary>values[k] = dense[r, columns[k]] for every entry k of every row r.</summary>
+    public static void Gather(float[] dense, int rows, int cols, int[] rowPointers, int[] columns, float[] values)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            for (int k = rowPointers[r]; k < rowPointers[r + 1]; k++)
+            {
+                values[k] = dense[r * cols + columns[k]];
+            }
+        }
+    }
 }
