@@ -3,17 +3,17 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: kernel benchmarks against OpenBLAS, SWAT targets, bandwidth, training steps against PyTorch. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth|torch] [--device cpu] [--quick] [--density D]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|federation|bandwidth|torch] [--device cpu] [--quick] [--density D]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
 double passDensity = 0.1;
-const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|swat|federation|bandwidth|torch] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
+const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|federation|bandwidth|torch] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "swat" or "federation" or "bandwidth" or "torch":
+        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "topk-passes" or "swat" or "federation" or "bandwidth" or "torch":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -55,6 +55,17 @@ try
         using var torchDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
         Console.Error.WriteLine($"# device {torchDevice.Description}; peer PyTorch ({TorchPeer.Python}); {(quick ? "quick" : "full")} run");
         new TorchBench(torchDevice, quick).Run();
+        return 0;
+    }
+    if (suite is "topk-passes")
+    {
+        using var passDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
+        Console.Error.WriteLine($"# device {passDevice.Description}; {(quick ? "quick" : "full")} run");
+        var bench = new TopKPassesBench(passDevice, quick);
+        foreach (var (name, cin, size, cout, _) in TopKPassesBench.ResNet18Layers())
+        {
+            bench.Layer(name, 32, cin, size, size, cout, 3, (float)passDensity);
+        }
         return 0;
     }
     if (suite is "topk" or "swat")

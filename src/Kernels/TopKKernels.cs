@@ -26,9 +26,12 @@ namespace ZeroFL.Kernels;
 /// </para>
 /// <para>
 /// Two implementations behind this one API, chosen once per accelerator. The CPU accelerator
-/// (<c>Cpu/TopKKernels.Cpu.cs</c>): each thread fills a private histogram and walks one contiguous
-/// block through the Vector256 loops of <see cref="TopKRanges"/>, and the host merges histograms
-/// and scans chunk counts (a read is free there). GPU backends (<c>TopKKernels.Gpu.cs</c>): atomic
+/// (<c>Cpu/TopKKernels.Cpu.cs</c>) selects the same K-th key another way: a small tensor on a host
+/// copy of its keys; a large one from a sample that brackets the K-th key, one pass that counts
+/// the keys above the bracket and collects those inside, and the host's radix passes over those
+/// few (the three histogram passes above where the bracket misses). Applying a selection walks one
+/// contiguous block per thread through the SIMD loops of <see cref="TopKRanges"/>, and the host
+/// scans chunk counts (a read is free there). GPU backends (<c>TopKKernels.Gpu.cs</c>): atomic
 /// replicated histograms summed and scanned on the device, the selection kept in a device state
 /// that the apply kernels read, chunk plans scanned by one group in shared memory: a selection
 /// into a caller's state view, a mask and a compress of known size read nothing back.
@@ -139,7 +142,8 @@ public sealed partial class TopKKernels
     public long ScratchLength(long n)
     {
         int count = HostCheck.Count(n, "top-k scratch length");
-        return Math.Max((long)histogramReplicas * MaxBuckets + TopKSelection.StateInts, 2L * Chunks(count).Count + 1);
+        long length = Math.Max((long)histogramReplicas * MaxBuckets + TopKSelection.StateInts, 2L * Chunks(count).Count + 1);
+        return strategy.AtomicHistograms ? length : Math.Max(length, BracketScratchLength(count));
     }
 
     /// <summary>

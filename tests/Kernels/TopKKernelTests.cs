@@ -86,6 +86,31 @@ public sealed class TopKKernelTests(string device) : DeviceTest(device)
         CheckEveryFraction(Kernels(layout), x);
     }
 
+    /// <summary>
+    /// The CPU strategy's bracketed selection on ReLU-like and He-normal tensors (the shapes SWAT
+    /// selects from), and on one whose sampled elements (every <see cref="TopKKernels.SampleStride"/>-th)
+    /// are all larger than the rest, so the sample's bracket misses and the radix passes answer.
+    /// </summary>
+    [Test]
+    public void BracketedSelectionsMatchTheSortReference([Values("relu", "normal", "misleading-sample")] string data, [Values] Layout layout)
+    {
+        const int n = 300_007;
+        var random = new Random(5);
+        int stride = TopKKernels.SampleStride(n);
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float v = (float)(random.NextDouble() * 2 - 1);
+            x[i] = data switch
+            {
+                "relu" => Math.Max(0f, v),
+                "normal" => 0.05f * v * MathF.Sqrt(-2 * MathF.Log(1 - (float)random.NextDouble())),
+                _ => i % stride == 0 ? 100f + v : v,
+            };
+        }
+        CheckEveryFraction(Kernels(layout), x);
+    }
+
     [Test]
     public void HeavyTiesKeepExactlyKLowestIndexFirst([Values(7, 1000, 65537)] int n, [Values] Layout layout)
     {
@@ -600,6 +625,44 @@ public sealed class TopKRangesTests
                     Assert.That(Bits(valuesSimd).Last(), Is.EqualTo(BitConverter.SingleToInt32Bits(-9f)), "nothing written past the limit");
                 }
             }
+        }
+    }
+
+    [Test]
+    public void BracketTwinsAgree([Values(0, 1, 9, 1001)] int n, [Values(0, 5, 1000)] int capacity)
+    {
+        var x = Data(n, 4);
+        var keys = x.Select(TopKReference.MagnitudeKey).Distinct().Order().ToArray();
+        var ranges = keys.Length == 0 ? [(0u, 0u)] : new[] { (0u, TopKKernels.MagnitudeMask), (keys[0], keys[^1]), (keys[keys.Length / 3], keys[keys.Length / 2]), (keys[^1], keys[^1]) };
+        foreach (var (low, high) in ranges)
+        {
+            using var xb = Cpu.Accelerator.Allocate1D(x.Length == 0 ? new float[1] : x);
+            using var simd = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-1, capacity + 20).ToArray());
+            using var scalar = Cpu.Accelerator.Allocate1D(Enumerable.Repeat(-1, capacity + 20).ToArray());
+            int begin = n / 7;
+            long a = TopKRanges.Bracket(xb.View, simd.View, begin, n, low, high, 3, capacity);
+            long b = TopKRanges.BracketScalar(xb.View, scalar.View, begin, n, low, high, 3, capacity);
+            Assert.That(a, Is.EqualTo(b), "counts above and inside");
+            int written = (int)Math.Min(capacity, b & 0xFFFFFFFF);
+            Assert.That(simd.GetAsArray1D().Take(3 + written), Is.EqualTo(scalar.GetAsArray1D().Take(3 + written)), "candidates");
+            Assert.That(simd.GetAsArray1D()[3 + capacity], Is.EqualTo(-1), "nothing written past the capacity");
+        }
+    }
+
+    [Test]
+    public void KeySelectionFindsTheKthLargestOfARange([Values(1, 2, 100, 5000)] int n, [Values(0u, 7u, 1u << 20, TopKKernels.MagnitudeMask)] uint width)
+    {
+        var random = new Random(n + (int)(width & 0xFFFF));
+        uint low = width == TopKKernels.MagnitudeMask ? 0u : 12345u;
+        var keys = Enumerable.Range(0, n).Select(_ => low + (uint)(random.NextDouble() * ((double)width + 1))).Select(k => Math.Min(k, low + width)).ToArray();
+        var sorted = keys.OrderDescending().ToArray();
+        foreach (int k in new[] { 1, (n + 1) / 2, n })
+        {
+            uint expected = sorted[k - 1];
+            var (threshold, greater, equal) = KeySelection.Largest(keys.ToArray(), k, low, low + width);
+            Assert.That(threshold, Is.EqualTo(expected), $"k = {k}");
+            Assert.That(greater, Is.EqualTo(sorted.Count(v => v > expected)));
+            Assert.That(equal, Is.EqualTo(sorted.Count(v => v == expected)));
         }
     }
 

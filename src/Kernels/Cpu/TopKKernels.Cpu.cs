@@ -1,11 +1,13 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using ILGPU;
 
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// The CPU accelerator's top-K: each thread fills a private histogram over one contiguous block
-/// and the host merges and scans them; applying a selection runs the Vector256 loops of
+/// The CPU accelerator's top-K: a selection on a host copy of a small tensor's keys, or bracketed
+/// by a sample and one filtering pass (private histograms per thread, merged on the host, where the
+/// bracket misses); applying a selection runs the Vector256 loops of
 /// <see cref="TopKRanges"/> over contiguous blocks and chunks, planned on the host (reads are free
 /// there), and a compress may stage its entries in one pass. These kernels are
 /// <see cref="CpuKernelAttribute"/>: never compiled for a GPU backend.
@@ -13,6 +15,7 @@ namespace ZeroFL.Kernels;
 public sealed partial class TopKKernels
 {
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>? privateHistogram;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, uint, int>? bracket;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ThreadRanges, uint, int>? mask;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, int, int, int, uint, int>? chunkCount;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, uint, int>? trimTies;
@@ -23,6 +26,169 @@ public sealed partial class TopKKernels
     private void LoadHostSelect()
     {
         privateHistogram = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, int, uint, int, int>(PrivateHistogramKernel);
+        bracket = launch.Load<ArrayView<float>, ArrayView<int>, ThreadRanges, uint, uint, int>(BracketKernel);
+    }
+
+    /// <summary>Tensors of at most this many elements are selected on a host copy of their keys (no launch).</summary>
+    internal const int CopiedSelectMax = 1 << 16;
+
+    /// <summary>About how many keys a bracketed selection samples.</summary>
+    internal const int SampleTarget = 1 << 14;
+
+    /// <summary>Ints before the candidates in the scratch of a bracketed selection: (above, candidates) per thread.</summary>
+    private const int BracketHeader = 64;
+
+    /// <summary>Distance between the sampled elements of a bracketed selection of n elements (element j * stride is sampled).</summary>
+    internal static int SampleStride(int n) => Math.Max(1, n / SampleTarget);
+
+    /// <summary>Candidate keys one thread of a bracketed selection of n elements may write (an eighth of its share, and some).</summary>
+    private static int CandidateCapacity(int n, int threads) => (int)((n + 8L * threads - 1) / (8L * threads)) + 256;
+
+    /// <summary>
+    /// Scratch ints of the CPU strategy's selection of n elements, increasing with n: none for a
+    /// copied selection; for a bracketed one the header and every thread's candidates.
+    /// </summary>
+    private long BracketScratchLength(int n)
+    {
+        if (n <= CopiedSelectMax)
+        {
+            return 0;
+        }
+        int threads = Math.Max(1, launch.MaxThreads);
+        return BracketHeader + (long)threads * CandidateCapacity(n, threads);
+    }
+
+    /// <summary>
+    /// The exact selection of the CPU strategy: a small tensor on a host copy of its keys; a large
+    /// one bracketed (<see cref="SelectBracketed"/>), or, where the bracket misses, by the radix passes.
+    /// </summary>
+    private TopKSelection SelectOnHost(ArrayView<float> x, int n, int k, ArrayView<int> scratch)
+    {
+        if (n <= CopiedSelectMax)
+        {
+            return SelectCopied(x, n, k);
+        }
+        return SelectBracketed(x, n, k, scratch) ?? SelectByRadix(x, n, k, scratch);
+    }
+
+    /// <summary>The selection from a host copy of all n keys.</summary>
+    private TopKSelection SelectCopied(ArrayView<float> x, int n, int k)
+    {
+        float[] rented = ArrayPool<float>.Shared.Rent(n);
+        try
+        {
+            var values = rented.AsSpan(0, n);
+            launch.ReadBack(x.SubView(0, n), values);
+            var keys = MemoryMarshal.Cast<float, uint>(values);
+            for (int i = 0; i < keys.Length; i++)
+            {
+                keys[i] &= MagnitudeMask;
+            }
+            var (threshold, greater, equal) = KeySelection.Largest(keys, k);
+            return new TopKSelection(threshold, k - greater, k, equal);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// One pass over x instead of three: a sample of about <see cref="SampleTarget"/> keys (every
+    /// <see cref="SampleStride"/>-th element) gives a key range [low, high] that very likely holds
+    /// the K-th largest key (the sample's ranks K/n of it, widened by four standard deviations);
+    /// the pass counts the keys above high and collects those inside, and the host selects among
+    /// them. Exact whenever it returns: it checks that fewer than k keys lie above the range and at
+    /// least k at or above its bottom, and that every candidate fitted its slot. Returns null
+    /// (the caller runs the radix passes) when the check fails or the sample shows the range would
+    /// hold too many keys (heavy ties).
+    /// </summary>
+    private TopKSelection? SelectBracketed(ArrayView<float> x, int n, int k, ArrayView<int> scratch)
+    {
+        int stride = SampleStride(n);
+        int samples = (n + stride - 1) / stride;
+        int threads = launch.Threads(n);
+        int capacity = CandidateCapacity(n, threads);
+        int[] rented = ArrayPool<int>.Shared.Rent(Math.Max(2 * samples, 2 * threads + threads * capacity));
+        try
+        {
+            // The sample is read on the calling thread: a launch costs more than its few thousand reads.
+            var sample = rented.AsSpan(0, samples);
+            launch.Synchronize();
+            TopKRanges.Sample(x, sample, stride);
+            var copy = rented.AsSpan(samples, samples);
+            sample.CopyTo(copy);
+
+            // The sample's ranks (1 = largest) around its expected rank of the K-th key.
+            double fraction = (double)k / n;
+            double expected = fraction * samples;
+            double margin = 4 * Math.Sqrt(expected * (1 - fraction)) + 16;
+            long upperRank = (long)Math.Floor(expected - margin);
+            long lowerRank = (long)Math.Ceiling(expected + margin);
+            uint high = MagnitudeMask;
+            int sampleAbove = 0;
+            if (upperRank >= 1)
+            {
+                // Keys above the range: those strictly above the sample's upperRank-th key.
+                (high, sampleAbove, _) = KeySelection.Largest(MemoryMarshal.Cast<int, uint>(sample), (int)upperRank);
+            }
+            uint low = 0;
+            int sampleAtOrAboveLow = samples;
+            if (lowerRank <= samples)
+            {
+                var (key, greater, equal) = KeySelection.Largest(MemoryMarshal.Cast<int, uint>(copy), (int)lowerRank);
+                low = key;
+                sampleAtOrAboveLow = greater + equal;
+            }
+            if (low > high)
+            {
+                return null;
+            }
+            // Sample keys in [low, high], scaled to the tensor: too many for the slots means heavy ties.
+            long estimate = (long)(sampleAtOrAboveLow - sampleAbove) * stride;
+            if (estimate > (long)threads * capacity / 2)
+            {
+                return null;
+            }
+
+            var ranges = ThreadRanges.For(n, threads, contiguous: true);
+            bracket!(threads, x, scratch, ranges, low, high, capacity);
+            var header = rented.AsSpan(0, 2 * threads);
+            launch.ReadBack(scratch.SubView(0, 2 * threads), header);
+            long above = 0, inside = 0;
+            for (int t = 0; t < threads; t++)
+            {
+                if (header[2 * t + 1] > capacity)
+                {
+                    return null;
+                }
+                above += header[2 * t];
+                inside += header[2 * t + 1];
+            }
+            if (above >= k || above + inside < k)
+            {
+                return null;
+            }
+            // The candidates of every thread, packed together on the host.
+            var candidates = rented.AsSpan(2 * threads, (int)inside);
+            int at = 0;
+            for (int t = 0; t < threads; t++)
+            {
+                int count = header[2 * t + 1];
+                if (count > 0)
+                {
+                    launch.ReadBack(scratch.SubView(BracketHeader + (long)t * capacity, count), candidates.Slice(at, count));
+                }
+                at += count;
+            }
+            int rank = k - (int)above;
+            var (threshold, greaterInside, equalInside) = KeySelection.Largest(MemoryMarshal.Cast<int, uint>(candidates), rank, low, high);
+            return new TopKSelection(threshold, rank - greaterInside, k, equalInside);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rented);
+        }
     }
 
     private void LoadHostApply()
@@ -35,8 +201,8 @@ public sealed partial class TopKKernels
         chunkCopy = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<float>, int, ArrayView<float>, ArrayView<int>, int, int, uint, int>(ChunkCopyKernel);
     }
 
-    /// <summary>The radix select with private histograms merged and scanned on the host.</summary>
-    private TopKSelection SelectOnHost(ArrayView<float> x, int n, int k, ArrayView<int> scratch)
+    /// <summary>The radix select with private histograms merged and scanned on the host (three passes over x).</summary>
+    private TopKSelection SelectByRadix(ArrayView<float> x, int n, int k, ArrayView<int> scratch)
     {
         int[] rented = ArrayPool<int>.Shared.Rent(histogramReplicas * MaxBuckets);
         try
@@ -215,6 +381,19 @@ public sealed partial class TopKKernels
     {
         var own = histograms.SubView((long)index.X * (digitMask + 1), digitMask + 1);
         TopKRanges.Histogram(x, own, ranges.Begin(index), ranges.End(index), ranges.Step, matchShift, match, shift, digitMask);
+    }
+
+    /// <summary>
+    /// Thread i over its range of x: the count of keys above high in scratch[2i], of keys in [low,
+    /// high] in scratch[2i + 1], and those keys (the first capacity of them) from
+    /// scratch[BracketHeader + i * capacity].
+    /// </summary>
+    [CpuKernel]
+    internal static void BracketKernel(Index1D index, ArrayView<float> x, ArrayView<int> scratch, ThreadRanges ranges, uint low, uint high, int capacity)
+    {
+        long both = TopKRanges.Bracket(x, scratch, ranges.Begin(index), ranges.End(index), low, high, BracketHeader + index.X * capacity, capacity);
+        scratch[2 * index.X] = (int)(both >> 32);
+        scratch[2 * index.X + 1] = (int)Math.Min(int.MaxValue, both & 0xFFFFFFFFL);
     }
 
     /// <summary>

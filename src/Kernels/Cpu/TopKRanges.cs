@@ -110,6 +110,100 @@ internal static unsafe class TopKRanges
     }
 
     /// <summary>
+    /// samples[j] = the key of x[j * stride] for every j of samples, read on the calling thread:
+    /// host code, for the CPU accelerator only (its device memory is the host's).
+    /// </summary>
+    public static void Sample(ArrayView<float> x, Span<int> samples, int stride)
+    {
+        if (samples.Length > 0 && (long)(samples.Length - 1) * stride >= x.Length)
+        {
+            throw new ArgumentException($"top-k sample: {samples.Length} samples {stride} apart do not fit {x.Length} elements");
+        }
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        for (int j = 0; j < samples.Length; j++)
+        {
+            samples[j] = (int)(keys[(long)j * stride] & Magnitude);
+        }
+    }
+
+    /// <summary>
+    /// The filter pass of a bracketed selection: counts the elements of [begin, end) with key &gt;
+    /// <paramref name="high"/> (high 32 bits of the result) and with key in [<paramref name="low"/>,
+    /// <paramref name="high"/>] (low 32 bits), and writes the keys of the latter, in index order, to
+    /// candidates [position, position + capacity) (those past the capacity are counted, not
+    /// written). low &lt;= high. The CPU version left-packs sixteen (AVX-512) or eight lanes at a
+    /// time with full-width stores while they end inside the capacity.
+    /// </summary>
+    [IntrinsicImplementation]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static long Bracket(ArrayView<float> x, ArrayView<int> candidates, long begin, long end, uint low, uint high, int position, int capacity)
+    {
+        if (!Avx2.IsSupported)
+        {
+            return BracketScalar(x, candidates, begin, end, low, high, position, capacity);
+        }
+        uint* keys = (uint*)x.LoadEffectiveAddressAsPtr();
+        uint* output = (uint*)candidates.LoadEffectiveAddressAsPtr() + position;
+        uint width = high - low;
+        long above = 0;
+        int count = 0;
+        long i = begin;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            var magnitude16 = Vector512.Create(Magnitude);
+            var low16 = Vector512.Create(low);
+            var high16 = Vector512.Create(high);
+            var width16 = Vector512.Create(width);
+            for (; i + 16 <= end && count + 16 <= capacity; i += 16)
+            {
+                var key = Vector512.Load(keys + i) & magnitude16;
+                above += BitOperations.PopCount(Vector512.GreaterThan(key, high16).ExtractMostSignificantBits());
+                var inside = Vector512.LessThanOrEqual(key - low16, width16);
+                // No branch on inside (a few percent of lanes, as good as random): an empty store
+                // lands where the next candidates overwrite it.
+                Avx512F.Compress(Vector512<uint>.Zero, inside, key).Store(output + count);
+                count += BitOperations.PopCount(inside.ExtractMostSignificantBits());
+            }
+        }
+        var magnitude = Vector256.Create(Magnitude);
+        var low8 = Vector256.Create(low);
+        var high8 = Vector256.Create(high);
+        var width8 = Vector256.Create(width);
+        int* packs = LeftPack.Table;
+        for (; i + 8 <= end && count + 8 <= capacity; i += 8)
+        {
+            var key = Vector256.Load(keys + i) & magnitude;
+            above += BitOperations.PopCount(Vector256.GreaterThan(key, high8).ExtractMostSignificantBits());
+            uint inside = Vector256.LessThanOrEqual(key - low8, width8).ExtractMostSignificantBits();
+            Avx2.PermuteVar8x32(key, Vector256.Load(packs + 8 * inside).AsUInt32()).Store(output + count);
+            count += BitOperations.PopCount(inside);
+        }
+        // The rest, or everything past a full capacity: the scalar twin, whose counts add to these.
+        return (above << 32) + count + BracketScalar(x, candidates, i, end, low, high, position + Math.Min(count, capacity), Math.Max(0, capacity - count));
+    }
+
+    /// <summary>Scalar <see cref="Bracket"/>.</summary>
+    public static long BracketScalar(ArrayView<float> x, ArrayView<int> candidates, long begin, long end, uint low, uint high, int position, int capacity)
+    {
+        long above = 0;
+        long count = 0;
+        for (long i = begin; i < end; i++)
+        {
+            uint key = Interop.FloatAsInt(x[i]) & Magnitude;
+            above += key > high ? 1 : 0;
+            if (key - low <= high - low)
+            {
+                if (count < capacity)
+                {
+                    candidates[position + count] = (int)key;
+                }
+                count++;
+            }
+        }
+        return (above << 32) | count;
+    }
+
+    /// <summary>
     /// output = x where key &gt; threshold (or == threshold when keepEqual != 0), else +0;
     /// returns how many elements have key == threshold. output may be x.
     /// </summary>
