@@ -11,19 +11,19 @@ namespace ZeroFL.Kernels;
 public sealed class PoolKernels
 {
     private readonly KernelLaunch launch;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int> maxPoolForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> maxPoolBackward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> globalAvgForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> globalAvgBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, ThreadRanges> maxPoolForward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, ThreadRanges> maxPoolBackward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, ThreadRanges> globalAvgForward;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, ThreadRanges> globalAvgBackward;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public PoolKernels(KernelLaunch launch)
     {
         this.launch = launch;
-        maxPoolForward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int>(MaxPool2x2ForwardKernel);
-        maxPoolBackward = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(MaxPool2x2BackwardKernel);
-        globalAvgForward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolForwardKernel);
-        globalAvgBackward = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int>(GlobalAvgPoolBackwardKernel);
+        maxPoolForward = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, ThreadRanges>(MaxPool2x2ForwardKernel);
+        maxPoolBackward = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, ThreadRanges>(MaxPool2x2BackwardKernel);
+        globalAvgForward = launch.Load<ArrayView<float>, ArrayView<float>, int, ThreadRanges>(GlobalAvgPoolForwardKernel);
+        globalAvgBackward = launch.Load<ArrayView<float>, ArrayView<float>, int, ThreadRanges>(GlobalAvgPoolBackwardKernel);
     }
 
     /// <summary>
@@ -45,8 +45,8 @@ public sealed class PoolKernels
         HostCheck.Length(y, outputLength, "max pool forward output");
         HostCheck.Length(argmax, outputLength, "max pool forward argmax");
         int n = HostCheck.Count(outputLength, "max pool forward");
-        int t = launch.Threads(n);
-        maxPoolForward(t, x, y, argmax, n, height, width, height / 2, width / 2, t);
+        var (t, r) = Ranges(n);
+        maxPoolForward(t, x, y, argmax, height, width, height / 2, width / 2, r);
     }
 
     /// <summary>
@@ -62,8 +62,8 @@ public sealed class PoolKernels
         int n = HostCheck.Count(dy.Length, "max pool backward");
         int inputLength = HostCheck.Count(dx.Length, "max pool backward input gradient");
         HostCheck.Length(dx, 4L * n, "max pool backward input gradient");
-        int t = launch.Threads(n);
-        maxPoolBackward(t, dy, argmax, dx, n, inputLength, t);
+        var (t, r) = Ranges(n);
+        maxPoolBackward(t, dy, argmax, dx, inputLength, r);
     }
 
     /// <summary>y[b, c] = mean over s of x[b, c, s]; x <c>[batch, channels, spatial]</c>, y <c>[batch, channels]</c>.</summary>
@@ -77,8 +77,8 @@ public sealed class PoolKernels
         HostCheck.Length(x, inputLength, "global average pool forward input");
         HostCheck.Length(y, (long)batch * channels, "global average pool forward output");
         int rows = HostCheck.Count((long)batch * channels, "global average pool forward");
-        int t = launch.Threads(rows);
-        globalAvgForward(t, x, y, rows, spatial, t);
+        var (t, r) = Ranges(rows);
+        globalAvgForward(t, x, y, spatial, r);
     }
 
     /// <summary>dx[b, c, s] += dy[b, c] / spatial; dy <c>[batch, channels]</c>, dx <c>[batch, channels, spatial]</c>.</summary>
@@ -91,64 +91,32 @@ public sealed class PoolKernels
         HostCheck.Length(dy, (long)batch * channels, "global average pool backward output gradient");
         HostCheck.Length(dx, inputLength, "global average pool backward input gradient");
         int n = HostCheck.Count(inputLength, "global average pool backward");
+        var (t, r) = Ranges(n);
+        globalAvgBackward(t, dy, dx, spatial, r);
+    }
+
+    /// <summary>Contiguous blocks per thread on the CPU accelerator, the grid stride on GPUs (<see cref="ThreadRanges"/>).</summary>
+    private (int Threads, ThreadRanges Ranges) Ranges(int n)
+    {
         int t = launch.Threads(n);
-        globalAvgBackward(t, dy, dx, n, spatial, t);
+        return (t, ThreadRanges.For(n, t, launch.IsCpu));
     }
 
     [GpuKernel]
     internal static void MaxPool2x2ForwardKernel(
         Index1D index, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax,
-        int n, int height, int width, int outHeight, int outWidth, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            int ow = i % outWidth;
-            int oh = i / outWidth % outHeight;
-            int plane = i / (outWidth * outHeight);
-            int top = (plane * height + 2 * oh) * width + 2 * ow;
-            int best = top;
-            float bestValue = x[top];
-            float v = x[top + 1];
-            if (v > bestValue)
-            {
-                best = top + 1;
-                bestValue = v;
-            }
-            v = x[top + width];
-            if (v > bestValue)
-            {
-                best = top + width;
-                bestValue = v;
-            }
-            v = x[top + width + 1];
-            if (v > bestValue)
-            {
-                best = top + width + 1;
-                bestValue = v;
-            }
-            y[i] = bestValue;
-            argmax[i] = best;
-        }
-    }
+        int height, int width, int outHeight, int outWidth, ThreadRanges r) =>
+        PoolRanges.MaxPool2x2Forward(x, y, argmax, height, width, outHeight, outWidth, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
     internal static void MaxPool2x2BackwardKernel(
-        Index1D index, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx, int n, int inputLength, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            int j = argmax[i];
-            if (j >= 0 && j < inputLength)
-            {
-                dx[j] += dy[i];
-            }
-        }
-    }
+        Index1D index, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> dx, int inputLength, ThreadRanges r) =>
+        PoolRanges.MaxPool2x2Backward(dy, argmax, dx, inputLength, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
-    internal static void GlobalAvgPoolForwardKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, int rows, int spatial, int stride)
+    internal static void GlobalAvgPoolForwardKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, int spatial, ThreadRanges ranges)
     {
-        for (int r = index; r < rows; r += stride)
+        for (int r = (int)ranges.Begin(index); r < ranges.End(index); r += ranges.Step)
         {
             long offset = (long)r * spatial;
             float sum = 0f;
@@ -161,9 +129,9 @@ public sealed class PoolKernels
     }
 
     [GpuKernel]
-    internal static void GlobalAvgPoolBackwardKernel(Index1D index, ArrayView<float> dy, ArrayView<float> dx, int n, int spatial, int stride)
+    internal static void GlobalAvgPoolBackwardKernel(Index1D index, ArrayView<float> dy, ArrayView<float> dx, int spatial, ThreadRanges r)
     {
-        for (int i = index; i < n; i += stride)
+        for (int i = (int)r.Begin(index); i < r.End(index); i += r.Step)
         {
             dx[i] += dy[i / spatial] / spatial;
         }

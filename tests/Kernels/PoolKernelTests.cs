@@ -18,6 +18,9 @@ public sealed class PoolKernelTests(string device) : DeviceTest(device)
     [TestCase(1, 3, 5, 7)]
     [TestCase(2, 3, 8, 6)]
     [TestCase(3, 4, 9, 3)]
+    [TestCase(2, 3, 28, 28)]
+    [TestCase(1, 2, 7, 37)]
+    [TestCase(64, 4, 4, 34)]
     public void MaxPoolForwardAndBackwardMatchReference(int batch, int channels, int height, int width)
     {
         int inputLength = batch * channels * height * width;
@@ -51,6 +54,26 @@ public sealed class PoolKernelTests(string device) : DeviceTest(device)
         Device.Kernels.Pool.MaxPool2x2Forward(Upload(x), y, argmax, 1, 1, 2, 4);
         Assert.That(Download(y), Is.EqualTo(new float[] { 3, 2 }));
         Assert.That(argmax.Download(Device), Is.EqualTo(new[] { 1, 2 }));
+    }
+
+    /// <summary>
+    /// Rows of 8 outputs and more (the CPU engine's 8-wide path and its scalar tails) with many ties
+    /// and some NaN: the same values and the same argmax as the reference, bit for bit.
+    /// </summary>
+    [TestCase(3, 2, 10, 40)]
+    [TestCase(2, 5, 6, 33)]
+    public void MaxPoolWideRowsKeepTiesAndNaNLikeTheReference(int batch, int channels, int height, int width)
+    {
+        int inputLength = batch * channels * height * width;
+        var random = new Random(7);
+        var x = Enumerable.Range(0, inputLength).Select(_ => random.Next(50) == 0 ? float.NaN : random.Next(-2, 3) * 0.5f).ToArray();
+        int outputLength = batch * channels * (height / 2) * (width / 2);
+        var y = Zeros(outputLength);
+        var argmax = Upload(new int[outputLength]);
+        Device.Kernels.Pool.MaxPool2x2Forward(Upload(x), y, argmax, batch, channels, height, width);
+        var (expectedY, expectedArgmax) = PoolReference.MaxPool2x2Forward(x, batch, channels, height, width);
+        Assert.That(argmax.Download(Device), Is.EqualTo(expectedArgmax), "argmax: the first maximum in window order");
+        Assert.That(Download(y).Select(BitConverter.SingleToInt32Bits), Is.EqualTo(expectedY.Select(BitConverter.SingleToInt32Bits)), "values, NaN included");
     }
 
     [TestCase(1, 2, 5, 7)]
