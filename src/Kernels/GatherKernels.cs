@@ -15,7 +15,7 @@ public sealed class GatherKernels
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> rows;
     private readonly Action<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int> labels;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> scatter;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int> subsample;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, ThreadRanges> subsample;
 
     /// <summary>Loads the kernels once for the accelerator of <paramref name="launch"/>.</summary>
     public GatherKernels(KernelLaunch launch)
@@ -24,7 +24,7 @@ public sealed class GatherKernels
         rows = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(GatherRowsKernel);
         labels = launch.Load<ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int>(GatherIntsKernel);
         scatter = launch.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ScatterKernel);
-        subsample = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(SubsampleKernel);
+        subsample = launch.Load<ArrayView<float>, ArrayView<float>, int, int, int, int, int, ThreadRanges>(SubsampleKernel);
     }
 
     /// <summary>Rows (or columns) of a plane of <paramref name="size"/> that a stride keeps: 0, s, 2s, ...</summary>
@@ -47,7 +47,7 @@ public sealed class GatherKernels
         int n = HostCheck.Count((long)planes * outHeight * outWidth, "subsample");
         HostCheck.Length(destination, n, "subsample destination");
         int t = launch.Threads(n);
-        subsample(t, source, destination, height, width, stride, outHeight, outWidth, n, t);
+        subsample(t, source, destination, height, width, stride, outHeight, outWidth, ThreadRanges.For(n, t, launch.IsCpu));
     }
 
     /// <summary>
@@ -132,18 +132,8 @@ public sealed class GatherKernels
 
     [GpuKernel]
     internal static void SubsampleKernel(Index1D index, ArrayView<float> source, ArrayView<float> destination,
-        int height, int width, int stride, int outHeight, int outWidth, int n, int step)
-    {
-        int outPlane = outHeight * outWidth;
-        for (int i = index; i < n; i += step)
-        {
-            int plane = i / outPlane;
-            int r = i - plane * outPlane;
-            int oh = r / outWidth;
-            int ow = r - oh * outWidth;
-            destination[i] = source[((long)plane * height + (long)oh * stride) * width + (long)ow * stride];
-        }
-    }
+        int height, int width, int stride, int outHeight, int outWidth, ThreadRanges r) =>
+        GatherRanges.Subsample(source, destination, height, width, stride, outHeight, outWidth, r.Begin(index), r.End(index), r.Step);
 
     [GpuKernel]
     internal static void GatherIntsKernel(Index1D index, ArrayView<int> source, ArrayView<int> indices, ArrayView<int> destination, int n, int stride)
