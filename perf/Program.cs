@@ -66,6 +66,9 @@ try
         {
             bench.Layer(name, 32, cin, size, size, cout, 3, (float)passDensity);
         }
+        // FEMNIST CNN's sparse layers at batch 32: conv2 (5x5, 32 -> 64 on 14x14) and fc1 (3136 -> 2048, a 1x1 "conv" on 1x1).
+        bench.Layer("femnist_conv2", 32, 32, 14, 14, 64, 5, (float)passDensity);
+        bench.Layer("femnist_fc1", 32, 3136, 1, 1, 2048, 1, (float)passDensity);
         return 0;
     }
     if (suite is "topk" or "swat")

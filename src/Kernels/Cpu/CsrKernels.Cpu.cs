@@ -6,7 +6,9 @@ namespace ZeroFL.Kernels;
 /// The CPU accelerator's encoding of a top-K selection as CSR: per-row counts through the
 /// Vector256 loops of <see cref="TopKRanges"/>, scanned on the host (a read is free there), and a
 /// one-pass staged encode. These kernels are <see cref="CpuKernelAttribute"/>: never compiled for a
-/// GPU backend.
+/// GPU backend. Thread i of n takes the i-th contiguous block of rows (interleaved rows made the
+/// threads share the cache lines of the row pointers and of adjacent rows' output: FEMNIST fc1's
+/// staged plan, 2048 rows of 3136, took 3.8 ms, 2.5 ms in blocks).
 /// </summary>
 public sealed partial class CsrKernels
 {
@@ -106,7 +108,9 @@ public sealed partial class CsrKernels
     internal static void CountSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
         ArrayView<int> rowTies, int rows, int cols, uint threshold, int stride)
     {
-        for (int r = index; r < rows; r += stride)
+        int block = (rows + stride - 1) / stride;
+        int last = Math.Min(rows, (index + 1) * block);
+        for (int r = index * block; r < last; r++)
         {
             long offset = (long)r * cols;
             long both = TopKRanges.Count(dense, offset, offset + cols, threshold);
@@ -124,7 +128,9 @@ public sealed partial class CsrKernels
     internal static void ScatterSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
         ArrayView<int> rowTies, ArrayView<int> columns, ArrayView<float> values, int rows, int cols, uint threshold, int stride)
     {
-        for (int r = index; r < rows; r += stride)
+        int block = (rows + stride - 1) / stride;
+        int last = Math.Min(rows, (index + 1) * block);
+        for (int r = index * block; r < last; r++)
         {
             TopKRanges.Scatter(dense.SubView((long)r * cols, cols), values, columns, 0, cols, threshold,
                 rowPointers[r], rowPointers[r + 1], rowTies[r]);
@@ -140,7 +146,9 @@ public sealed partial class CsrKernels
     internal static void StageSelectedRowsKernel(Index1D index, ArrayView<float> dense, ArrayView<int> rowPointers,
         ArrayView<int> rowTies, ArrayView<int> stagedIndices, ArrayView<float> stagedValues, int slot, int rows, int cols, uint threshold, int stride)
     {
-        for (int r = index; r < rows; r += stride)
+        int block = (rows + stride - 1) / stride;
+        int last = Math.Min(rows, (index + 1) * block);
+        for (int r = index * block; r < last; r++)
         {
             long both = TopKRanges.Stage(dense.SubView((long)r * cols, cols), stagedValues, stagedIndices, 0, cols, threshold,
                 r * slot, slot);
@@ -158,7 +166,9 @@ public sealed partial class CsrKernels
         ArrayView<int> columns, ArrayView<float> values, int rows, uint threshold, int stride)
     {
         int capacity = (int)Math.Min(columns.Length, values.Length);
-        for (int r = index; r < rows; r += stride)
+        int block = (rows + stride - 1) / stride;
+        int last = Math.Min(rows, (index + 1) * block);
+        for (int r = index * block; r < last; r++)
         {
             int start = ClampIndex(rowPointers[r], 0, capacity);
             int end = ClampIndex(rowPointers[r + 1], start, capacity);
