@@ -35,6 +35,7 @@ public sealed class KernelLibrary
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
         IndexPack = new IndexPackKernels(Launch);
+        SparseFormats = new SparseFormatKernels(Launch);
         Loaded = Launch.Loaded.ToArray();
     }
 
@@ -85,4 +86,7 @@ public sealed class KernelLibrary
 
     /// <summary>16-bit block-local packing of sorted index lists (the kept activations' positions) and its inverse.</summary>
     public IndexPackKernels IndexPack { get; }
+
+    /// <summary>Lossless upload layouts of a CSR matrix: 16-bit packed columns and a bitmap of positions, with their readers.</summary>
+    public SparseFormatKernels SparseFormats { get; }
 }

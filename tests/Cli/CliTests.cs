@@ -42,6 +42,7 @@ public sealed class CliTests
     [TestCase("run", "--mask-ratio", "0.95")]
     [TestCase("run", "--rounds", "0")]
     [TestCase("run", "--partition", "zipf")]
+    [TestCase("run", "--uplink-encoding", "zip")]
     [TestCase("run", "--strategy", "swat", "--sparsity", "0")]
     [TestCase("profile", "--model", "alexnet")]
     [TestCase("run", "--preset", "imagenet")]
@@ -167,6 +168,38 @@ public sealed class CliTests
         Assert.That(root.GetProperty("uplink_bytes_total").GetInt64(), Is.LessThan(root.GetProperty("dense_uplink_bytes_total").GetInt64()));
         Assert.That(root.GetProperty("failed_clients").GetInt32(), Is.EqualTo(0));
         Assert.That(File.ReadAllLines(Path.Combine(outDir, "layers.csv")), Has.Length.EqualTo(1 + 3 * 2), "two sparse layers per round");
+    }
+
+    /// <summary>
+    /// The uplink layouts are lossless: the same seed with --uplink-encoding auto and csr32 gives
+    /// the same model file and accuracy; auto sends fewer bytes, split by layout in summary.json.
+    /// </summary>
+    [Test]
+    public void UplinkEncodingAutoAndCsr32GiveTheSameModelBitForBit()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 300, testCount: 50);
+        (byte[] Model, System.Text.Json.JsonElement Summary) RunWith(string encoding)
+        {
+            string outDir = Path.Combine(files.Directory, encoding);
+            var (code, _, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--uplink-encoding", encoding, "--quiet", "--out", outDir);
+            Assert.That(code, Is.EqualTo(0), err);
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone());
+        }
+        var auto = RunWith("auto");
+        var csr32 = RunWith("csr32");
+        Assert.That(auto.Model, Is.EqualTo(csr32.Model), "the same model bytes");
+        Assert.That(auto.Summary.GetProperty("final_test_accuracy").GetDouble(), Is.EqualTo(csr32.Summary.GetProperty("final_test_accuracy").GetDouble()));
+        long autoBytes = auto.Summary.GetProperty("uplink_bytes_total").GetInt64(), csrBytes = csr32.Summary.GetProperty("uplink_bytes_total").GetInt64();
+        Assert.That(autoBytes, Is.LessThan(csrBytes));
+        var byEncoding = auto.Summary.GetProperty("uplink_bytes_by_encoding").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+        Assert.That(byEncoding.Keys, Is.EquivalentTo(new[] { "dense", "bitmap" }), "at 20% kept the sparse layers go as bitmaps");
+        Assert.That(byEncoding.Values.Sum(), Is.EqualTo(autoBytes));
+        var csrByEncoding = csr32.Summary.GetProperty("uplink_bytes_by_encoding").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+        Assert.That(csrByEncoding.Keys, Is.EquivalentTo(new[] { "dense", "csr32" }));
+        Assert.That(csrByEncoding.Values.Sum(), Is.EqualTo(csrBytes));
     }
 
     [Test]

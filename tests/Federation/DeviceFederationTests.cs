@@ -28,12 +28,15 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     private static float[][] Layers(UplinkModel uplink, float[] values) =>
         uplink.Parameters.Select(p => values.AsSpan((int)p.Offset, (int)p.Length).ToArray()).ToArray();
 
-    [TestCaseSource(nameof(AllStrategies))]
-    public void EachStrategysUploadAndAggregateEqualTheHostReference(UplinkStrategy strategy)
+    private static IEnumerable<TestCaseData> StrategiesAndModes() =>
+        AllStrategies.SelectMany(s => new[] { UplinkEncodingMode.Auto, UplinkEncodingMode.Csr32 }.Select(m => new TestCaseData(s, m)));
+
+    [TestCaseSource(nameof(StrategiesAndModes))]
+    public void EachStrategysUploadAndAggregateEqualTheHostReference(UplinkStrategy strategy, UplinkEncodingMode mode)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        var settings = new UplinkSettings(strategy, strategy == UplinkStrategy.Dense ? 0 : 0.9, strategy.SparsifiesUpload() ? 0.1 : 0);
+        var settings = new UplinkSettings(strategy, strategy == UplinkStrategy.Dense ? 0 : 0.9, strategy.SparsifiesUpload() ? 0.1 : 0) { Encoding = mode };
         var globalHost = global.Store.Download();
         var clients = new[] { 2, 3, 4 }.Select(seed =>
         {
@@ -64,7 +67,18 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
                 Assert.That(device.Layers[l].Positions.ToArray(), Is.EqualTo(reference.Layers[l].Positions.ToArray()), $"{spec.Name}: positions");
                 Numerics.AssertClose(reference.Layers[l].Values.ToArray(), device.Layers[l].Values.ToArray(), 1e-6f, 1e-7f, $"{spec.Name}: values");
             }
-            Assert.That(wire.Bytes, Is.EqualTo(reference.Bytes), "bytes on the wire follow the CSR formula");
+            Assert.That(wire.Bytes, Is.EqualTo(UplinkBytes.ExpectedOnWire(uplink.Layout, settings)), "bytes as sent, headers included");
+            if (mode == UplinkEncodingMode.Csr32)
+            {
+                Assert.That(wire.PayloadBytes, Is.EqualTo(reference.Bytes), "csr32: the paper's CSR bytes");
+                Assert.That(wire.Layers.Where(l => l.IsSparse).Select(l => l.Encoding), Is.All.EqualTo(LayerEncoding.Csr32));
+            }
+            else if (strategy.SparsifiesUpload())
+            {
+                Assert.That(wire.Layers.Where((_, l) => uplink.Layout.Layers[l].Sparse).Select(l => l.Encoding), Is.All.EqualTo(LayerEncoding.Bitmap),
+                    "at 20% kept a bitmap (1 bit per entry) beats 16-bit columns (2 B per kept entry)");
+                Assert.That(wire.Bytes, Is.LessThan(reference.Bytes));
+            }
             references.Add(reference);
             aggregator.Add(wire);
         }
@@ -153,8 +167,8 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
             zerosSent += wire.Layers[l].Values.Count(v => v == 0f);
         }
         Assert.That(zerosSent, Is.GreaterThan(0), "some chosen entries are exactly 0");
-        Assert.That(wire.Bytes, Is.EqualTo(reference.Bytes));
-        Assert.That(wire.Bytes, Is.EqualTo(UplinkBytes.Expected(uplink.Layout, settings)), "every client sends the bytes of K entries per sparse layer");
+        Assert.That(reference.Bytes, Is.EqualTo(UplinkBytes.Expected(uplink.Layout, settings)));
+        Assert.That(wire.Bytes, Is.EqualTo(UplinkBytes.ExpectedOnWire(uplink.Layout, settings)), "every client sends the bytes of K entries per sparse layer");
     }
 
     [TestCase("row pointer count")]
@@ -172,7 +186,7 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Encoding = UplinkEncodingMode.Csr32 };
         using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
         var before = global.Store.Download();
         var wire = encoder.Encode(7, 10, global.Store.Values, global.Store.Values);
@@ -253,35 +267,88 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         WireValidator.Validate(uplink.Layout, wire, settings); // the original is untouched
     }
 
-    [Test]
-    public void ThousandsOfRandomlyCorruptedUploadsNeverGetPastTheValidatorOrCrashIt()
+    /// <summary>Settings under which the device sends both sparse layers of the test model in each layout.</summary>
+    private static IEnumerable<TestCaseData> Layouts()
+    {
+        yield return new TestCaseData(LayerEncoding.Csr32, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Encoding = UplinkEncodingMode.Csr32 }).SetArgDisplayNames("csr32");
+        yield return new TestCaseData(LayerEncoding.Csr16, new UplinkSettings(UplinkStrategy.TopKWeights, 0.95, 0)).SetArgDisplayNames("csr16 (5% kept)");
+        yield return new TestCaseData(LayerEncoding.Bitmap, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1)).SetArgDisplayNames("bitmap (20% kept)");
+        yield return new TestCaseData(LayerEncoding.Dense, new UplinkSettings(UplinkStrategy.TopKWeights, 0.1, 0.08)).SetArgDisplayNames("dense (98% kept)");
+    }
+
+    /// <summary>
+    /// Each layout carries the reference's positions and values, costs what <see cref="UplinkBytes.Encoded"/>
+    /// says, and aggregates to exactly (bit for bit) what the same selection sent as CSR32 gives.
+    /// </summary>
+    [TestCaseSource(nameof(Layouts))]
+    public void EachLayoutSendsTheSameEntriesAndAggregatesBitForBitLikeCsr32(LayerEncoding layout, UplinkSettings settings)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        var globalHost = global.Store.Download();
+        var trained = globalHost.Select((v, i) => i % 7 == 0 ? 0f : v + 0.01f * MathF.Sin(i)).ToArray();
+        float[] Aggregate(UplinkSettings chosen, Action<WireUpload> check)
+        {
+            using var encoder = new DeviceUplinkEncoder(Device, uplink, chosen);
+            using var aggregator = new DeviceAggregator(Device, uplink);
+            var globalView = Upload(globalHost);
+            aggregator.Begin();
+            for (int c = 0; c < 2; c++)
+            {
+                var wire = encoder.Encode(c, 10 + c, Upload(c == 0 ? trained : trained.Select(v => -v).ToArray()), globalView);
+                WireValidator.Validate(uplink.Layout, wire, settings);
+                check(wire);
+                aggregator.Add(wire);
+            }
+            aggregator.Finish(globalView, chosen.Strategy);
+            return Download(globalView);
+        }
+        var asLaidOut = Aggregate(settings, wire =>
+        {
+            var reference = UplinkReference.Encode(uplink.Layout, settings, Layers(uplink, trained.Select(v => wire.ClientId == 0 ? v : -v).ToArray()), Layers(uplink, globalHost), 10);
+            var decoded = WireValidator.ToClientUpload(uplink.Layout, wire, settings);
+            for (int l = 0; l < uplink.Layout.Layers.Count; l++)
+            {
+                var spec = uplink.Layout.Layers[l];
+                if (!spec.Sparse)
+                {
+                    Assert.That(wire.Layers[l].Encoding, Is.EqualTo(LayerEncoding.Dense));
+                    continue;
+                }
+                Assert.That(wire.Layers[l].Encoding, Is.EqualTo(layout), spec.Name);
+                Assert.That(wire.Layers[l].Bytes, Is.EqualTo(UplinkBytes.Encoded(layout, spec, settings.KeepCount(spec.Length))), spec.Name);
+                Assert.That(decoded.Layers[l].ToDense(), Is.EqualTo(reference.Layers[l].ToDense()), $"{spec.Name}: the same entries");
+            }
+        });
+        var asCsr32 = Aggregate(settings with { Encoding = UplinkEncodingMode.Csr32 }, _ => { });
+        Assert.That(asLaidOut, Is.EqualTo(asCsr32), "lossless: the same model bit for bit");
+    }
+
+    /// <summary>
+    /// At least 1,000 random corruptions of a layer in each layout (plus some of any layer): each
+    /// upload is rejected with a one-line reason or, when still well-formed, aggregated on the
+    /// device; none crashes the validator or the aggregation.
+    /// </summary>
+    [TestCaseSource(nameof(Layouts))]
+    public void ThousandsOfRandomlyCorruptedUploadsNeverGetPastTheValidatorOrCrashIt(LayerEncoding layout, UplinkSettings settings)
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
         using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
         using var aggregator = new DeviceAggregator(Device, uplink);
         var wire = encoder.Encode(3, 10, global.Store.Values, global.Store.Values);
-        var random = new Random(21);
-        int rejected = 0, accepted = 0;
+        WireValidator.Validate(uplink.Layout, wire, settings);
+        var target = Enumerable.Range(0, wire.Layers.Count).Where(l => uplink.Layout.Layers[l].Sparse && wire.Layers[l].Encoding == layout).ToArray();
+        Assert.That(target, Is.Not.Empty);
+        var random = new Random(21 + (int)layout);
+        int rejected = 0, accepted = 0, onLayout = 0;
         aggregator.Begin();
-        for (int trial = 0; trial < 3000; trial++)
+        for (int trial = 0; trial < 1300; trial++)
         {
             var layers = wire.Layers.ToList();
-            int l = random.Next(layers.Count);
-            var layer = layers[l];
-            int edit = random.Next(layer.IsCsr ? 6 : 3);
-            int Pick(int length) => length == 0 ? 0 : random.Next(length);
-            int Noise() => random.Next(4) switch { 0 => -1, 1 => int.MaxValue, 2 => int.MinValue, _ => random.Next(-100, 100_000) };
-            layers[l] = edit switch
-            {
-                0 => layer with { Values = Set(layer.Values, Pick(layer.Values.Length), random.Next(3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => (float)random.NextDouble() }) },
-                1 => layer with { Values = layer.Values[..Pick(layer.Values.Length)] },
-                2 => layer with { Values = [.. layer.Values, 1f] },
-                3 => layer with { Columns = Set(layer.Columns!, Pick(layer.Columns!.Length), Noise()) },
-                4 => layer with { RowPointers = Set(layer.RowPointers!, Pick(layer.RowPointers!.Length), Noise()) },
-                _ => layer with { Columns = layer.Columns![..Pick(layer.Columns.Length)] },
-            };
+            int l = trial < 1000 ? target[random.Next(target.Length)] : random.Next(layers.Count);
+            onLayout += layers[l].Encoding == layout ? 1 : 0;
+            layers[l] = Corrupt(layers[l], random);
             var bad = wire with { Layers = layers, ExampleCount = random.Next(20) == 0 ? -random.Next(5) : wire.ExampleCount };
             try
             {
@@ -289,13 +356,47 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
                 aggregator.Add(bad); // what passes is well-formed and goes through the device aggregation
                 accepted++;
             }
-            catch (MalformedUploadException)
+            catch (MalformedUploadException e)
             {
+                Assert.That(e.Message, Is.Not.Empty.And.Not.Contain("\n"));
                 rejected++;
             }
         }
         aggregator.Finish(Upload(global.Store.Download()), UplinkStrategy.TopKWeights);
-        Assert.That(rejected, Is.GreaterThan(2500), $"{accepted} corruptions happened to leave a valid upload (a finite value changed, a column set to a valid one)");
+        TestContext.Out.WriteLine($"{layout.Name()}: {onLayout} corruptions of a {layout.Name()} layer; {rejected} rejected, {accepted} still well-formed and aggregated");
+        Assert.That(onLayout, Is.GreaterThanOrEqualTo(1000));
+        Assert.That(rejected, Is.GreaterThan(700), $"{accepted} corruptions happened to leave a valid upload (a finite value changed, an index set to a valid one)");
+    }
+
+    /// <summary>One random edit of a layer: its values, its tag, or one of its index arrays (changed, cut, dropped or added).</summary>
+    private static WireLayer Corrupt(WireLayer layer, Random random)
+    {
+        int Pick(int length) => length == 0 ? 0 : random.Next(length);
+        int Noise() => random.Next(5) switch { 0 => -1, 1 => int.MaxValue, 2 => int.MinValue, 3 => random.Next(), _ => random.Next(-100, 100_000) };
+        int[] Edit(int[] array) => array.Length == 0 ? [Noise()] : random.Next(3) switch
+        {
+            0 => Set(array, Pick(array.Length), Noise()),
+            1 => Set(array, Pick(array.Length), array[Pick(array.Length)] ^ 1 << random.Next(32)),
+            _ => array[..Pick(array.Length)],
+        };
+        return random.Next(9) switch
+        {
+            0 => layer with { Values = layer.Values.Length == 0 ? [float.NaN] : Set(layer.Values, Pick(layer.Values.Length), random.Next(3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => (float)random.NextDouble() }) },
+            1 => layer with { Values = layer.Values[..Pick(layer.Values.Length)] },
+            2 => layer with { Values = [.. layer.Values, 1f] },
+            3 => layer with { Encoding = (LayerEncoding)random.Next(-1, 6) },
+            4 => layer with { RowPointers = layer.RowPointers is { } rows ? Edit(rows) : [0, 0] },
+            5 => layer.Encoding switch
+            {
+                LayerEncoding.Csr32 => layer with { Columns = Edit(layer.Columns!) },
+                LayerEncoding.Csr16 => layer with { Columns16 = Edit(layer.Columns16!) },
+                LayerEncoding.Bitmap => layer with { Bitmap = Edit(layer.Bitmap!) },
+                _ => layer with { Values = Set(layer.Values, Pick(layer.Values.Length), 0.5f) },
+            },
+            6 => layer with { Columns = null, Columns16 = null, Bitmap = null },
+            7 => layer with { Bitmap = layer.Bitmap ?? new int[Pick(4096)] },
+            _ => layer with { Columns16 = layer.Columns16 ?? (layer.Columns is { } c ? c[..((c.Length + 1) / 2)] : [0]) },
+        };
     }
 
     [Test]

@@ -103,4 +103,68 @@ public sealed class UplinkBytesTests
         Assert.That(UplinkBytes.Expected(layout, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1)),
             Is.EqualTo(8 * 231 + 4 * 17 + 4 * 16 + 8 * 32 + 4 * 11 + 4 * 10), "ceil(0.2 * 1152) = 231, ceil(0.2 * 160) = 32");
     }
+
+    [Test]
+    public void EncodedLayoutBytesFollowTheFormulas()
+    {
+        var conv = new LayerSpec("conv", [64, 32, 3, 3], true); // 64 x 288 = 18,432
+        Assert.That(UplinkBytes.Encoded(LayerEncoding.Dense, conv, conv.Length), Is.EqualTo(1 + 4 * 18_432));
+        Assert.That(UplinkBytes.Encoded(LayerEncoding.Csr32, conv, 3687), Is.EqualTo(5 + 8 * 3687 + 4 * 65));
+        Assert.That(UplinkBytes.Encoded(LayerEncoding.Csr16, conv, 3687), Is.EqualTo(5 + 4 * 3687 + 4 * 1844 + 4 * 65), "16-bit columns in 1,844 words");
+        Assert.That(UplinkBytes.Encoded(LayerEncoding.Bitmap, conv, 3687), Is.EqualTo(5 + 4 * 3687 + 4 * 576), "one bit per entry: 576 words");
+        var odd = new LayerSpec("odd", [3, 70], true);
+        Assert.That(UplinkBytes.Encoded(LayerEncoding.Bitmap, odd, 42), Is.EqualTo(5 + 4 * 42 + 4 * 7), "210 bits in 7 words");
+        var wide = new LayerSpec("wide", [2, 70_000], true);
+        Assert.That(UplinkBytes.Fits(LayerEncoding.Csr16, wide), Is.False);
+        Assert.That(UplinkBytes.Choose(UplinkEncodingMode.Auto, wide, 100), Is.EqualTo(LayerEncoding.Csr32), "rows too long for 16 bits, too sparse for a bitmap");
+    }
+
+    [TestCase(0.20, LayerEncoding.Bitmap)]
+    [TestCase(0.05, LayerEncoding.Csr16)]
+    [TestCase(0.98, LayerEncoding.Dense)]
+    [TestCase(1.00, LayerEncoding.Dense)]
+    public void AutoPicksTheSmallestLayout(double kept, LayerEncoding expected)
+    {
+        var conv = new LayerSpec("conv", [64, 32, 3, 3], true);
+        int count = (int)Math.Ceiling(kept * conv.Length);
+        var chosen = UplinkBytes.Choose(UplinkEncodingMode.Auto, conv, count);
+        Assert.That(chosen, Is.EqualTo(expected));
+        foreach (var other in LayerEncodings.All)
+        {
+            Assert.That(UplinkBytes.Encoded(chosen, conv, count), Is.LessThanOrEqualTo(UplinkBytes.Encoded(other, conv, count)), other.Name());
+        }
+        Assert.That(UplinkBytes.Choose(UplinkEncodingMode.Csr32, conv, count), Is.EqualTo(count == conv.Length ? LayerEncoding.Dense : LayerEncoding.Csr32));
+    }
+
+    /// <summary>The main job's small CNN (Fashion-MNIST, sp 0.9, r_mask 0.1): csr32 about 40% of dense, auto under 25%.</summary>
+    [Test]
+    public void MainJobUploadUnderAQuarterOfDense()
+    {
+        var network = new SmallCnn(1, 28, 10);
+        var layout = ModelLayout.FromParameters(network.CollectParameters(), p => p == network.Conv2.Weight || p == network.Fc1.Weight);
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1);
+        double dense = UplinkBytes.DenseModel(layout);
+        double csr32 = UplinkBytes.ExpectedOnWire(layout, settings with { Encoding = UplinkEncodingMode.Csr32 }) / dense;
+        double auto = UplinkBytes.ExpectedOnWire(layout, settings) / dense;
+        TestContext.Out.WriteLine($"small CNN: csr32 {csr32:P2}, auto {auto:P2} of dense");
+        Assert.That(csr32, Is.InRange(0.40, 0.41));
+        Assert.That(auto, Is.LessThanOrEqualTo(0.25));
+    }
+
+    [TestCase(0.9, 0.0)]
+    [TestCase(0.9, 0.1)]
+    [TestCase(0.9, 0.2)]
+    [TestCase(0.95, 0.0)]
+    [TestCase(0.95, 0.1)]
+    [TestCase(0.95, 0.2)]
+    public void ResNet18AutoUploadIsSmallerThanCsr32(double sparsity, double maskRatio)
+    {
+        var layout = ResNet18Layout();
+        var settings = new UplinkSettings(UplinkStrategy.TopKWeights, sparsity, maskRatio);
+        long csr32 = UplinkBytes.ExpectedOnWire(layout, settings with { Encoding = UplinkEncodingMode.Csr32 });
+        long auto = UplinkBytes.ExpectedOnWire(layout, settings);
+        TestContext.Out.WriteLine($"ResNet-18 at sp={sparsity}, r_mask={maskRatio}: csr32 {csr32 / 1e6:F2} MB, auto {auto / 1e6:F2} MB");
+        Assert.That(csr32 - UplinkBytes.Expected(layout, settings), Is.EqualTo(layout.Layers.Sum(l => UplinkBytes.Header(l.Sparse ? LayerEncoding.Csr32 : LayerEncoding.Dense))), "csr32 = the paper's bytes + the headers");
+        Assert.That(auto, Is.LessThan(csr32));
+    }
 }

@@ -85,6 +85,10 @@ public class RunOptions : DataOptions
     [Option("mask-ratio", Default = 0.1, HelpText = "r_mask: extra share of each sparse layer uploaded (clients send the top 1 - sparsity + r_mask).")]
     public double MaskRatio { get; set; } = 0.1;
 
+    /// <summary>Uplink layout choice.</summary>
+    [Option("uplink-encoding", Default = "auto", HelpText = "How each sparse layer is laid out on the uplink: auto (the smallest exact layout per layer: CSR with 32- or 16-bit columns, a bitmap of kept positions, or dense) or csr32 (the paper's CSR). Lossless: both give the same model.")]
+    public string UplinkEncoding { get; set; } = "auto";
+
     /// <summary>Evaluate every N rounds.</summary>
     [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
     public int EvaluateEvery { get; set; } = 5;
@@ -188,7 +192,7 @@ public static class RunCommand
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);
         progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
-            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
+            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
 
         string metricsPath = Path.Combine(outDir, "metrics.csv");
         string layersPath = Path.Combine(outDir, "layers.csv");
@@ -226,6 +230,10 @@ public static class RunCommand
                 progress.Live($"round {round}/{o.Rounds}: client {done + 1}/{total} ETA {eta}");
             }));
             totals.UploadBytes += m.UploadBytes;
+            foreach (var (encoding, bytes) in m.UploadBytesByEncoding)
+            {
+                totals.UploadBytesByEncoding[encoding] = totals.UploadBytesByEncoding.GetValueOrDefault(encoding) + bytes;
+            }
             totals.DenseUploadBytes += m.DenseUploadBytes;
             totals.TrainFlops += m.TrainFlops;
             totals.DenseTrainFlops += m.DenseTrainFlops;
@@ -277,6 +285,8 @@ public static class RunCommand
             ["uplink_bytes_total"] = uploadAll,
             ["dense_uplink_bytes_total"] = denseAll,
             ["uplink_fraction_of_dense"] = denseAll > 0 ? (double)uploadAll / denseAll : null,
+            ["uplink_encoding"] = o.UplinkEncoding,
+            ["uplink_bytes_by_encoding"] = totals.UploadBytesByEncoding.OrderBy(e => e.Key, StringComparer.Ordinal).ToDictionary(e => e.Key, e => e.Value),
             ["train_flops_total"] = totals.TrainFlops,
             ["dense_train_flops_total"] = totals.DenseTrainFlops,
             ["wall_seconds"] = wall,
@@ -391,6 +401,10 @@ public static class RunCommand
         {
             throw new UsageException($"--mask-ratio must be in [0, sparsity], got {o.MaskRatio}");
         }
+        if (!LayerEncodings.TryParseMode(o.UplinkEncoding, out var encoding))
+        {
+            throw new UsageException($"unknown --uplink-encoding '{o.UplinkEncoding}' (expected one of: {string.Join(", ", LayerEncodings.ModeNames)})");
+        }
         if (strategy is not UplinkStrategy.Dense && o.Sparsity == 0)
         {
             throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
@@ -411,7 +425,7 @@ public static class RunCommand
                 o.Model, o.Clients, sampling, o.Rounds, o.LocalEpochs, o.BatchSize,
                 new ExponentialDecay(o.LearningRateStart, o.LearningRateEnd, o.Rounds),
                 o.Momentum, o.WeightDecay,
-                new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0),
+                new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0) { Encoding = encoding },
                 new SparsitySettings((float)sparsity, o.TopKPeriod, o.SparseLayers),
                 o.Partition, o.Alpha, o.EvaluateEvery, o.Seed)
             {

@@ -2,13 +2,15 @@ using ILGPU;
 using ILGPU.Runtime;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Federation.Uplink;
+using ZeroFL.Kernels;
 
 namespace ZeroFL.Federation.Simulation;
 
 /// <summary>
 /// Server side of FedAvg on the device. Each validated upload is staged on the device and added,
 /// weighted by its example count, into one sum over the whole model (CSR layers by a weighted
-/// scatter-add, whole layers by an axpy); an entry a client did not send adds nothing, i.e. counts as
+/// scatter-add, 16-bit columns unpacked first; bitmap layers by the bitmap's scatter-add; dense
+/// layers by an axpy), each layout adding the same terms in the same order; an entry a client did not send adds nothing, i.e. counts as
 /// zero in that client's term. <see cref="Finish"/> divides by the total examples and either replaces
 /// the global model (weights) or adds to it (the diff strategies), and reports each sparse layer's
 /// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2).
@@ -18,7 +20,7 @@ public sealed class DeviceAggregator : IDisposable
     private readonly ComputeDevice device;
     private readonly UplinkModel model;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> sum, stagedValues;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> stagedRows, stagedColumns;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> stagedRows, stagedColumns, stagedWords, chunkPrefix;
     private long examples;
     private int clients;
 
@@ -32,10 +34,13 @@ public sealed class DeviceAggregator : IDisposable
         stagedValues = a.Allocate1D<float>(model.MaxLength);
         stagedColumns = a.Allocate1D<int>(model.MaxLength);
         stagedRows = a.Allocate1D<int>(model.MaxRows + 1);
+        stagedWords = a.Allocate1D<int>(Math.Max(SparseFormatKernels.BitmapWords(model.MaxLength), SparseFormatKernels.PackedColumnWords(model.MaxLength)));
+        chunkPrefix = a.Allocate1D<int>(SparseFormatKernels.ChunkPrefixLength(model.MaxLength));
     }
 
     /// <summary>Device bytes held.</summary>
-    public long Bytes => (sum.Length + stagedValues.Length) * sizeof(float) + (stagedColumns.Length + stagedRows.Length) * sizeof(int);
+    public long Bytes => (sum.Length + stagedValues.Length) * sizeof(float)
+        + (stagedColumns.Length + stagedRows.Length + stagedWords.Length + chunkPrefix.Length) * sizeof(int);
 
     /// <summary>Uploads added since <see cref="Begin"/>.</summary>
     public int Clients => clients;
@@ -65,15 +70,30 @@ public sealed class DeviceAggregator : IDisposable
             }
             var values = stagedValues.View.BaseView.SubView(0, count);
             device.Kernels.Launch.Upload(wire.Values.AsSpan(0, count), values);
-            if (!wire.IsCsr)
+            switch (wire.Encoding)
             {
-                k.Activation.Axpy(values, target, weight);
-                continue;
+                case LayerEncoding.Dense:
+                    k.Activation.Axpy(values, target, weight);
+                    continue;
+                case LayerEncoding.Bitmap:
+                    var bitmap = stagedWords.View.BaseView.SubView(0, wire.Bitmap!.Length);
+                    k.Launch.Upload(wire.Bitmap.AsSpan(), bitmap);
+                    k.SparseFormats.BitmapScatterAdd(bitmap, values, weight, spec.Length, chunkPrefix.View, target);
+                    continue;
             }
             var rows = stagedRows.View.BaseView.SubView(0, spec.Rows + 1);
-            device.Kernels.Launch.Upload(wire.RowPointers.AsSpan(0, spec.Rows + 1), rows);
+            k.Launch.Upload(wire.RowPointers.AsSpan(0, spec.Rows + 1), rows);
             var columns = stagedColumns.View.BaseView.SubView(0, count);
-            device.Kernels.Launch.Upload(wire.Columns.AsSpan(0, count), columns);
+            if (wire.Columns16 is { } packed)
+            {
+                var words = stagedWords.View.BaseView.SubView(0, packed.Length);
+                k.Launch.Upload(packed.AsSpan(), words);
+                k.SparseFormats.UnpackColumns16(words, count, columns);
+            }
+            else
+            {
+                k.Launch.Upload(wire.Columns.AsSpan(0, count), columns);
+            }
             k.Csr.ScatterAdd(rows, columns, values, weight, spec.Rows, spec.Columns, target);
         }
         examples += upload.ExampleCount;
@@ -116,6 +136,8 @@ public sealed class DeviceAggregator : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        chunkPrefix.Dispose();
+        stagedWords.Dispose();
         stagedRows.Dispose();
         stagedColumns.Dispose();
         stagedValues.Dispose();

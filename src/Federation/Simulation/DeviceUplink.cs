@@ -40,8 +40,10 @@ public sealed class UplinkModel
 /// <summary>
 /// Client side of the uplink, on the device: after local training, computes what the strategy
 /// sends for every layer (top-K selection and CSR encoding of exactly the selected positions by
-/// device kernels, a chosen entry whose value is 0 included), and copies only that to the host as
-/// a <see cref="WireUpload"/>. Scratch is allocated once, sized for the largest layer.
+/// device kernels, a chosen entry whose value is 0 included), lays each sparse layer out in the
+/// <see cref="LayerEncoding"/> that <see cref="UplinkBytes.Choose"/> picks for the settings' mode
+/// (16-bit columns, bitmap or dense made from the CSR by device kernels), and copies only that to
+/// the host as a <see cref="WireUpload"/>. Scratch is allocated once, sized for the largest layer.
 /// </summary>
 public sealed class DeviceUplinkEncoder : IDisposable
 {
@@ -49,7 +51,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
     private readonly UplinkModel model;
     private readonly UplinkSettings settings;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, values;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, rowTies, topKScratch, selectionState;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, rowTies, topKScratch, selectionState, words;
 
     /// <summary>Allocates the scratch for <paramref name="model"/>'s largest layer.</summary>
     public DeviceUplinkEncoder(ComputeDevice device, UplinkModel model, UplinkSettings settings)
@@ -67,11 +69,13 @@ public sealed class DeviceUplinkEncoder : IDisposable
         topKScratch = a.Allocate1D<int>(device.Kernels.TopK.ScratchLength(n));
         // The layer's selection stays on the device: a GPU masks with it without reading it back.
         selectionState = a.Allocate1D<int>(TopKSelection.StateInts);
+        // 16-bit columns or a bitmap, whichever layout needs more words.
+        words = a.Allocate1D<int>(Math.Max(SparseFormatKernels.BitmapWords(n), SparseFormatKernels.PackedColumnWords(n)));
     }
 
     /// <summary>Device bytes of the scratch.</summary>
     public long Bytes => (difference.Length + values.Length) * sizeof(float)
-        + (columns.Length + rowPointers.Length + rowTies.Length + topKScratch.Length + selectionState.Length) * sizeof(int);
+        + (columns.Length + rowPointers.Length + rowTies.Length + topKScratch.Length + selectionState.Length + words.Length) * sizeof(int);
 
     /// <summary>
     /// The upload of a client whose trained values are <paramref name="trained"/> and whose round
@@ -116,17 +120,42 @@ public sealed class DeviceUplinkEncoder : IDisposable
                 k.Csr.Gather(source, spec.Rows, spec.Columns, rowPointers.View.SubView(0, spec.Rows + 1), columns.View.SubView(0, nonZeros),
                     values.View.SubView(0, nonZeros));
             }
-            layers[l] = new WireLayer(
-                Download<float>(values.View.SubView(0, nonZeros)),
-                Download<int>(rowPointers.View.SubView(0, spec.Rows + 1)),
-                Download<int>(columns.View.SubView(0, nonZeros)));
+            layers[l] = Layout(spec, nonZeros);
         }
         return new WireUpload(clientId, exampleCount, settings.Strategy, layers);
+    }
+
+    /// <summary>The layer held as CSR in the scratch (row pointers, columns, values; <paramref name="count"/> entries), in the layout chosen for it, on the host.</summary>
+    private WireLayer Layout(LayerSpec spec, int count)
+    {
+        var k = device.Kernels;
+        ArrayView<int> rows = rowPointers.View.SubView(0, spec.Rows + 1);
+        ArrayView<float> kept = values.View.SubView(0, count);
+        switch (UplinkBytes.Choose(settings.Encoding, spec, count))
+        {
+            case LayerEncoding.Csr32:
+                return new WireLayer(Download(kept), Download(rows), Download<int>(columns.View.SubView(0, count)));
+            case LayerEncoding.Csr16:
+                ArrayView<int> packed = words.View.SubView(0, SparseFormatKernels.PackedColumnWords(count));
+                k.SparseFormats.PackColumns16(columns.View, count, packed);
+                return new WireLayer(Download(kept), Download(rows), Columns16: Download(packed));
+            case LayerEncoding.Bitmap:
+                ArrayView<int> bitmap = words.View.SubView(0, SparseFormatKernels.BitmapWords(spec.Length));
+                k.SparseFormats.BitmapFromCsr(rows, columns.View.SubView(0, Math.Max(1, count)), spec.Rows, spec.Columns, bitmap);
+                return new WireLayer(Download(kept), Bitmap: Download(bitmap));
+            default:
+                // Dense is smaller: the kept entries in place, zeros elsewhere (the difference
+                // scratch is free again once the values are gathered).
+                ArrayView<float> whole = difference.View.SubView(0, spec.Length);
+                k.Csr.Decode(rows, columns.View.SubView(0, Math.Max(1, count)), values.View.SubView(0, Math.Max(1, count)), spec.Rows, spec.Columns, whole);
+                return new WireLayer(Download(whole));
+        }
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        words.Dispose();
         selectionState.Dispose();
         topKScratch.Dispose();
         rowTies.Dispose();

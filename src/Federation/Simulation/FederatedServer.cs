@@ -33,6 +33,9 @@ public sealed record RoundMetrics(
 {
     /// <summary>Samples drawn for this round (1, or more when too few clients succeeded).</summary>
     public int Attempts { get; init; } = 1;
+
+    /// <summary>Of <see cref="UploadBytes"/>, the bytes sent in each layer layout (<see cref="LayerEncodings.Name"/>; headers included).</summary>
+    public IReadOnlyDictionary<string, long> UploadBytesByEncoding { get; init; } = new Dictionary<string, long>();
 }
 
 /// <summary>A client left out of a round: who, why (a short reason), and the details.</summary>
@@ -129,6 +132,7 @@ public sealed class FederatedServer : IDisposable
             var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed, attempt);
             double lossSum = 0;
             long examples = 0, uploadBytes = 0, denseBytes = 0;
+            var bytesByEncoding = new Dictionary<string, long>();
             int succeeded = 0, done = 0;
             aggregator.Begin();
             foreach (int id in sampled)
@@ -170,6 +174,11 @@ public sealed class FederatedServer : IDisposable
                 device.Synchronize();
                 serverSeconds += serverClock.Elapsed.TotalSeconds;
                 uploadBytes += upload.Bytes;
+                foreach (var layer in upload.Layers)
+                {
+                    string name = layer.Encoding.Name();
+                    bytesByEncoding[name] = bytesByEncoding.GetValueOrDefault(name) + layer.Bytes;
+                }
                 denseBytes += DenseUploadBytes;
                 lossSum += result.TrainLoss * result.Examples;
                 examples += result.Examples;
@@ -188,6 +197,7 @@ public sealed class FederatedServer : IDisposable
                 clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios)
             {
                 Attempts = attempt + 1,
+                UploadBytesByEncoding = bytesByEncoding,
             };
         }
         throw new InvalidOperationException(

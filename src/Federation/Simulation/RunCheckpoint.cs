@@ -12,6 +12,9 @@ public sealed class RunTotals
     /// <summary>Bytes uploaded so far.</summary>
     public long UploadBytes { get; set; }
 
+    /// <summary>Of <see cref="UploadBytes"/>, the bytes sent in each layer layout (by name).</summary>
+    public Dictionary<string, long> UploadBytesByEncoding { get; set; } = [];
+
     /// <summary>Bytes dense uploads would have taken.</summary>
     public long DenseUploadBytes { get; set; }
 

@@ -1,16 +1,19 @@
 using ZeroFL.Federation.Randomness;
+using ZeroFL.Federation.Uplink;
 
 namespace ZeroFL.Federation.Simulation;
 
 /// <summary>
 /// Damages an upload the way a faulty client or link might, for fault-injection runs: a NaN value,
-/// a truncated layer, a column index out of range, row pointers that decrease, or a layer missing.
-/// Every kind breaks a rule <see cref="WireValidator"/> checks, so the server must reject the result.
+/// a truncated layer, a bad index (a CSR32 column of -1, a stray word of 16-bit columns, a bitmap
+/// bit set beyond the values), entries past the structure (a CSR's last row pointer one too far, a
+/// bitmap bit cleared), or a layer missing. Every kind breaks a rule <see cref="WireValidator"/>
+/// checks, so the server must reject the result.
 /// </summary>
 public static class UploadCorruption
 {
     /// <summary>The kinds, in the order <see cref="Apply(WireUpload, int)"/> numbers them.</summary>
-    public static IReadOnlyList<string> Kinds { get; } = ["nan value", "truncated layer", "column out of range", "row pointers past the entries", "missing layer"];
+    public static IReadOnlyList<string> Kinds { get; } = ["nan value", "truncated layer", "bad index", "structure past the entries", "missing layer"];
 
     /// <summary>A damaged copy of <paramref name="upload"/> (the original is not changed), drawn from (seed, round, attempt, client).</summary>
     public static WireUpload Apply(WireUpload upload, int round, int attempt, int seed)
@@ -23,10 +26,10 @@ public static class UploadCorruption
     public static WireUpload Apply(WireUpload upload, int kind, int layer)
     {
         var layers = upload.Layers.ToList();
-        int csr = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).FirstOrDefault(i => layers[i].IsCsr && layers[i].Values.Length >= 2, -1);
+        int csr = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).FirstOrDefault(i => layers[i].IsSparse && layers[i].Values.Length >= 2, -1);
         if (kind is 2 or 3 && csr < 0)
         {
-            kind = 0; // no CSR layer with two entries: damage a value instead
+            kind = 0; // no sparse layer with two entries: damage a value instead
         }
         var target = layers[layer];
         switch (kind)
@@ -38,24 +41,54 @@ public static class UploadCorruption
                 layers[layer] = layers[layer] with { Values = values };
                 break;
             case 1:
-                layers[layer] = target.IsCsr
+                // CSR32 loses a column index; any other layout a value (a count no longer matches).
+                layers[layer] = target.Encoding == LayerEncoding.Csr32 && target.Columns!.Length > 0
                     ? target with { Columns = target.Columns![..^1] }
                     : target with { Values = target.Values.Length > 0 ? target.Values[..^1] : [0f] };
                 break;
             case 2:
-                var columns = (int[])layers[csr].Columns!.Clone();
-                columns[0] = -1;
-                layers[csr] = layers[csr] with { Columns = columns };
+                var s = layers[csr];
+                layers[csr] = s.Encoding switch
+                {
+                    LayerEncoding.Csr32 => s with { Columns = SetAt(s.Columns!, 0, -1) },
+                    LayerEncoding.Csr16 => s with { Columns16 = [.. s.Columns16!, 0] },
+                    _ => s with { Bitmap = FlipBit(s.Bitmap!, set: false) },
+                };
                 break;
             case 3:
-                var rows = (int[])layers[csr].RowPointers!.Clone();
-                rows[^1] = rows[^1] + 1;
-                layers[csr] = layers[csr] with { RowPointers = rows };
+                var t = layers[csr];
+                layers[csr] = t.Encoding == LayerEncoding.Bitmap
+                    ? t with { Bitmap = FlipBit(t.Bitmap!, set: true) }
+                    : t with { RowPointers = SetAt(t.RowPointers!, t.RowPointers!.Length - 1, t.RowPointers[^1] + 1) };
                 break;
             default:
                 layers.RemoveAt(layer);
                 break;
         }
         return upload with { Layers = layers };
+    }
+
+    private static int[] SetAt(int[] array, int index, int value)
+    {
+        var copy = (int[])array.Clone();
+        copy[index] = value;
+        return copy;
+    }
+
+    /// <summary>A copy with the first bit that is <paramref name="set"/> flipped (a set bit cleared, or a clear one set): the count no longer matches the values.</summary>
+    private static int[] FlipBit(int[] bitmap, bool set)
+    {
+        var copy = (int[])bitmap.Clone();
+        for (int w = 0; w < copy.Length; w++)
+        {
+            int candidates = set ? copy[w] : ~copy[w];
+            if (candidates != 0)
+            {
+                copy[w] ^= candidates & -candidates;
+                return copy;
+            }
+        }
+        copy[0] ^= 1;
+        return copy;
     }
 }

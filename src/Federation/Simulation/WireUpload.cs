@@ -3,20 +3,38 @@ using ZeroFL.Federation.Uplink;
 namespace ZeroFL.Federation.Simulation;
 
 /// <summary>
-/// One layer as it travels from a client to the server: either every value in order
-/// (<see cref="RowPointers"/> and <see cref="Columns"/> null) or CSR over the layer's 2-D view
-/// (<see cref="LayerSpec"/>). Nothing here is trusted until <see cref="WireValidator"/> says so.
+/// One layer as it travels from a client to the server, in one of the <see cref="LayerEncoding"/>s
+/// (layouts over the layer's 2-D view, <see cref="LayerSpec"/>): dense (only <see cref="Values"/>),
+/// CSR with 32-bit columns (<see cref="RowPointers"/>, <see cref="Columns"/>), CSR with 16-bit
+/// columns (<see cref="RowPointers"/>, <see cref="Columns16"/>) or a bitmap (<see cref="Bitmap"/>).
+/// <see cref="Encoding"/> is the tag that travels with it (by default the layout its arrays make);
+/// nothing here is trusted until <see cref="WireValidator"/> says so.
 /// </summary>
-/// <param name="Values">The values: [length] when whole, [non-zeros] when CSR.</param>
-/// <param name="RowPointers">CSR row pointers [rows + 1], or null when whole.</param>
-/// <param name="Columns">CSR column indices [non-zeros], or null when whole.</param>
-public sealed record WireLayer(float[] Values, int[]? RowPointers = null, int[]? Columns = null)
+/// <param name="Values">The values: [length] when dense, else [entries] in row-major order.</param>
+/// <param name="RowPointers">CSR row pointers [rows + 1] (both CSR layouts).</param>
+/// <param name="Columns">32-bit column indices [entries] (CSR32).</param>
+/// <param name="Columns16">16-bit column indices, two per int, entry 2i in the low half of word i [ceil(entries / 2)] (CSR16).</param>
+/// <param name="Bitmap">Kept positions, flat index i at bit i % 32 of word i / 32 [ceil(length / 32)] (bitmap).</param>
+public sealed record WireLayer(float[] Values, int[]? RowPointers = null, int[]? Columns = null, int[]? Columns16 = null, int[]? Bitmap = null)
 {
-    /// <summary>True when sent as CSR.</summary>
-    public bool IsCsr => RowPointers is not null;
+    /// <summary>The layout tag.</summary>
+    public LayerEncoding Encoding { get; init; } =
+        Bitmap is not null ? LayerEncoding.Bitmap
+        : Columns16 is not null ? LayerEncoding.Csr16
+        : RowPointers is not null ? LayerEncoding.Csr32
+        : LayerEncoding.Dense;
 
-    /// <summary>Bytes on the wire: 4 B per value, plus 4 B per column index and row pointer when CSR.</summary>
-    public long Bytes => 4L * Values.Length + 4L * (Columns?.Length ?? 0) + 4L * (RowPointers?.Length ?? 0);
+    /// <summary>True when sent as one of the CSR layouts.</summary>
+    public bool IsCsr => Encoding is LayerEncoding.Csr32 or LayerEncoding.Csr16;
+
+    /// <summary>True when sent as a sparse layout (CSR or bitmap).</summary>
+    public bool IsSparse => Encoding != LayerEncoding.Dense;
+
+    /// <summary>Payload bytes as sent: 4 B per value, 4 B per int of column indices, row pointers and bitmap.</summary>
+    public long PayloadBytes => 4L * Values.Length + 4L * ((Columns?.Length ?? 0) + (Columns16?.Length ?? 0) + (RowPointers?.Length ?? 0) + (Bitmap?.Length ?? 0));
+
+    /// <summary>Bytes as sent: the header (<see cref="UplinkBytes.Header"/>) and the payload.</summary>
+    public long Bytes => UplinkBytes.Header(Encoding) + PayloadBytes;
 }
 
 /// <summary>A client's upload on the wire: its example count (FedAvg weight), the strategy, one <see cref="WireLayer"/> per layout layer.</summary>
@@ -26,8 +44,11 @@ public sealed record WireLayer(float[] Values, int[]? RowPointers = null, int[]?
 /// <param name="Layers">One entry per layer of the model layout, in order.</param>
 public sealed record WireUpload(int ClientId, long ExampleCount, UplinkStrategy Strategy, IReadOnlyList<WireLayer> Layers)
 {
-    /// <summary>Bytes on the wire.</summary>
+    /// <summary>Bytes as sent (every layer's header and payload).</summary>
     public long Bytes => Layers.Sum(l => l.Bytes);
+
+    /// <summary>Bytes of the layers' payloads (no headers): under CSR32 the paper's count.</summary>
+    public long PayloadBytes => Layers.Sum(l => l.PayloadBytes);
 }
 
 /// <summary>A malformed upload: the server rejects it and records the client as failed.</summary>
@@ -35,9 +56,13 @@ public sealed class MalformedUploadException(string message) : Exception(message
 
 /// <summary>
 /// Checks an upload against the model layout on the host, before anything of it reaches device
-/// memory: layer count, lengths, CSR structure (row pointers start at 0, never decrease, end at the
-/// entry count; columns in range and strictly increasing within a row), the entry count a sparse
-/// layer may carry (at most the K of the settings) and finite values.
+/// memory: layer count, a known layout tag with exactly its arrays, lengths, finite values, the
+/// entries a sparse layer may carry (at most the K of the settings: entries of a sparse layout,
+/// non-zero values of a dense one), and per layout its structure: CSR row pointers start at 0,
+/// never decrease and end at the entry count, columns lie in the row and increase strictly within
+/// it (16-bit columns: a row of at most 65,536, an odd count's unused half 0); a bitmap has one bit
+/// per entry of the layer, zero padding bits, and as many set bits as values. Dense layers must be
+/// sent dense.
 /// </summary>
 public static class WireValidator
 {
@@ -79,23 +104,46 @@ public static class WireValidator
         {
             var spec = layout.Layers[l];
             var wire = upload.Layers[l];
-            if (!wire.IsCsr)
+            if (wire.Encoding == LayerEncoding.Dense)
             {
                 layers.Add(LayerUpload.Whole(spec, wire.Values));
                 continue;
             }
-            var positions = new int[wire.Values.Length];
-            for (int r = 0; r < spec.Rows; r++)
-            {
-                for (int j = wire.RowPointers![r]; j < wire.RowPointers[r + 1]; j++)
-                {
-                    positions[j] = r * spec.Columns + wire.Columns![j];
-                }
-            }
-            layers.Add(LayerUpload.Slice(spec, positions, wire.Values));
+            layers.Add(LayerUpload.Slice(spec, Positions(spec, wire), wire.Values));
         }
         return new ClientUpload(upload.Strategy, upload.ExampleCount, layers);
     }
+
+    /// <summary>The flat positions of a validated sparse layer's entries, in order.</summary>
+    private static int[] Positions(LayerSpec spec, WireLayer wire)
+    {
+        if (wire.Encoding == LayerEncoding.Bitmap)
+        {
+            var set = new List<int>(wire.Values.Length);
+            for (int i = 0; i < spec.Length; i++)
+            {
+                if ((wire.Bitmap![i >> 5] >>> (i & 31) & 1) != 0)
+                {
+                    set.Add(i);
+                }
+            }
+            return set.ToArray();
+        }
+        var positions = new int[wire.Values.Length];
+        for (int r = 0; r < spec.Rows; r++)
+        {
+            for (int j = wire.RowPointers![r]; j < wire.RowPointers[r + 1]; j++)
+            {
+                positions[j] = r * spec.Columns + Column(wire, j);
+            }
+        }
+        return positions;
+    }
+
+    /// <summary>Column index j of a CSR layer (either width).</summary>
+    private static int Column(WireLayer wire, int j) => wire.Columns16 is { } packed
+        ? (packed[j >> 1] >>> (16 * (j & 1))) & 0xFFFF
+        : wire.Columns![j];
 
     private static string? Check(LayerSpec spec, WireLayer? wire, int allowed)
     {
@@ -110,32 +158,86 @@ public static class WireValidator
                 return $"value {v} is not finite";
             }
         }
-        if (!wire.IsCsr)
+        var encoding = wire.Encoding;
+        if (!Enum.IsDefined(encoding))
         {
-            return wire.Columns is not null ? "column indices without row pointers"
-                : wire.Values.Length != spec.Length ? $"{wire.Values.Length} values for a layer of {spec.Length}" : null;
+            return $"unknown layout tag {(int)encoding}";
+        }
+        string name = encoding.Name();
+        if ((wire.RowPointers is not null) != (encoding is LayerEncoding.Csr32 or LayerEncoding.Csr16)
+            || (wire.Columns is not null) != (encoding == LayerEncoding.Csr32)
+            || (wire.Columns16 is not null) != (encoding == LayerEncoding.Csr16)
+            || (wire.Bitmap is not null) != (encoding == LayerEncoding.Bitmap))
+        {
+            return $"the arrays sent do not match the {name} layout";
+        }
+        if (encoding == LayerEncoding.Dense)
+        {
+            if (wire.Values.Length != spec.Length)
+            {
+                return $"{wire.Values.Length} values for a layer of {spec.Length}";
+            }
+            int nonZeros = wire.Values.Count(v => v != 0f);
+            return nonZeros > allowed ? $"{nonZeros} non-zero values sent dense where the uplink settings allow at most {allowed} entries" : null;
         }
         if (!spec.Sparse)
         {
-            return "a dense layer must be sent whole";
-        }
-        var rows = wire.RowPointers!;
-        var columns = wire.Columns;
-        if (columns is null)
-        {
-            return "row pointers without column indices";
-        }
-        if (rows.Length != spec.Rows + 1)
-        {
-            return $"{rows.Length} row pointers for {spec.Rows} rows";
-        }
-        if (columns.Length != wire.Values.Length)
-        {
-            return $"{columns.Length} column indices for {wire.Values.Length} values";
+            return $"a dense layer must be sent dense, not {name}";
         }
         if (wire.Values.Length > allowed)
         {
             return $"{wire.Values.Length} entries where the uplink settings allow at most {allowed}";
+        }
+        return encoding == LayerEncoding.Bitmap ? CheckBitmap(spec, wire) : CheckCsr(spec, wire);
+    }
+
+    private static string? CheckBitmap(LayerSpec spec, WireLayer wire)
+    {
+        var bitmap = wire.Bitmap!;
+        int words = (int)((spec.Length + 31L) / 32);
+        if (bitmap.Length != words)
+        {
+            return $"{bitmap.Length} bitmap words for a layer of {spec.Length} entries (expected {words})";
+        }
+        int tail = spec.Length & 31;
+        if (tail != 0 && bitmap[^1] >>> tail != 0)
+        {
+            return "bitmap padding bits past the layer are set";
+        }
+        long set = 0;
+        foreach (int word in bitmap)
+        {
+            set += System.Numerics.BitOperations.PopCount((uint)word);
+        }
+        return set != wire.Values.Length ? $"bitmap marks {set} entries but {wire.Values.Length} values were sent" : null;
+    }
+
+    private static string? CheckCsr(LayerSpec spec, WireLayer wire)
+    {
+        var rows = wire.RowPointers!;
+        if (rows.Length != spec.Rows + 1)
+        {
+            return $"{rows.Length} row pointers for {spec.Rows} rows";
+        }
+        if (wire.Columns16 is { } packed)
+        {
+            if (!UplinkBytes.Fits(LayerEncoding.Csr16, spec))
+            {
+                return $"16-bit column indices for rows of {spec.Columns}";
+            }
+            int words = (int)((wire.Values.Length + 1L) / 2);
+            if (packed.Length != words)
+            {
+                return $"{packed.Length} words of 16-bit column indices for {wire.Values.Length} values (expected {words})";
+            }
+            if (wire.Values.Length % 2 == 1 && packed[^1] >>> 16 != 0)
+            {
+                return "the unused half of the last 16-bit column word is not 0";
+            }
+        }
+        else if (wire.Columns!.Length != wire.Values.Length)
+        {
+            return $"{wire.Columns.Length} column indices for {wire.Values.Length} values";
         }
         if (rows[0] != 0 || rows[spec.Rows] != wire.Values.Length)
         {
@@ -147,14 +249,18 @@ public static class WireValidator
             {
                 return $"row pointer {r + 1} ({rows[r + 1]}) is below row pointer {r} ({rows[r]})";
             }
+            if (rows[r + 1] > wire.Values.Length)
+            {
+                return $"row pointer {r + 1} ({rows[r + 1]}) is past the {wire.Values.Length} entries";
+            }
             for (int j = rows[r]; j < rows[r + 1]; j++)
             {
-                int c = columns[j];
+                int c = Column(wire, j);
                 if ((uint)c >= (uint)spec.Columns)
                 {
                     return $"column index {c} outside [0, {spec.Columns})";
                 }
-                if (j > rows[r] && c <= columns[j - 1])
+                if (j > rows[r] && c <= Column(wire, j - 1))
                 {
                     return $"column indices not increasing in row {r}";
                 }

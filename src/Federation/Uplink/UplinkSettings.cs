@@ -41,6 +41,9 @@ public sealed record UplinkSettings
     /// <summary>Mask ratio r_mask: extra share of each sparse layer uploaded beyond the 1 - sp that SWAT kept.</summary>
     public double MaskRatio { get; }
 
+    /// <summary>How clients lay out each sparse layer (the server accepts every layout whatever this says).</summary>
+    public UplinkEncodingMode Encoding { get; init; } = UplinkEncodingMode.Auto;
+
     /// <summary>Share of a sparse layer's entries uploaded: 1 - sp + r_mask clamped to [0, 1] for the ZeroFL strategies, 1 for Dense and Swat.</summary>
     public decimal KeepFraction => Strategy.SparsifiesUpload()
         ? KeepFractionOf(ExactFraction.ToDecimal(Sparsity), ExactFraction.ToDecimal(MaskRatio))
