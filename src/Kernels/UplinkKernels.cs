@@ -4,14 +4,12 @@ using ILGPU.Runtime;
 namespace ZeroFL.Kernels;
 
 /// <summary>
-/// Small kernels the federation needs around top-K and CSR: keep one tensor's values where another
-/// is non-zero (Diff on Top-K-Weights), count non-zeros (the non-zero ratio after aggregation), and
-/// scale in place (FedAvg's 1/n). CPU reference: <see cref="Reference.UplinkReference"/>.
+/// Small kernels the federation needs around top-K and CSR: count non-zeros (the non-zero ratio
+/// after aggregation) and scale in place (FedAvg's 1/n). CPU reference: <see cref="Reference.UplinkReference"/>.
 /// </summary>
 public sealed class UplinkKernels
 {
     private readonly KernelLaunch launch;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> keepWhereNonZero;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<long>, int, int> countNonZero;
     private readonly Action<Index1D, ArrayView<float>, float, int, int> scale;
     private readonly MemoryBuffer1D<long, Stride1D.Dense> partialCounts;
@@ -22,21 +20,10 @@ public sealed class UplinkKernels
     {
         this.launch = launch;
         var a = launch.Accelerator;
-        keepWhereNonZero = launch.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(KeepWhereNonZeroKernel);
         countNonZero = launch.Load<ArrayView<float>, ArrayView<long>, int, int>(CountNonZeroKernel);
         scale = launch.Load<ArrayView<float>, float, int, int>(ScaleKernel);
         partialCounts = a.Allocate1D<long>(launch.MaxThreads);
         hostCounts = new long[launch.MaxThreads];
-    }
-
-    /// <summary>output[i] = mask[i] != 0 ? values[i] : 0. All three have the same length.</summary>
-    public void KeepWhereNonZero(ArrayView<float> mask, ArrayView<float> values, ArrayView<float> output)
-    {
-        HostCheck.SameLength(mask, values, "keep where non-zero");
-        HostCheck.SameLength(mask, output, "keep where non-zero");
-        int n = HostCheck.Count(mask.Length, "keep where non-zero");
-        int t = launch.Threads(n);
-        keepWhereNonZero(t, mask, values, output, n, t);
     }
 
     /// <summary>The number of entries of <paramref name="x"/> that are not zero (NaN counts).</summary>
@@ -60,15 +47,6 @@ public sealed class UplinkKernels
         int n = HostCheck.Count(x.Length, "scale");
         int t = launch.Threads(n);
         scale(t, x, factor, n, t);
-    }
-
-    [GpuKernel]
-    internal static void KeepWhereNonZeroKernel(Index1D index, ArrayView<float> mask, ArrayView<float> values, ArrayView<float> output, int n, int stride)
-    {
-        for (int i = index; i < n; i += stride)
-        {
-            output[i] = mask[i] != 0f ? values[i] : 0f;
-        }
     }
 
     [GpuKernel]
