@@ -47,7 +47,7 @@ public sealed class ReportTests
     {
         var html = RunReport.Html([WithAnalyses("zerofl")], "analyses");
         Assert.That(Regex.Matches(html, "<svg ").Count, Is.EqualTo(7));
-        var accuracy = ChartNamed(html, "top-K weights (solid) vs all weights (dashed)");
+        var accuracy = ChartNamed(html, "top-K (solid), all weights (dashed)");
         Assert.That(Regex.Matches(accuracy, "<polyline ").Count, Is.EqualTo(2));
         Assert.That(Regex.Matches(accuracy, "<polyline [^>]*stroke-dasharray").Count, Is.EqualTo(1), "all weights dashed");
         var ratio = ChartNamed(html, "Non-zero ratio after aggregation");

@@ -160,12 +160,14 @@ public static class RunReport
         html.Append(Chart("Cumulative upload", "round", "MB", PerRun(runs, r => Cumulative(r.Rounds, x => x.UploadBytes / 1e6))));
         html.Append(Chart("Cumulative training compute", "round", "GFLOP", PerRun(runs, r => Cumulative(r.Rounds, x => x.TrainFlops / 1e9))));
         html.Append("</div>\n");
+        // The analyses span the runs' rounds even where they have fewer points (mask records).
+        int lastRound = runs.SelectMany(r => r.Rounds).Select(x => x.Round).DefaultIfEmpty(1).Max();
         var analyses = new StringBuilder();
-        analyses.Append(Chart("Test accuracy: top-K weights (solid) vs all weights (dashed)", "round", "accuracy", DenseVsSparse(runs), optional: true));
+        analyses.Append(Chart("Test accuracy: top-K (solid), all weights (dashed)", "round", "accuracy", DenseVsSparse(runs), optional: true, lastRound));
         analyses.Append(Chart("Validation accuracy of the round's clients", "round", "accuracy",
-            PerRun(runs, r => r.Rounds.Where(x => x.ValidationAccuracy is not null).Select(x => (x.Round * 1.0, x.ValidationAccuracy!.Value))), optional: true));
-        analyses.Append(Chart("Non-zero ratio after aggregation, per sparse layer", "round", "non-zero entries / layer size", PerLayer(runs, l => l.NonZeroRatio), optional: true));
-        analyses.Append(Chart("Mask stability: top-K positions unchanged since the previous record", "round", "share of top-K", PerLayer(runs, l => l.MaskStability), optional: true));
+            PerRun(runs, r => r.Rounds.Where(x => x.ValidationAccuracy is not null).Select(x => (x.Round * 1.0, x.ValidationAccuracy!.Value))), optional: true, lastRound));
+        analyses.Append(Chart("Non-zero ratio after aggregation", "round", "non-zero entries / layer size", PerLayer(runs, l => l.NonZeroRatio), optional: true, lastRound));
+        analyses.Append(Chart("Mask stability since the previous record", "round", "share of top-K positions unchanged", PerLayer(runs, l => l.MaskStability), optional: true, lastRound));
         if (analyses.Length > 0)
         {
             html.Append("<h2>Analyses</h2>\n<div class=\"charts\">\n").Append(analyses).Append("</div>\n");
@@ -236,10 +238,11 @@ public static class RunReport
     }
 
     /// <summary>
-    /// One SVG line chart, 420 x 280, with axes, ticks and a legend. An <paramref name="optional"/>
-    /// chart (an analysis not every run has) is left out, as empty text, when no line has a point.
+    /// One SVG line chart, 420 x 280, with axes, ticks and a legend; the x axis reaches at least
+    /// <paramref name="xMaxAtLeast"/>. An <paramref name="optional"/> chart (an analysis not every
+    /// run has) is left out, as empty text, when no line has a point.
     /// </summary>
-    private static string Chart(string title, string xLabel, string yLabel, IReadOnlyList<Series> lines, bool optional = false)
+    private static string Chart(string title, string xLabel, string yLabel, IReadOnlyList<Series> lines, bool optional = false, double xMaxAtLeast = 1)
     {
         const double width = 420, height = 280, left = 58, right = 12, top = 28, bottom = 44;
         var all = lines.SelectMany(l => l.Points).ToList();
@@ -247,7 +250,7 @@ public static class RunReport
         {
             return string.Empty;
         }
-        double xMax = all.Count > 0 ? all.Max(p => p.X) : 1, yMax = all.Count > 0 ? all.Max(p => p.Y) : 1;
+        double xMax = Math.Max(xMaxAtLeast, all.Count > 0 ? all.Max(p => p.X) : 1), yMax = all.Count > 0 ? all.Max(p => p.Y) : 1;
         double xMin = Math.Min(1, xMax), yMin = 0;
         var xTicks = Ticks(xMin, xMax, wholeNumbers: true);
         var yTicks = Ticks(yMin, yMax);
@@ -258,7 +261,7 @@ public static class RunReport
         var c = CultureInfo.InvariantCulture;
         var svg = new StringBuilder();
         svg.Append(c, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height + 18 * lines.Count}\" role=\"img\" aria-label=\"{Escape(title)}\">");
-        svg.Append(c, $"<text x=\"{width / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"{(title.Length > 48 ? 12 : 14)}\" font-weight=\"bold\">{Escape(title)}</text>");
+        svg.Append(c, $"<text x=\"{width / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{Escape(title)}</text>");
         foreach (double t in yTicks)
         {
             svg.Append(c, $"<line x1=\"{left}\" x2=\"{width - right}\" y1=\"{Y(t):F1}\" y2=\"{Y(t):F1}\" stroke=\"#eee\"/><text x=\"{left - 6}\" y=\"{Y(t) + 4:F1}\" text-anchor=\"end\" font-size=\"11\">{t.ToString("G4", c)}</text>");
