@@ -36,6 +36,7 @@ public sealed class KernelLibrary
         SparseConv = new SparseConvKernels(Launch);
         IndexPack = new IndexPackKernels(Launch);
         SparseFormats = new SparseFormatKernels(Launch);
+        Masks = new MaskKernels(Launch);
         Loaded = Launch.Loaded.ToArray();
     }
 
@@ -89,4 +90,7 @@ public sealed class KernelLibrary
 
     /// <summary>Lossless upload layouts of a CSR matrix: 16-bit packed columns and a bitmap of positions, with their readers.</summary>
     public SparseFormatKernels SparseFormats { get; }
+
+    /// <summary>Position masks as bitmaps: marked from kept-index lists, and the positions two masks share (mask stability).</summary>
+    public MaskKernels Masks { get; }
 }

@@ -21,6 +21,79 @@ public sealed class ReportTests
         Assert.That(html, Does.Contain("<td>40.0 %"), "the summary table shows the upload share");
     }
 
+    /// <summary>A run with the analyses: accuracy with all weights, validation, and two sparse layers' ratios and stability.</summary>
+    private static RunRecord WithAnalyses(string name) => Run(name, 1) with
+    {
+        Rounds = Enumerable.Range(1, 6).Select(r => new RoundRow(r, r % 2 == 0 ? 0.8 : null, 1_000_000, 2e9)
+        {
+            TestAccuracyDenseWeights = r % 2 == 0 ? 0.1 : null,
+            ValidationAccuracy = 0.7,
+            ValidationLoss = 0.9,
+        }).ToList(),
+        Layers = Enumerable.Range(1, 6).SelectMany(r => new[] { "conv.weight", "fc.weight" }
+            .Select(layer => new LayerRow(r, layer, 0.25, r % 3 == 0 ? 0.875 : null))).ToList(),
+    };
+
+    private static string ChartNamed(string html, string title)
+    {
+        int at = html.IndexOf(title, StringComparison.Ordinal);
+        Assert.That(at, Is.Not.Negative, $"a chart '{title}'");
+        var chart = html[at..];
+        return chart[..chart.IndexOf("</svg>", StringComparison.Ordinal)];
+    }
+
+    [Test]
+    public void TheAnalysesAreDrawnPerLayerAndDenseAgainstTopK()
+    {
+        var html = RunReport.Html([WithAnalyses("zerofl")], "analyses");
+        Assert.That(Regex.Matches(html, "<svg ").Count, Is.EqualTo(7));
+        var accuracy = ChartNamed(html, "top-K (solid), all weights (dashed)");
+        Assert.That(Regex.Matches(accuracy, "<polyline ").Count, Is.EqualTo(2));
+        Assert.That(Regex.Matches(accuracy, "<polyline [^>]*stroke-dasharray").Count, Is.EqualTo(1), "all weights dashed");
+        var ratio = ChartNamed(html, "Non-zero ratio after aggregation");
+        Assert.That(Regex.Matches(ratio, "<polyline ").Count, Is.EqualTo(2), "one line per sparse layer");
+        Assert.That(Regex.Matches(ratio, "<circle ").Count, Is.EqualTo(12), "every round");
+        Assert.That(ratio, Does.Contain(">conv.weight<").And.Contain(">fc.weight<"));
+        var stability = ChartNamed(html, "Mask stability");
+        Assert.That(Regex.Matches(stability, "<circle ").Count, Is.EqualTo(4), "rounds 3 and 6 of two layers");
+        Assert.That(Regex.Matches(ChartNamed(html, "Validation accuracy"), "<circle ").Count, Is.EqualTo(6));
+        Assert.That(html, Does.Contain("<th>with all weights</th>"));
+    }
+
+    [Test]
+    public void RunsWithoutTheAnalysesGetOnlyTheThreeCharts()
+    {
+        Assert.That(Regex.Matches(RunReport.Html([Run("old", 1)], "old"), "<svg ").Count, Is.EqualTo(3));
+        var both = RunReport.Html([Run("old", 1), WithAnalyses("new")], "both");
+        Assert.That(Regex.Matches(both, "<svg ").Count, Is.EqualTo(7));
+        Assert.That(Regex.Matches(ChartNamed(both, "Mask stability"), "<polyline ").Count, Is.EqualTo(2), "the new run's two layers");
+        Assert.That(ChartNamed(both, "Mask stability"), Does.Contain(">new: fc.weight<"), "several runs: the run names the line");
+    }
+
+    [Test]
+    public void ARunDirectoryOfAnOlderVersionStillReads()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), $"zerofl-report-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "metrics.csv"), "round,test_accuracy,train_loss,upload_bytes,train_flops\n1,,1.5,100,2e9\n2,0.5,1.2,100,2e9\n");
+            File.WriteAllText(Path.Combine(directory, "layers.csv"), "round,layer,nonzero_ratio\n1,fc.weight,0.3\n2,fc.weight,0.25\n");
+            var run = RunRecord.Read(directory);
+            Assert.That(run.Rounds[1].TestAccuracy, Is.EqualTo(0.5));
+            Assert.That(run.Rounds[1].TestAccuracyDenseWeights, Is.Null);
+            Assert.That(run.Layers, Is.EqualTo(new[] { new LayerRow(1, "fc.weight", 0.3, null), new LayerRow(2, "fc.weight", 0.25, null) }));
+
+            File.WriteAllText(Path.Combine(directory, "layers.csv"), "round,layer,nonzero_ratio,mask_stability\n2,fc.weight,,0.9\n3,fc.weight,x,\n");
+            var error = Assert.Throws<InvalidDataException>(() => RunRecord.Read(directory));
+            Assert.That(error!.Message, Does.Contain("layers.csv: line 3"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Test]
     public void CumulativeUploadEndsAtTheSumOfTheRounds()
     {

@@ -33,7 +33,7 @@ public sealed class ResumeTests
 
     private string[] RunArguments(string outDir) =>
         ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "3", "--rounds", "6",
-         "--batch-size", "16", "--eval-every", "2", "--checkpoint-every", "1", "--seed", "5", "--quiet", "--out", outDir];
+         "--batch-size", "16", "--eval-every", "2", "--checkpoint-every", "1", "--mask-record-every", "2", "--seed", "5", "--quiet", "--out", outDir];
 
     private static (int Code, string Err) RunInProcess(params string[] args)
     {
@@ -102,8 +102,53 @@ public sealed class ResumeTests
             Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(expected), $"attempt {attempt}: the final model, killed {extraMilliseconds} ms after round {afterRounds}");
             var rounds = File.ReadAllLines(Path.Combine(outDir, "metrics.csv")).Skip(1).Select(l => l.Split(',')[0]);
             Assert.That(rounds, Is.EqualTo(Enumerable.Range(1, 6).Select(r => r.ToString())), "each round once in metrics.csv");
+            Assert.That(File.ReadAllLines(Path.Combine(outDir, "layers.csv")), Is.EqualTo(File.ReadAllLines(Path.Combine(baseline, "layers.csv"))),
+                $"attempt {attempt}: the same non-zero ratios and mask stability");
         }
         Assert.That(killed, Is.Positive, "at least one run was really killed mid-way");
+    }
+
+    /// <summary>
+    /// The mask record travels in the checkpoint: resumed after round 3 (checkpoints every 3
+    /// rounds, records every 2), the record of round 2 is the predecessor of round 4's.
+    /// </summary>
+    [Test]
+    public void AResumedRunWritesTheSameMaskStabilityAsOneLeftAlone()
+    {
+        string[] Arguments(string outDir)
+        {
+            var arguments = RunArguments(outDir);
+            arguments[Array.IndexOf(arguments, "--checkpoint-every") + 1] = "3";
+            return arguments;
+        }
+        string whole = Path.Combine(files.Directory, "masks-whole"), resumed = Path.Combine(files.Directory, "masks-resumed");
+        foreach (var outDir in new[] { whole, resumed })
+        {
+            var (code, err) = RunInProcess(Arguments(outDir));
+            Assert.That(code, Is.EqualTo(0), err);
+        }
+        // Lose the last checkpoint (round 6): the run resumes from round 3's.
+        File.Delete(Path.Combine(resumed, "checkpoint.json"));
+        File.Delete(Path.Combine(resumed, "model.safetensors"));
+        using (var state = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(resumed, "checkpoint.prev.json"))))
+        {
+            var record = state.RootElement.GetProperty("totals").GetProperty("analyses").GetProperty("mask_record");
+            Assert.That(state.RootElement.GetProperty("round").GetInt32(), Is.EqualTo(3));
+            Assert.That(record.GetProperty("round").GetInt32(), Is.EqualTo(2), "the checkpoint after round 3 holds round 2's record");
+        }
+        var (resumeCode, resumeErr) = RunInProcess("run", "--resume", resumed);
+        Assert.That(resumeCode, Is.EqualTo(0), resumeErr);
+        Assert.That(resumeErr, Does.Contain("previous checkpoint (after round 3)"));
+        var layers = File.ReadAllLines(Path.Combine(resumed, "layers.csv"));
+        Assert.That(layers, Is.EqualTo(File.ReadAllLines(Path.Combine(whole, "layers.csv"))));
+        Assert.That(layers.Count(l => l.StartsWith("4,", StringComparison.Ordinal) && !l.EndsWith(',')), Is.EqualTo(2), "round 4 has a stability per sparse layer");
+        Assert.That(File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(whole, "model.safetensors"))));
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(resumed, "summary.json")));
+        using var wholeSummary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(whole, "summary.json")));
+        foreach (var key in new[] { "final_test_accuracy_dense_weights", "final_val_accuracy", "final_val_loss" })
+        {
+            Assert.That(summary.RootElement.GetProperty(key).GetDouble(), Is.EqualTo(wholeSummary.RootElement.GetProperty(key).GetDouble()), key);
+        }
     }
 
     [Test]

@@ -93,6 +93,14 @@ public class RunOptions : DataOptions
     [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
     public int EvaluateEvery { get; set; } = 5;
 
+    /// <summary>Mask record period.</summary>
+    [Option("mask-record-every", Default = 20, HelpText = "Record the global model's top-K masks every N rounds (the initial model is the first record); layers.csv's mask_stability is the share of each sparse layer's top-K positions unchanged since the previous record (the paper records every 20).")]
+    public int MaskRecordEvery { get; set; } = 20;
+
+    /// <summary>Validation share of each client.</summary>
+    [Option("val-fraction", Default = 0.1, HelpText = "Share of each client's samples held out for validation (the paper's 10%); each round the new global model is evaluated on the round's clients' splits (val_accuracy, val_loss in metrics.csv). 0 = train on everything.")]
+    public double ValidationFraction { get; set; } = 0.1;
+
     /// <summary>Output directory.</summary>
     [Option("out", HelpText = "Output directory (default: runs/<timestamp>): metrics.csv, layers.csv, summary.json.")]
     public string? Out { get; set; }
@@ -132,7 +140,8 @@ public class RunOptions : DataOptions
 public static class RunCommand
 {
     private static readonly string[] MetricsColumns =
-        ["round", "test_accuracy", "train_loss", "upload_bytes", "dense_upload_bytes", "train_flops", "dense_train_flops", "seconds", "server_seconds", "encode_seconds", "clients", "failed_clients", "lr"];
+        ["round", "test_accuracy", "train_loss", "upload_bytes", "dense_upload_bytes", "train_flops", "dense_train_flops", "seconds", "server_seconds", "encode_seconds", "clients", "failed_clients", "lr",
+         "test_accuracy_dense_weights", "val_accuracy", "val_loss"];
 
     /// <summary>Runs the experiment and writes its files.</summary>
     public static int Run(RunOptions o)
@@ -179,7 +188,7 @@ public static class RunCommand
         }
         string outDir = o.Out ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
-        var partitionOptions = new PartitionOptions(o.Seed);
+        var partitionOptions = new PartitionOptions(o.Seed, o.ValidationFraction);
         var partition = options.Partition switch
         {
             PartitionScheme.Iid => IidPartitioner.Create(split.Train, o.Clients, partitionOptions),
@@ -203,6 +212,11 @@ public static class RunCommand
             var (state, values) = RunCheckpoint.Load(outDir, server.Global.Store, warning => Console.Error.WriteLine($"zerofl: warning: {warning}"));
             server.Global.Store.Upload(values);
             totals = state.Totals;
+            totals.Analyses ??= new RunAnalyses();
+            if (server.RestoreMaskRecord(totals.Analyses.MaskRecord, state.Round) is { } problem)
+            {
+                Console.Error.WriteLine($"zerofl: warning: {problem}");
+            }
             firstRound = state.Round + 1;
             // Rows of rounds after the checkpoint were computed by the killed process: they are run again.
             KeepRowsUpTo(metricsPath, state.Round);
@@ -214,7 +228,7 @@ public static class RunCommand
         if (resumed is null)
         {
             metrics.WriteLine(string.Join(',', MetricsColumns));
-            layers.WriteLine("round,layer,nonzero_ratio");
+            layers.WriteLine("round,layer,nonzero_ratio,mask_stability");
         }
         var clock = Stopwatch.StartNew();
         double wallBefore = totals.WallSeconds;
@@ -244,17 +258,18 @@ public static class RunCommand
                 totals.FailuresByReason[failure.Reason] = totals.FailuresByReason.GetValueOrDefault(failure.Reason) + 1;
             }
             totals.LastAccuracy = m.TestAccuracy ?? totals.LastAccuracy;
+            totals.Analyses.LastAccuracyDenseWeights = m.TestAccuracyDenseWeights ?? totals.Analyses.LastAccuracyDenseWeights;
+            totals.Analyses.LastValidationAccuracy = m.ValidationAccuracy ?? totals.Analyses.LastValidationAccuracy;
+            totals.Analyses.LastValidationLoss = m.ValidationLoss ?? totals.Analyses.LastValidationLoss;
             long uploadTotal = totals.UploadBytes, denseTotal = totals.DenseUploadBytes;
             WriteMetrics(metrics, m);
-            for (int i = 0; i < m.NonZeroRatios.Count && i < sparseLayers.Count; i++)
-            {
-                layers.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{round},{sparseLayers[i]},{m.NonZeroRatios[i]:G6}"));
-            }
+            WriteLayers(layers, m, sparseLayers);
             metrics.Flush();
             layers.Flush();
             totals.WallSeconds = wallBefore + clock.Elapsed.TotalSeconds;
             if (o.WritesCheckpoints && (round % o.CheckpointEvery == 0 || round == o.Rounds))
             {
+                totals.Analyses.MaskRecord = server.SaveMaskRecord();
                 RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(), round, ArgumentsWithout(o.Arguments, "--resume"), totals);
             }
             double eta = clock.Elapsed.TotalSeconds / (round - firstRound + 1) * (o.Rounds - round);
@@ -263,6 +278,10 @@ public static class RunCommand
                 Console.WriteLine(JsonSerializer.Serialize(RoundJson(m, uploadTotal)));
             }
             string accuracy = m.TestAccuracy is double a ? a.ToString("F4", CultureInfo.InvariantCulture) : "  -   ";
+            if (m.TestAccuracy is not null && m.TestAccuracyDenseWeights is double all && options.Sparsity.Sparsity > 0)
+            {
+                accuracy += string.Create(CultureInfo.InvariantCulture, $" (all weights {all:F4})");
+            }
             string failed = m.Failures.Count > 0 ? $" ({m.Failures.Count} failed{(m.Attempts > 1 ? $", {m.Attempts} samples" : string.Empty)})" : string.Empty;
             double share = denseTotal > 0 ? (double)uploadTotal / denseTotal : 0;
             progress.Line(string.Create(CultureInfo.InvariantCulture,
@@ -276,6 +295,11 @@ public static class RunCommand
         var summary = new Dictionary<string, object?>
         {
             ["final_test_accuracy"] = lastAccuracy,
+            ["final_test_accuracy_dense_weights"] = totals.Analyses.LastAccuracyDenseWeights,
+            ["final_val_accuracy"] = totals.Analyses.LastValidationAccuracy,
+            ["final_val_loss"] = totals.Analyses.LastValidationLoss,
+            ["val_fraction"] = o.ValidationFraction,
+            ["mask_record_every"] = o.MaskRecordEvery,
             ["rounds"] = o.Rounds,
             ["clients"] = o.Clients,
             ["clients_per_round"] = options.Sampling.CountFor(o.Clients),
@@ -315,7 +339,7 @@ public static class RunCommand
         if (!o.Json)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"final test accuracy {lastAccuracy:F4} after {o.Rounds} rounds; uplink {uploadAll / 1e6:F1} MB = {(denseAll > 0 ? (double)uploadAll / denseAll : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
+                $"final test accuracy {lastAccuracy:F4}{(options.Sparsity.Sparsity > 0 ? $" (all weights {totals.Analyses.LastAccuracyDenseWeights:F4})" : string.Empty)} after {o.Rounds} rounds; uplink {uploadAll / 1e6:F1} MB = {(denseAll > 0 ? (double)uploadAll / denseAll : 0):P1} of dense; {wall:F1} s; results in {outDir}"));
         }
         return 0;
     }
@@ -413,6 +437,14 @@ public static class RunCommand
         {
             throw new UsageException("--clients, --rounds, --local-epochs, --batch-size, --eval-every, --topk-period, --min-clients and --checkpoint-every must be at least 1");
         }
+        if (o.MaskRecordEvery < 1)
+        {
+            throw new UsageException($"--mask-record-every must be at least 1, got {o.MaskRecordEvery}");
+        }
+        if (!(o.ValidationFraction >= 0 && o.ValidationFraction < 1))
+        {
+            throw new UsageException($"--val-fraction must be in [0, 1), got {o.ValidationFraction}");
+        }
         if (o.FractionFit is null && (o.ClientsPerRound < 1 || o.ClientsPerRound > o.Clients))
         {
             throw new UsageException($"--clients-per-round must be in [1, {o.Clients}], got {o.ClientsPerRound}");
@@ -431,6 +463,7 @@ public static class RunCommand
             {
                 Faults = new FaultInjection(o.ClientFailureRate, o.CorruptUploadRate),
                 MinSuccessfulClients = o.MinClients,
+                MaskRecordEvery = o.MaskRecordEvery,
             };
             options.Validate();
             return options;
@@ -448,7 +481,25 @@ public static class RunCommand
             m.Round.ToString(c), m.TestAccuracy?.ToString("G6", c) ?? string.Empty, m.TrainLoss.ToString("G6", c),
             m.UploadBytes.ToString(c), m.DenseUploadBytes.ToString(c), m.TrainFlops.ToString("G6", c), m.DenseTrainFlops.ToString("G6", c),
             m.Seconds.ToString("G6", c), m.ServerSeconds.ToString("G6", c), m.EncodeSeconds.ToString("G6", c),
-            m.Clients.ToString(c), m.Failures.Count.ToString(c), m.LearningRate.ToString("G6", c)));
+            m.Clients.ToString(c), m.Failures.Count.ToString(c), m.LearningRate.ToString("G6", c),
+            m.TestAccuracyDenseWeights?.ToString("G6", c) ?? string.Empty, m.ValidationAccuracy?.ToString("G6", c) ?? string.Empty,
+            m.ValidationLoss?.ToString("G6", c) ?? string.Empty));
+    }
+
+    /// <summary>
+    /// layers.csv rows of a round: one per sparse layer when the round has a non-zero ratio (sparse
+    /// uploads) or a mask record; a value the round does not have is an empty cell.
+    /// </summary>
+    private static void WriteLayers(StreamWriter writer, RoundMetrics m, IReadOnlyList<string> sparseLayers)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var stability = m.MaskStability ?? [];
+        for (int i = 0; i < sparseLayers.Count && (i < m.NonZeroRatios.Count || i < stability.Count); i++)
+        {
+            string ratio = i < m.NonZeroRatios.Count ? m.NonZeroRatios[i].ToString("G6", c) : string.Empty;
+            string stable = i < stability.Count ? stability[i].ToString("G6", c) : string.Empty;
+            writer.WriteLine($"{m.Round.ToString(c)},{sparseLayers[i]},{ratio},{stable}");
+        }
     }
 
     private static Dictionary<string, object?> RoundJson(RoundMetrics m, long uploadTotal) => new()
@@ -467,5 +518,9 @@ public static class RunCommand
         ["failed_clients"] = m.Failures.Count,
         ["lr"] = m.LearningRate,
         ["nonzero_ratios"] = m.NonZeroRatios,
+        ["test_accuracy_dense_weights"] = m.TestAccuracyDenseWeights,
+        ["val_accuracy"] = m.ValidationAccuracy,
+        ["val_loss"] = m.ValidationLoss,
+        ["mask_stability"] = m.MaskStability,
     };
 }

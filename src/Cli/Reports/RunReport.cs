@@ -10,7 +10,24 @@ namespace ZeroFL.Cli.Reports;
 /// <param name="TestAccuracy">Test accuracy when evaluated that round.</param>
 /// <param name="UploadBytes">Bytes uploaded that round.</param>
 /// <param name="TrainFlops">Training FLOPs used that round.</param>
-public sealed record RoundRow(int Round, double? TestAccuracy, long UploadBytes, double TrainFlops);
+public sealed record RoundRow(int Round, double? TestAccuracy, long UploadBytes, double TrainFlops)
+{
+    /// <summary>Test accuracy with all weights (no top-K mask) when evaluated that round.</summary>
+    public double? TestAccuracyDenseWeights { get; init; }
+
+    /// <summary>The round's clients' weighted validation accuracy.</summary>
+    public double? ValidationAccuracy { get; init; }
+
+    /// <summary>The round's clients' weighted validation loss.</summary>
+    public double? ValidationLoss { get; init; }
+}
+
+/// <summary>One row of layers.csv: a sparse layer in a round.</summary>
+/// <param name="Round">Round (1-based).</param>
+/// <param name="Layer">The layer's parameter name.</param>
+/// <param name="NonZeroRatio">Non-zero entries of the aggregated upload / layer size, when the uploads were sparse.</param>
+/// <param name="MaskStability">Share of the global model's top-K positions unchanged since the previous mask record, on record rounds.</param>
+public sealed record LayerRow(int Round, string Layer, double? NonZeroRatio, double? MaskStability);
 
 /// <summary>A run directory read back: its name, rounds and summary.json values.</summary>
 /// <param name="Name">Label (the directory name).</param>
@@ -18,7 +35,14 @@ public sealed record RoundRow(int Round, double? TestAccuracy, long UploadBytes,
 /// <param name="Summary">summary.json's top-level values, as text.</param>
 public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IReadOnlyDictionary<string, string> Summary)
 {
-    /// <summary>Reads <paramref name="directory"/>'s metrics.csv and summary.json; InvalidDataException naming the file for anything unreadable.</summary>
+    /// <summary>layers.csv rows in file order (none when the run has no such file).</summary>
+    public IReadOnlyList<LayerRow> Layers { get; init; } = [];
+
+    /// <summary>
+    /// Reads <paramref name="directory"/>'s metrics.csv, layers.csv (if any) and summary.json;
+    /// InvalidDataException naming the file for anything unreadable. Columns added later
+    /// (dense-weights and validation accuracy, mask stability) are optional, so older runs read.
+    /// </summary>
     public static RunRecord Read(string directory)
     {
         string metrics = Path.Combine(directory, "metrics.csv");
@@ -31,7 +55,9 @@ public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IRea
         var header = lines.FirstOrDefault()?.Split(',') ?? [];
         int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidDataException($"{metrics}: no '{name}' column");
         int round = Column("round"), accuracy = Column("test_accuracy"), upload = Column("upload_bytes"), flops = Column("train_flops");
+        int denseWeights = Array.IndexOf(header, "test_accuracy_dense_weights"), validation = Array.IndexOf(header, "val_accuracy"), validationLoss = Array.IndexOf(header, "val_loss");
         var c = CultureInfo.InvariantCulture;
+        double? Optional(string[] f, int column) => column >= 0 && double.TryParse(f[column], NumberStyles.Float, c, out double value) ? value : null;
         var rows = new List<RoundRow>();
         for (int i = 1; i < lines.Length; i++)
         {
@@ -41,9 +67,14 @@ public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IRea
             {
                 throw new InvalidDataException($"{metrics}: line {i + 1} is not a metrics row");
             }
-            double? a = double.TryParse(f[accuracy], NumberStyles.Float, c, out double value) ? value : null;
-            rows.Add(new RoundRow(r, a, u, fl));
+            rows.Add(new RoundRow(r, Optional(f, accuracy), u, fl)
+            {
+                TestAccuracyDenseWeights = Optional(f, denseWeights),
+                ValidationAccuracy = Optional(f, validation),
+                ValidationLoss = Optional(f, validationLoss),
+            });
         }
+        var layers = ReadLayers(Path.Combine(directory, "layers.csv"));
         var summary = new Dictionary<string, string>();
         if (File.Exists(summaryPath))
         {
@@ -60,18 +91,61 @@ public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IRea
                 throw new InvalidDataException($"{summaryPath}: damaged ({e.Message.ReplaceLineEndings(" ")})");
             }
         }
-        return new RunRecord(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), rows, summary);
+        return new RunRecord(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))), rows, summary) { Layers = layers };
+    }
+
+    /// <summary>The rows of a layers.csv (round, layer, nonzero_ratio and, in newer runs, mask_stability; empty cells are absent values); none when the file is missing.</summary>
+    private static List<LayerRow> ReadLayers(string path)
+    {
+        var rows = new List<LayerRow>();
+        if (!File.Exists(path))
+        {
+            return rows;
+        }
+        var lines = File.ReadAllLines(path);
+        var header = lines.FirstOrDefault()?.Split(',') ?? [];
+        int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidDataException($"{path}: no '{name}' column");
+        int round = Column("round"), layer = Column("layer"), ratio = Column("nonzero_ratio"), stability = Array.IndexOf(header, "mask_stability");
+        var c = CultureInfo.InvariantCulture;
+        for (int i = 1; i < lines.Length; i++)
+        {
+            var f = lines[i].Split(',');
+            if (f.Length != header.Length || !int.TryParse(f[round], NumberStyles.Integer, c, out int r)
+                || !TryOptional(f[ratio], out double? nonZero) || !TryOptional(stability >= 0 ? f[stability] : string.Empty, out double? stable))
+            {
+                throw new InvalidDataException($"{path}: line {i + 1} is not a layers row");
+            }
+            rows.Add(new LayerRow(r, f[layer], nonZero, stable));
+        }
+        return rows;
+
+        bool TryOptional(string text, out double? value)
+        {
+            value = null;
+            if (text.Length == 0)
+            {
+                return true;
+            }
+            bool parsed = double.TryParse(text, NumberStyles.Float, c, out double v);
+            value = v;
+            return parsed;
+        }
     }
 }
 
 /// <summary>
 /// A self-contained HTML report (inline SVG, no external files or scripts) of one or more runs: test
-/// accuracy, cumulative upload and cumulative training FLOPs against the round, one line per run,
-/// and a summary table.
+/// accuracy, cumulative upload and cumulative training FLOPs against the round, one line per run;
+/// the paper's analyses where the runs have them (test accuracy with the top-K weights against all
+/// weights, the clients' validation accuracy, and per sparse layer the non-zero ratio after
+/// aggregation and the mask stability); and a summary table.
 /// </summary>
 public static class RunReport
 {
     private static readonly string[] Colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+
+    /// <summary>One line of a chart: its legend, points, colour (index into the palette) and whether it is dashed.</summary>
+    private sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, int Color, bool Dashed = false);
 
     /// <summary>The report's HTML.</summary>
     public static string Html(IReadOnlyList<RunRecord> runs, string title)
@@ -82,10 +156,24 @@ public static class RunReport
             .Append("table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}")
             .Append("td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}svg{background:#fff;border:1px solid #ddd}")
             .Append("</style></head><body>\n<h1>").Append(Escape(title)).Append("</h1>\n<div class=\"charts\">\n");
-        html.Append(Chart("Test accuracy", "round", "accuracy", runs, r => r.Rounds.Where(x => x.TestAccuracy is not null).Select(x => (x.Round * 1.0, x.TestAccuracy!.Value))));
-        html.Append(Chart("Cumulative upload", "round", "MB", runs, r => Cumulative(r.Rounds, x => x.UploadBytes / 1e6)));
-        html.Append(Chart("Cumulative training compute", "round", "GFLOP", runs, r => Cumulative(r.Rounds, x => x.TrainFlops / 1e9)));
-        html.Append("</div>\n<h2>Summary</h2>\n<table><tr><th>run</th><th>strategy</th><th>sparsity</th><th>r_mask</th><th>rounds</th><th>final test accuracy</th><th>uplink MB</th><th>of dense</th><th>training GFLOP</th><th>failed clients</th><th>seconds</th></tr>\n");
+        html.Append(Chart("Test accuracy", "round", "accuracy", PerRun(runs, r => r.Rounds.Where(x => x.TestAccuracy is not null).Select(x => (x.Round * 1.0, x.TestAccuracy!.Value)))));
+        html.Append(Chart("Cumulative upload", "round", "MB", PerRun(runs, r => Cumulative(r.Rounds, x => x.UploadBytes / 1e6))));
+        html.Append(Chart("Cumulative training compute", "round", "GFLOP", PerRun(runs, r => Cumulative(r.Rounds, x => x.TrainFlops / 1e9))));
+        html.Append("</div>\n");
+        // The analyses span the runs' rounds even where they have fewer points (mask records).
+        int lastRound = runs.SelectMany(r => r.Rounds).Select(x => x.Round).DefaultIfEmpty(1).Max();
+        var analyses = new StringBuilder();
+        analyses.Append(Chart("Test accuracy: top-K (solid), all weights (dashed)", "round", "accuracy", DenseVsSparse(runs), optional: true, lastRound));
+        analyses.Append(Chart("Validation accuracy of the round's clients", "round", "accuracy",
+            PerRun(runs, r => r.Rounds.Where(x => x.ValidationAccuracy is not null).Select(x => (x.Round * 1.0, x.ValidationAccuracy!.Value))), optional: true, lastRound));
+        analyses.Append(Chart("Non-zero ratio after aggregation", "round", "non-zero entries / layer size", PerLayer(runs, l => l.NonZeroRatio), optional: true, lastRound));
+        analyses.Append(Chart("Mask stability since the previous record", "round", "share of top-K positions unchanged", PerLayer(runs, l => l.MaskStability), optional: true, lastRound));
+        if (analyses.Length > 0)
+        {
+            html.Append("<h2>Analyses</h2>\n<div class=\"charts\">\n").Append(analyses).Append("</div>\n");
+        }
+        html.Append("<h2>Summary</h2>\n<table><tr><th>run</th><th>strategy</th><th>sparsity</th><th>r_mask</th><th>rounds</th><th>final test accuracy</th><th>with all weights</th>")
+            .Append("<th>validation accuracy</th><th>uplink MB</th><th>of dense</th><th>training GFLOP</th><th>failed clients</th><th>seconds</th></tr>\n");
         foreach (var run in runs)
         {
             string Get(string key) => run.Summary.TryGetValue(key, out var v) ? v : "";
@@ -93,12 +181,50 @@ public static class RunReport
                 double.TryParse(Get(key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? (v * scale).ToString(format, CultureInfo.InvariantCulture) : "-";
             html.Append("<tr><td>").Append(Escape(run.Name)).Append("</td><td>").Append(Escape(Get("strategy"))).Append("</td><td>").Append(Escape(Get("sparsity")))
                 .Append("</td><td>").Append(Escape(Get("mask_ratio"))).Append("</td><td>").Append(run.Rounds.Count).Append("</td><td>").Append(Number("final_test_accuracy", 1, "F4"))
+                .Append("</td><td>").Append(Number("final_test_accuracy_dense_weights", 1, "F4")).Append("</td><td>").Append(Number("final_val_accuracy", 1, "F4"))
                 .Append("</td><td>").Append(Number("uplink_bytes_total", 1e-6, "F1")).Append("</td><td>").Append(Number("uplink_fraction_of_dense", 100, "F1")).Append(" %")
                 .Append("</td><td>").Append(Number("train_flops_total", 1e-9, "F1")).Append("</td><td>").Append(Escape(Get("failed_clients")))
                 .Append("</td><td>").Append(Number("wall_seconds", 1, "F1")).Append("</td></tr>\n");
         }
         html.Append("</table>\n</body></html>\n");
         return html.ToString();
+    }
+
+    /// <summary>One line per run, named by the run, in the run's colour.</summary>
+    private static List<Series> PerRun(IReadOnlyList<RunRecord> runs, Func<RunRecord, IEnumerable<(double X, double Y)>> points) =>
+        runs.Select((r, i) => new Series(r.Name, points(r).ToList(), i)).ToList();
+
+    /// <summary>Per run that has both: its top-K test accuracy solid and its all-weights accuracy dashed, in the run's colour.</summary>
+    private static List<Series> DenseVsSparse(IReadOnlyList<RunRecord> runs)
+    {
+        var series = new List<Series>();
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var rows = runs[i].Rounds.Where(x => x.TestAccuracy is not null && x.TestAccuracyDenseWeights is not null).ToList();
+            if (rows.Count == 0)
+            {
+                continue;
+            }
+            series.Add(new Series($"{runs[i].Name}: top-K weights", rows.Select(x => (x.Round * 1.0, x.TestAccuracy!.Value)).ToList(), i));
+            series.Add(new Series($"{runs[i].Name}: all weights", rows.Select(x => (x.Round * 1.0, x.TestAccuracyDenseWeights!.Value)).ToList(), i, Dashed: true));
+        }
+        return series;
+    }
+
+    /// <summary>One line per (run, sparse layer) with values, named by the layer (and the run when there are several), a colour per layer, dashed from the second run on.</summary>
+    private static List<Series> PerLayer(IReadOnlyList<RunRecord> runs, Func<LayerRow, double?> value)
+    {
+        var series = new List<Series>();
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var layers = runs[i].Layers.Where(l => value(l) is not null).GroupBy(l => l.Layer).ToList();
+            for (int j = 0; j < layers.Count; j++)
+            {
+                string name = runs.Count == 1 ? layers[j].Key : $"{runs[i].Name}: {layers[j].Key}";
+                series.Add(new Series(name, layers[j].Select(l => (l.Round * 1.0, value(l)!.Value)).ToList(), j, Dashed: i % 2 == 1));
+            }
+        }
+        return series;
     }
 
     private static IEnumerable<(double X, double Y)> Cumulative(IReadOnlyList<RoundRow> rows, Func<RoundRow, double> value)
@@ -111,13 +237,20 @@ public static class RunReport
         }
     }
 
-    /// <summary>One SVG line chart, 420 x 280, with axes, ticks and a legend.</summary>
-    private static string Chart(string title, string xLabel, string yLabel, IReadOnlyList<RunRecord> runs, Func<RunRecord, IEnumerable<(double X, double Y)>> series)
+    /// <summary>
+    /// One SVG line chart, 420 x 280, with axes, ticks and a legend; the x axis reaches at least
+    /// <paramref name="xMaxAtLeast"/>. An <paramref name="optional"/> chart (an analysis not every
+    /// run has) is left out, as empty text, when no line has a point.
+    /// </summary>
+    private static string Chart(string title, string xLabel, string yLabel, IReadOnlyList<Series> lines, bool optional = false, double xMaxAtLeast = 1)
     {
         const double width = 420, height = 280, left = 58, right = 12, top = 28, bottom = 44;
-        var lines = runs.Select(r => series(r).ToList()).ToList();
-        var all = lines.SelectMany(l => l).ToList();
-        double xMax = all.Count > 0 ? all.Max(p => p.X) : 1, yMax = all.Count > 0 ? all.Max(p => p.Y) : 1;
+        var all = lines.SelectMany(l => l.Points).ToList();
+        if (optional && all.Count == 0)
+        {
+            return string.Empty;
+        }
+        double xMax = Math.Max(xMaxAtLeast, all.Count > 0 ? all.Max(p => p.X) : 1), yMax = all.Count > 0 ? all.Max(p => p.Y) : 1;
         double xMin = Math.Min(1, xMax), yMin = 0;
         var xTicks = Ticks(xMin, xMax, wholeNumbers: true);
         var yTicks = Ticks(yMin, yMax);
@@ -127,7 +260,7 @@ public static class RunReport
         double Y(double y) => height - bottom - (y - yMin) / Math.Max(1e-12, yMax - yMin) * (height - top - bottom);
         var c = CultureInfo.InvariantCulture;
         var svg = new StringBuilder();
-        svg.Append(c, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height + 18 * runs.Count}\" role=\"img\" aria-label=\"{Escape(title)}\">");
+        svg.Append(c, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height + 18 * lines.Count}\" role=\"img\" aria-label=\"{Escape(title)}\">");
         svg.Append(c, $"<text x=\"{width / 2}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{Escape(title)}</text>");
         foreach (double t in yTicks)
         {
@@ -142,18 +275,20 @@ public static class RunReport
         svg.Append(c, $"<text x=\"14\" y=\"{(top + height - bottom) / 2}\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 14 {(top + height - bottom) / 2})\">{Escape(yLabel)}</text>");
         for (int i = 0; i < lines.Count; i++)
         {
-            string color = Colors[i % Colors.Length];
-            if (lines[i].Count > 0)
+            var line = lines[i];
+            string color = Colors[line.Color % Colors.Length];
+            string dash = line.Dashed ? " stroke-dasharray=\"6 4\"" : string.Empty;
+            if (line.Points.Count > 0)
             {
-                svg.Append("<polyline fill=\"none\" stroke-width=\"2\" stroke=\"").Append(color).Append("\" points=\"")
-                    .AppendJoin(' ', lines[i].Select(p => string.Create(c, $"{X(p.X):F1},{Y(p.Y):F1}"))).Append("\"/>");
-                foreach (var p in lines[i].Count <= 40 ? lines[i] : [])
+                svg.Append("<polyline fill=\"none\" stroke-width=\"2\"").Append(dash).Append(" stroke=\"").Append(color).Append("\" points=\"")
+                    .AppendJoin(' ', line.Points.Select(p => string.Create(c, $"{X(p.X):F1},{Y(p.Y):F1}"))).Append("\"/>");
+                foreach (var p in line.Points.Count <= 40 ? line.Points : [])
                 {
                     svg.Append(c, $"<circle cx=\"{X(p.X):F1}\" cy=\"{Y(p.Y):F1}\" r=\"2.5\" fill=\"{color}\"/>");
                 }
             }
             double ly = height + 12 + 18 * i;
-            svg.Append(c, $"<line x1=\"{left}\" x2=\"{left + 22}\" y1=\"{ly - 4}\" y2=\"{ly - 4}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{left + 28}\" y=\"{ly}\" font-size=\"12\">{Escape(runs[i].Name)}</text>");
+            svg.Append(c, $"<line x1=\"{left}\" x2=\"{left + 22}\" y1=\"{ly - 4}\" y2=\"{ly - 4}\" stroke=\"{color}\" stroke-width=\"3\"{dash}/><text x=\"{left + 28}\" y=\"{ly}\" font-size=\"12\">{Escape(line.Name)}</text>");
         }
         svg.Append("</svg>\n");
         return svg.ToString();

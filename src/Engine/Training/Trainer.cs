@@ -99,25 +99,46 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Accuracy and mean loss over every sample of <paramref name="data"/>, in evaluation mode.</summary>
-    public Evaluation Evaluate(DeviceDataset data, int batchSize = 256)
+    public Evaluation Evaluate(DeviceDataset data, int batchSize = 256) => EvaluateSamples(data, null, batchSize);
+
+    /// <summary>
+    /// Accuracy and mean loss over the samples <paramref name="samples"/> of <paramref name="data"/>
+    /// (indices in [0, data.Count), checked here), in evaluation mode, in batches of
+    /// <paramref name="batchSize"/> in the order given (e.g. a client's validation split).
+    /// </summary>
+    public Evaluation Evaluate(DeviceDataset data, IReadOnlyList<int> samples, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        for (int i = 0; i < samples.Count; i++)
+        {
+            if ((uint)samples[i] >= (uint)data.Count)
+            {
+                throw new ArgumentException($"evaluation sample {samples[i]} is outside [0, {data.Count})");
+            }
+        }
+        return EvaluateSamples(data, samples, batchSize);
+    }
+
+    private Evaluation EvaluateSamples(DeviceDataset data, IReadOnlyList<int>? samples, int batchSize)
     {
         if (batchSize <= 0)
         {
             throw new ArgumentException($"evaluation batch size must be positive, got {batchSize}");
         }
         tape.Training = false;
-        var order = new int[Math.Min(batchSize, data.Count)];
+        int total = samples?.Count ?? data.Count;
+        var order = new int[Math.Min(batchSize, total)];
         long correct = 0;
         double lossSum = 0;
         try
         {
-            for (int start = 0; start < data.Count; start += batchSize)
+            for (int start = 0; start < total; start += batchSize)
             {
-                int count = Math.Min(batchSize, data.Count - start);
+                int count = Math.Min(batchSize, total - start);
                 var indices = order.AsSpan(0, count);
                 for (int i = 0; i < count; i++)
                 {
-                    indices[i] = start + i;
+                    indices[i] = samples?[start + i] ?? start + i;
                 }
                 tape.Reset();
                 var (input, labels) = data.Batch(tape, indices);
@@ -131,7 +152,7 @@ public sealed class Trainer : IDisposable
                 var predicted = Download(predictions, count);
                 for (int i = 0; i < count; i++)
                 {
-                    if (predicted[i] == data.HostLabels[start + i])
+                    if (predicted[i] == data.HostLabels[indices[i]])
                     {
                         correct++;
                     }
@@ -143,7 +164,7 @@ public sealed class Trainer : IDisposable
             tape.Reset();
             tape.Training = true;
         }
-        return new Evaluation(data.Count == 0 ? 0 : (double)correct / data.Count, data.Count == 0 ? 0 : lossSum / data.Count, data.Count);
+        return new Evaluation(total == 0 ? 0 : (double)correct / total, total == 0 ? 0 : lossSum / total, total);
     }
 
     /// <inheritdoc />

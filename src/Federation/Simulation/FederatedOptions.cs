@@ -58,6 +58,9 @@ public sealed record FederatedOptions(
     /// <summary>Samples tried per round before the run stops with an error.</summary>
     public int MaxRoundAttempts { get; init; } = 5;
 
+    /// <summary>Record the global model's top-K masks every this many rounds (after the initial model, round 0) for the mask stability; the paper records every 20.</summary>
+    public int MaskRecordEvery { get; init; } = 20;
+
     /// <summary>Throws <see cref="ArgumentException"/> with one line naming the first bad value.</summary>
     public void Validate()
     {
@@ -68,6 +71,10 @@ public sealed record FederatedOptions(
         if (MinSuccessfulClients < 1 || MaxRoundAttempts < 1)
         {
             throw new ArgumentException("the minimum of successful clients and the attempts per round must be at least 1");
+        }
+        if (MaskRecordEvery < 1)
+        {
+            throw new ArgumentException($"the mask record period must be at least 1, got {MaskRecordEvery}");
         }
         if (Clients < 1)
         {

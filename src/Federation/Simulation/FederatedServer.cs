@@ -36,6 +36,18 @@ public sealed record RoundMetrics(
 
     /// <summary>Of <see cref="UploadBytes"/>, the bytes sent in each layer layout (<see cref="LayerEncodings.Name"/>; headers included).</summary>
     public IReadOnlyDictionary<string, long> UploadBytesByEncoding { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Test accuracy of the global model with all its weights (no top-K mask), when evaluated this round; equal to <see cref="TestAccuracy"/> for a dense model.</summary>
+    public double? TestAccuracyDenseWeights { get; init; }
+
+    /// <summary>The new global model's accuracy on the validation splits of the round's successful clients, weighted by their examples; null when they have none.</summary>
+    public double? ValidationAccuracy { get; init; }
+
+    /// <summary>The same clients' weighted mean validation loss.</summary>
+    public double? ValidationLoss { get; init; }
+
+    /// <summary>Per sparse layer (layout order): the share of the global model's top-K positions unchanged since the previous mask record, on rounds that record (null otherwise).</summary>
+    public IReadOnlyList<double>? MaskStability { get; init; }
 }
 
 /// <summary>A client left out of a round: who, why (a short reason), and the details.</summary>
@@ -74,6 +86,7 @@ public sealed class FederatedServer : IDisposable
     private readonly ClientRunner runner;
     private readonly DeviceAggregator aggregator;
     private readonly Trainer evaluator;
+    private readonly MaskRecorder? masks;
 
     /// <summary>Uploads the data, builds the global model and one client slot.</summary>
     public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition)
@@ -96,6 +109,13 @@ public sealed class FederatedServer : IDisposable
         runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
         aggregator = new DeviceAggregator(device, Uplink);
         evaluator = new Trainer(global, new Sgd(1f, 0f, 0f), workspace);
+        if (options.Sparsity.Sparsity > 0f)
+        {
+            var sparseWeights = Enumerable.Range(0, Uplink.Layout.Layers.Count).Where(l => Uplink.Layout.Layers[l].Sparse)
+                .Select(l => Uplink.View(global.Store.Values, l)).ToList();
+            masks = new MaskRecorder(device, sparseWeights, options.Sparsity);
+            masks.Record(0); // the initial model is the first record
+        }
     }
 
     /// <summary>The model layout the uplink uses.</summary>
@@ -108,10 +128,60 @@ public sealed class FederatedServer : IDisposable
     public long DenseUploadBytes => UplinkBytes.DenseModel(Uplink.Layout);
 
     /// <summary>Device bytes held: data, global model, one client slot, aggregator, step workspace (peak).</summary>
-    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + workspace.CapacityBytes;
+    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + workspace.CapacityBytes + (masks?.Bytes ?? 0);
 
     /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
     public Evaluation Evaluate() => evaluator.Evaluate(test);
+
+    /// <summary>Test accuracy of the global model with all its weights: its sparse layers run dense for this evaluation only.</summary>
+    public Evaluation EvaluateDenseWeights()
+    {
+        using (SwatRules.Suspend(global))
+        {
+            return evaluator.Evaluate(test);
+        }
+    }
+
+    /// <summary>
+    /// Flower's evaluate round with the fit clients: the global model (top-K weights) on each of
+    /// <paramref name="clients"/>' validation split, averaged weighted by their examples (null when they have none).
+    /// </summary>
+    public Evaluation? EvaluateClients(IEnumerable<int> clients) =>
+        FederatedEvaluation.Aggregate(clients.Select(id => partition.Clients[id].Validation)
+            .Where(samples => samples.Length > 0)
+            .Select(samples => evaluator.Evaluate(train, samples)).ToList());
+
+    /// <summary>The last mask record for a checkpoint, or null (a dense model records none).</summary>
+    public MaskRecord? SaveMaskRecord() => masks?.Save();
+
+    /// <summary>
+    /// After a resume from the checkpoint of round <paramref name="checkpointRound"/>: takes its
+    /// mask <paramref name="record"/>. Without one (a checkpoint from before mask records), the
+    /// initial model's record stands while no record round has passed, else the next record has no
+    /// predecessor. Returns a warning when the record does not fit (it is then dropped), else null.
+    /// </summary>
+    public string? RestoreMaskRecord(MaskRecord? record, int checkpointRound)
+    {
+        if (masks is null)
+        {
+            return null;
+        }
+        if (record is null)
+        {
+            if (checkpointRound >= options.MaskRecordEvery)
+            {
+                masks.Forget();
+            }
+            return null;
+        }
+        if (record.Round > checkpointRound || record.Round % options.MaskRecordEvery != 0)
+        {
+            masks.Forget();
+            return $"the checkpoint's mask record (round {record.Round}) does not fit its round {checkpointRound} and a record every {options.MaskRecordEvery} rounds; the next record has no predecessor";
+        }
+        string? problem = masks.Restore(record);
+        return problem is null ? null : $"{problem}; the next mask record has no predecessor";
+    }
 
     /// <summary>
     /// Runs round <paramref name="round"/> (1-based): samples clients, trains each on the slot,
@@ -134,6 +204,7 @@ public sealed class FederatedServer : IDisposable
             long examples = 0, uploadBytes = 0, denseBytes = 0;
             var bytesByEncoding = new Dictionary<string, long>();
             int succeeded = 0, done = 0;
+            var fitClients = new List<int>();
             aggregator.Begin();
             foreach (int id in sampled)
             {
@@ -183,6 +254,7 @@ public sealed class FederatedServer : IDisposable
                 lossSum += result.TrainLoss * result.Examples;
                 examples += result.Examples;
                 succeeded++;
+                fitClients.Add(id);
             }
             if (succeeded < options.MinSuccessfulClients)
             {
@@ -192,12 +264,21 @@ public sealed class FederatedServer : IDisposable
             var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy) ?? [];
             device.Synchronize();
             serverSeconds += finishClock.Elapsed.TotalSeconds;
-            double? accuracy = round % options.EvaluateEvery == 0 || round == options.Rounds ? Evaluate().Accuracy : null;
+            var validation = EvaluateClients(fitClients);
+            var stability = masks is not null && round % options.MaskRecordEvery == 0 ? masks.Record(round) : null;
+            bool evaluated = round % options.EvaluateEvery == 0 || round == options.Rounds;
+            double? accuracy = evaluated ? Evaluate().Accuracy : null;
+            // A dense model's two evaluations are the same one: it is run once.
+            double? denseWeights = evaluated && masks is not null ? EvaluateDenseWeights().Accuracy : accuracy;
             return new RoundMetrics(round, accuracy, examples > 0 ? lossSum / examples : double.NaN, uploadBytes, denseBytes, flops, denseFlops,
                 clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios)
             {
                 Attempts = attempt + 1,
                 UploadBytesByEncoding = bytesByEncoding,
+                TestAccuracyDenseWeights = denseWeights,
+                ValidationAccuracy = validation?.Accuracy,
+                ValidationLoss = validation?.Loss,
+                MaskStability = stability,
             };
         }
         throw new InvalidOperationException(
@@ -229,6 +310,7 @@ public sealed class FederatedServer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        masks?.Dispose();
         evaluator.Dispose();
         aggregator.Dispose();
         runner.Dispose();

@@ -38,6 +38,9 @@ public sealed class RunTotals
 
     /// <summary>Client failures counted by reason (<see cref="ClientFailure.Reason"/>).</summary>
     public Dictionary<string, int> FailuresByReason { get; set; } = [];
+
+    /// <summary>The analyses' last values and mask record (absent from checkpoints written before them).</summary>
+    public RunAnalyses Analyses { get; set; } = new();
 }
 
 /// <summary>
