@@ -11,27 +11,30 @@ namespace ZeroFL.Kernels;
 /// host, does the same work; only the launch machinery differs.
 /// </summary>
 /// <remarks>
-/// One pool per process (<see cref="Shared"/>): the calling thread runs thread indices 0, P, 2P, ...
-/// and each of the P - 1 workers its own residue class (P = the processor count). Launches from
-/// several host threads are serialised. A worker spins for <see cref="SpinTicks"/> after its last
-/// launch (the next one usually follows within microseconds), then sleeps until woken.
-/// An exception thrown by a thread index is rethrown on the caller after every index has finished.
+/// One pool per process (<see cref="Shared"/>): the calling thread and P - 1 workers (P = the processor
+/// count) claim thread indices one at a time from a counter tagged with the launch's generation, so a
+/// worker that is asleep or descheduled (a loaded host) never holds a launch up: the caller runs the
+/// indices nobody claimed. Launches from several host threads are serialised. A worker spins for
+/// <see cref="SpinTicks"/> after its last launch (the next one usually follows within microseconds),
+/// then sleeps until woken. Every index runs even when one throws; the first exception is rethrown on
+/// the caller when all have finished.
 /// </remarks>
 internal sealed class HostWorkers
 {
     /// <summary>The process's pool, one lane per processor.</summary>
     public static HostWorkers Shared { get; } = new(Environment.ProcessorCount);
 
-    /// <summary>How long an idle worker spins before it sleeps: 200 us.</summary>
-    private static readonly long SpinTicks = Stopwatch.Frequency / 5000;
+    /// <summary>How long an idle worker spins before it sleeps: 100 us.</summary>
+    private static readonly long SpinTicks = Stopwatch.Frequency / 10000;
 
     private readonly object launchLock = new();
     private readonly object gate = new();
     private readonly int lanes;
     private Action<int>? body;
     private int count;
-    private long generation;
-    private int pending;
+    /// <summary>The launch's generation (high 32 bits) and its next unclaimed index (low 32 bits).</summary>
+    private long claims;
+    private int finished;
     private int sleepers;
     private Exception? failure;
 
@@ -40,8 +43,7 @@ internal sealed class HostWorkers
         this.lanes = Math.Max(1, lanes);
         for (int lane = 1; lane < this.lanes; lane++)
         {
-            int own = lane;
-            new Thread(() => Work(own)) { IsBackground = true, Name = $"zerofl-cpu-{own}" }.Start();
+            new Thread(Work) { IsBackground = true, Name = $"zerofl-cpu-{lane}" }.Start();
         }
     }
 
@@ -67,8 +69,9 @@ internal sealed class HostWorkers
             body = kernel;
             count = threads;
             failure = null;
-            Volatile.Write(ref pending, lanes - 1);
-            Interlocked.Increment(ref generation); // publishes the job (full fence)
+            Volatile.Write(ref finished, 0);
+            long generation = (Volatile.Read(ref claims) >> 32) + 1;
+            Interlocked.Exchange(ref claims, generation << 32); // publishes the launch (full fence)
             if (Volatile.Read(ref sleepers) > 0)
             {
                 lock (gate)
@@ -76,9 +79,9 @@ internal sealed class HostWorkers
                     Monitor.PulseAll(gate);
                 }
             }
-            RunLane(0);
+            RunClaimed(generation);
             var spin = new SpinWait();
-            while (Volatile.Read(ref pending) != 0)
+            while (Volatile.Read(ref finished) != threads)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
             }
@@ -90,29 +93,48 @@ internal sealed class HostWorkers
         }
     }
 
-    private void RunLane(int lane)
+    /// <summary>Runs indices of launch <paramref name="generation"/> until none is left unclaimed.</summary>
+    private void RunClaimed(long generation)
     {
-        try
+        while (true)
         {
-            var kernel = body!;
-            for (int i = lane; i < count; i += lanes)
+            long state = Volatile.Read(ref claims);
+            if (state >> 32 != generation)
             {
-                kernel(i);
+                return;
             }
-        }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref failure, e, null);
+            // Read before the claim: a successful claim proves the launch was still open, so these
+            // belong to it (the caller publishes the next launch only after every index finished).
+            var kernel = body;
+            int n = count;
+            int index = (int)state;
+            if (index >= n || kernel is null)
+            {
+                return;
+            }
+            if (Interlocked.CompareExchange(ref claims, state + 1, state) != state)
+            {
+                continue;
+            }
+            try
+            {
+                kernel(index);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+            }
+            Interlocked.Increment(ref finished);
         }
     }
 
-    private void Work(int lane)
+    private void Work()
     {
         long seen = 0;
         while (true)
         {
             long started = Stopwatch.GetTimestamp();
-            while (Volatile.Read(ref generation) == seen)
+            while (Volatile.Read(ref claims) >> 32 == seen)
             {
                 if (Stopwatch.GetTimestamp() - started < SpinTicks)
                 {
@@ -122,16 +144,15 @@ internal sealed class HostWorkers
                 lock (gate)
                 {
                     Interlocked.Increment(ref sleepers); // full fence before the re-check: pairs with the caller's
-                    while (Volatile.Read(ref generation) == seen)
+                    while (Volatile.Read(ref claims) >> 32 == seen)
                     {
                         Monitor.Wait(gate);
                     }
                     Interlocked.Decrement(ref sleepers);
                 }
             }
-            seen = Volatile.Read(ref generation);
-            RunLane(lane);
-            Interlocked.Decrement(ref pending);
+            seen = Volatile.Read(ref claims) >> 32;
+            RunClaimed(seen);
         }
     }
 }
