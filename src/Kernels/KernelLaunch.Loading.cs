@@ -60,6 +60,22 @@ public sealed partial class KernelLaunch
         return kernelOnDevice.CreateLauncherDelegate<TLauncher>();
     }
 
+    /// <summary>
+    /// On the CPU accelerator an implicitly grouped kernel is not compiled by ILGPU: its launches call
+    /// the kernel method on <see cref="HostWorkers"/>, once per thread index (see there why). Records
+    /// the kernel as loaded and says whether that is the case.
+    /// </summary>
+    private bool RunsOnHost(Delegate kernel)
+    {
+        if (!IsCpu)
+        {
+            return false;
+        }
+        var method = kernel.Method;
+        loaded.Add($"{method.DeclaringType?.Name}.{method.Name}");
+        return true;
+    }
+
     /// <summary>Throws if the compiled kernel needs what <see cref="Features"/> says the device lacks.</summary>
     private void Refuse(CompiledKernel compiled, MethodInfo method)
     {
@@ -96,6 +112,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1> Load<T1>(Action<Index1D, T1> kernel)
         where T1 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1) => launcher(stream, index, a1);
@@ -105,6 +125,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2> Load<T1, T2>(Action<Index1D, T1, T2> kernel)
         where T1 : struct where T2 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2) => launcher(stream, index, a1, a2);
@@ -114,6 +138,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3> Load<T1, T2, T3>(Action<Index1D, T1, T2, T3> kernel)
         where T1 : struct where T2 : struct where T3 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3) => launcher(stream, index, a1, a2, a3);
@@ -123,6 +151,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4> Load<T1, T2, T3, T4>(Action<Index1D, T1, T2, T3, T4> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4) => launcher(stream, index, a1, a2, a3, a4);
@@ -132,6 +164,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5> Load<T1, T2, T3, T4, T5>(Action<Index1D, T1, T2, T3, T4, T5> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5) => launcher(stream, index, a1, a2, a3, a4, a5);
@@ -141,6 +177,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6> Load<T1, T2, T3, T4, T5, T6>(Action<Index1D, T1, T2, T3, T4, T5, T6> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6) => launcher(stream, index, a1, a2, a3, a4, a5, a6);
@@ -150,6 +190,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7> Load<T1, T2, T3, T4, T5, T6, T7>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7);
@@ -159,6 +203,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> Load<T1, T2, T3, T4, T5, T6, T7, T8>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7, a8) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7, a8));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7, a8) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7, a8);
@@ -168,6 +216,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7, a8, a9));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7, a8, a9);
@@ -177,6 +229,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7, a8, a9, a10));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
@@ -186,6 +242,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
@@ -195,6 +255,10 @@ public sealed partial class KernelLaunch
     public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct where T9 : struct where T10 : struct where T11 : struct where T12 : struct
     {
+        if (RunsOnHost(kernel))
+        {
+            return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) => HostWorkers.Shared.Run(index.X, i => kernel(new Index1D(i), a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12));
+        }
         var launcher = LoadChecked<Action<AcceleratorStream, Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>>(kernel, grouped: false);
         var stream = Accelerator.DefaultStream;
         return (index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) => launcher(stream, index, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);

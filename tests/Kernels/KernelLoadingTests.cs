@@ -113,6 +113,21 @@ public sealed class ZeroTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void ZeroClearsExactlyALargeView()
+    {
+        // Past the CPU accelerator's 1 MB threshold, where the clear is split over the host lanes;
+        // an odd start and length leave blocks that do not end on a cache line.
+        const int length = 3 * (1 << 18) + 7, offset = 13;
+        var host = Enumerable.Range(1, length + 2 * offset).Select(i => (float)i).ToArray();
+        var view = Upload(host);
+        Device.Kernels.Launch.Zero(view.SubView(offset, length));
+        var after = Download(view);
+        Assert.That(after.Take(offset), Is.EqualTo(host.Take(offset)));
+        Assert.That(after.Skip(offset).Take(length), Is.All.EqualTo(0f));
+        Assert.That(after.Skip(offset + length), Is.EqualTo(host.Skip(offset + length)));
+    }
+
+    [Test]
     public void ZeroClearsIntViews()
     {
         var view = Upload(Enumerable.Range(1, 100).ToArray());

@@ -71,7 +71,7 @@ public static class StepProfile
         }
         using var dense = new ProfiledRun(device, request, request.Settings with { Sparsity = 0f });
         using var sparse = new ProfiledRun(device, request, request.Settings);
-        ProfiledRun[] runs = [dense, sparse];
+        ProfiledRun[] runs = Environment.GetEnvironmentVariable("ZEROFL_SPARSE_ONLY") is not null ? [sparse] : [dense, sparse];
         foreach (var run in runs)
         {
             run.Warmup();
