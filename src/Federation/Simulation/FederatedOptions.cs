@@ -58,6 +58,9 @@ public sealed record FederatedOptions(
     /// <summary>Samples tried per round before the run stops with an error.</summary>
     public int MaxRoundAttempts { get; init; } = 5;
 
+    /// <summary>How the server applies each round's aggregate (plain FedAvg by default).</summary>
+    public ServerOptimizerSettings ServerOptimizer { get; init; } = ServerOptimizerSettings.FedAvg;
+
     /// <summary>Throws <see cref="ArgumentException"/> with one line naming the first bad value.</summary>
     public void Validate()
     {
@@ -86,6 +89,7 @@ public sealed record FederatedOptions(
             throw new ArgumentException($"alpha must be a positive number, got {Alpha}");
         }
         Sparsity.Validate();
+        ServerOptimizer.Validate();
         Sampling.CountFor(Clients);
     }
 }
