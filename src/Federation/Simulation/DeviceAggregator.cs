@@ -13,7 +13,8 @@ namespace ZeroFL.Federation.Simulation;
 /// layers by an axpy), each layout adding the same terms in the same order; an entry a client did not send adds nothing, i.e. counts as
 /// zero in that client's term. <see cref="Finish"/> divides by the total examples and either replaces
 /// the global model (weights) or adds to it (the diff strategies), and reports each sparse layer's
-/// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2).
+/// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2). With an
+/// adaptive <see cref="ServerOptimizer"/> the trainable values take its step instead.
 /// </summary>
 public sealed class DeviceAggregator : IDisposable
 {
