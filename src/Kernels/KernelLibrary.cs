@@ -31,6 +31,7 @@ public sealed class KernelLibrary
         Gather = new GatherKernels(Launch);
         Augment = new AugmentKernels(Launch);
         Uplink = new UplinkKernels(Launch);
+        ServerOptimizer = new ServerOptimizerKernels(Launch);
         TopK = new TopKKernels(Launch);
         Csr = new CsrKernels(Launch);
         SparseConv = new SparseConvKernels(Launch);
@@ -75,6 +76,9 @@ public sealed class KernelLibrary
 
     /// <summary>Keep-where-non-zero, non-zero count and scaling for the federation's uplink and aggregation.</summary>
     public UplinkKernels Uplink { get; }
+
+    /// <summary>FedAdam, FedYogi and FedAdagrad server steps over a flat block of model values.</summary>
+    public ServerOptimizerKernels ServerOptimizer { get; }
 
     /// <summary>Exact magnitude top-K: select the threshold, mask, compress to (value, index) lists.</summary>
     public TopKKernels TopK { get; }

@@ -51,6 +51,13 @@ public sealed class CliTests
     [TestCase("run", "--val-fraction", "1")]
     [TestCase("run", "--val-fraction", "-0.1")]
     [TestCase("run", "--mask-record-every", "0")]
+    [TestCase("run", "--server-optimizer", "sgd")]
+    [TestCase("run", "--server-lr", "0.1")]
+    [TestCase("run", "--server-optimizer", "fedadam", "--server-lr", "0")]
+    [TestCase("run", "--server-optimizer", "fedyogi", "--server-beta1", "1")]
+    [TestCase("run", "--server-optimizer", "fedadam", "--server-beta2", "-0.5")]
+    [TestCase("run", "--server-optimizer", "fedadam", "--server-tau", "0")]
+    [TestCase("run", "--server-optimizer", "fedadagrad", "--server-beta2", "0.9")]
     [TestCase("data", "speech-demo", "--out", "x", "--speakers", "1")]
     [TestCase("data", "imagenet", "--out", "x")]
     [TestCase("report")]
@@ -205,6 +212,42 @@ public sealed class CliTests
         Assert.That(csrByEncoding.Values.Sum(), Is.EqualTo(csrBytes));
     }
 
+    /// <summary>
+    /// --server-optimizer fedavg is the default, the same model byte for byte; fedadam moves the
+    /// model elsewhere, keeps m and v beside the checkpoint and is recorded in summary.json.
+    /// </summary>
+    [Test]
+    public void ServerOptimizerFedAvgIsTheDefaultAndFedAdamIsRecorded()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 300, testCount: 50);
+        (byte[] Model, System.Text.Json.JsonElement Summary, string Directory) RunWith(string name, params string[] extra)
+        {
+            string outDir = Path.Combine(files.Directory, name);
+            var (code, _, err) = Run(["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--quiet", "--out", outDir, .. extra]);
+            Assert.That(code, Is.EqualTo(0), err);
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone(), outDir);
+        }
+        var plain = RunWith("plain");
+        var fedAvg = RunWith("fedavg", "--server-optimizer", "fedavg");
+        var fedAdam = RunWith("fedadam", "--server-optimizer", "fedadam", "--server-lr", "0.01", "--server-tau", "0.001");
+        Assert.That(fedAvg.Model, Is.EqualTo(plain.Model), "fedavg: the model of a run without the option");
+        Assert.That(fedAdam.Model, Is.Not.EqualTo(plain.Model));
+        Assert.That(plain.Summary.GetProperty("server_optimizer").GetProperty("name").GetString(), Is.EqualTo("fedavg"));
+        var adam = fedAdam.Summary.GetProperty("server_optimizer");
+        Assert.That(adam.GetProperty("name").GetString(), Is.EqualTo("fedadam"));
+        Assert.That(adam.GetProperty("lr").GetDouble(), Is.EqualTo(0.01));
+        Assert.That(adam.GetProperty("beta1").GetDouble(), Is.EqualTo(0.9), "Flower's default where the option is left out");
+        Assert.That(adam.GetProperty("beta2").GetDouble(), Is.EqualTo(0.99));
+        Assert.That(adam.GetProperty("tau").GetDouble(), Is.EqualTo(0.001));
+        Assert.That(File.Exists(Path.Combine(plain.Directory, "checkpoint.server-optimizer.safetensors")), Is.False);
+        Assert.That(File.ReadAllText(Path.Combine(plain.Directory, "checkpoint.json")), Does.Not.Contain("server_optimizer"));
+        Assert.That(File.Exists(Path.Combine(fedAdam.Directory, "checkpoint.server-optimizer.safetensors")), Is.True);
+        Assert.That(fedAdam.Summary.GetProperty("final_test_accuracy").GetDouble(), Is.InRange(0.0, 1.0), "evaluated (random labels: no accuracy to expect)");
+    }
+
     [Test]
     public void SweepRunsTheGridWritesThePapersTableAndSkipsFinishedCells()
     {
@@ -308,7 +351,7 @@ public sealed class CliTests
     {
         var (code, output, _) = Run("run", "--help");
         Assert.That(code, Is.EqualTo(0));
-        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json" })
+        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json", "--server-optimizer", "--server-lr", "--server-beta1", "--server-beta2", "--server-tau" })
         {
             Assert.That(output, Does.Contain(option));
         }

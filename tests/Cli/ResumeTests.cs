@@ -22,18 +22,21 @@ public sealed class ResumeTests
     [OneTimeTearDown]
     public void DeleteData() => files.Dispose();
 
+    /// <summary>FedAdam at a server learning rate that keeps the tiny run stable.</summary>
+    private static readonly string[] FedAdam = ["--server-optimizer", "fedadam", "--server-lr", "0.01"];
+
     /// <summary>Runs the short job to the end in files/<paramref name="name"/>: the directory and its final model's bytes.</summary>
-    private (string Directory, byte[] Model) CompletedRun(string name)
+    private (string Directory, byte[] Model) CompletedRun(string name, params string[] extra)
     {
         string directory = Path.Combine(files.Directory, name);
-        var (code, err) = RunInProcess(RunArguments(directory));
+        var (code, err) = RunInProcess(RunArguments(directory, extra));
         Assert.That(code, Is.EqualTo(0), err);
         return (directory, File.ReadAllBytes(Path.Combine(directory, "model.safetensors")));
     }
 
-    private string[] RunArguments(string outDir) =>
+    private string[] RunArguments(string outDir, params string[] extra) =>
         ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "3", "--rounds", "6",
-         "--batch-size", "16", "--eval-every", "2", "--checkpoint-every", "1", "--mask-record-every", "2", "--seed", "5", "--quiet", "--out", outDir];
+         "--batch-size", "16", "--eval-every", "2", "--checkpoint-every", "1", "--mask-record-every", "2", "--seed", "5", "--quiet", "--out", outDir, .. extra];
 
     private static (int Code, string Err) RunInProcess(params string[] args)
     {
@@ -60,20 +63,22 @@ public sealed class ResumeTests
         }
     }
 
-    [Test]
-    public void ARunKilledAtThreeRandomMomentsAndResumedEndsWithTheSameModel()
+    [TestCase("fedavg")]
+    [TestCase("fedadam")]
+    public void ARunKilledAtThreeRandomMomentsAndResumedEndsWithTheSameModel(string serverOptimizer)
     {
-        var (baseline, expected) = CompletedRun("baseline");
+        string[] extra = serverOptimizer == "fedadam" ? FedAdam : [];
+        var (baseline, expected) = CompletedRun($"baseline-{serverOptimizer}", extra);
 
         string cli = Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll");
         var random = new Random(17);
         int killed = 0;
         for (int attempt = 0; attempt < 3; attempt++)
         {
-            string outDir = Path.Combine(files.Directory, $"killed{attempt}");
+            string outDir = Path.Combine(files.Directory, $"killed{attempt}-{serverOptimizer}");
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
             start.ArgumentList.Add(cli);
-            foreach (var a in RunArguments(outDir))
+            foreach (var a in RunArguments(outDir, extra))
             {
                 start.ArgumentList.Add(a);
             }
@@ -97,7 +102,7 @@ public sealed class ResumeTests
             process.WaitForExit();
             // Killed before the first checkpoint: nothing to resume, the run starts over.
             bool started = File.Exists(Path.Combine(outDir, "checkpoint.json")) || File.Exists(Path.Combine(outDir, "checkpoint.prev.json"));
-            var (code, err) = started ? RunInProcess("run", "--resume", outDir) : RunInProcess(RunArguments(outDir));
+            var (code, err) = started ? RunInProcess("run", "--resume", outDir) : RunInProcess(RunArguments(outDir, extra));
             Assert.That(code, Is.EqualTo(0), $"attempt {attempt} (killed {extraMilliseconds} ms after round {afterRounds}): {err}");
             Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(expected), $"attempt {attempt}: the final model, killed {extraMilliseconds} ms after round {afterRounds}");
             var rounds = File.ReadAllLines(Path.Combine(outDir, "metrics.csv")).Skip(1).Select(l => l.Split(',')[0]);
@@ -165,6 +170,26 @@ public sealed class ResumeTests
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(err, Does.Contain("warning").And.Contain("checksum").And.Contain("previous checkpoint (after round 5)"));
         Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "round 6 run again from round 5's checkpoint");
+    }
+
+    /// <summary>
+    /// FedAdam's m and v are part of the checkpoint: a damaged state file falls back to the previous
+    /// checkpoint, and round 6 run again from there (with round 5's m and v) gives the same model.
+    /// </summary>
+    [Test]
+    public void ADamagedServerOptimizerStateFallsBackToThePreviousCheckpoint()
+    {
+        var (baseline, expected) = CompletedRun("adam-whole", FedAdam);
+
+        var state = Path.Combine(baseline, "checkpoint.server-optimizer.safetensors");
+        var bytes = File.ReadAllBytes(state);
+        bytes[^5] ^= 0x10;
+        File.WriteAllBytes(state, bytes);
+        File.Delete(Path.Combine(baseline, "model.safetensors"));
+        var (code, err) = RunInProcess("run", "--resume", baseline);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Does.Contain("warning").And.Contain("server-optimizer").And.Contain("previous checkpoint (after round 5)"));
+        Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "round 6 run again from round 5's model, m and v");
     }
 
     [Test]

@@ -89,6 +89,26 @@ public class RunOptions : DataOptions
     [Option("uplink-encoding", Default = "auto", HelpText = "How each sparse layer is laid out on the uplink: auto (the smallest exact layout per layer: CSR with 32- or 16-bit columns, a bitmap of kept positions, or dense) or csr32 (the paper's CSR). Lossless: both give the same model.")]
     public string UplinkEncoding { get; set; } = "auto";
 
+    /// <summary>Server optimizer.</summary>
+    [Option("server-optimizer", Default = "fedavg", HelpText = "How the server applies each round's average: fedavg (as it is), or with the pseudo-gradient (average - global model) fedadam, fedyogi or fedadagrad (Flower's FedOpt strategies; m and v on the device, in checkpoints).")]
+    public string ServerOptimizer { get; set; } = "fedavg";
+
+    /// <summary>Server learning rate.</summary>
+    [Option("server-lr", HelpText = "Server learning rate eta (Flower's defaults: fedadam 0.1, fedyogi 0.01, fedadagrad 0.1).")]
+    public double? ServerLearningRate { get; set; }
+
+    /// <summary>Server beta1.</summary>
+    [Option("server-beta1", HelpText = "Server first-moment decay in [0, 1) (default 0.9; fedadagrad 0).")]
+    public double? ServerBeta1 { get; set; }
+
+    /// <summary>Server beta2.</summary>
+    [Option("server-beta2", HelpText = "Server second-moment decay in [0, 1) for fedadam and fedyogi (default 0.99).")]
+    public double? ServerBeta2 { get; set; }
+
+    /// <summary>Server tau.</summary>
+    [Option("server-tau", HelpText = "Server adaptivity constant tau, positive (default 1e-3).")]
+    public double? ServerTau { get; set; }
+
     /// <summary>Evaluate every N rounds.</summary>
     [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
     public int EvaluateEvery { get; set; } = 5;
@@ -201,7 +221,7 @@ public static class RunCommand
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);
         progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
-            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
+            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}{ServerOptimizerText(options.ServerOptimizer)}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
 
         string metricsPath = Path.Combine(outDir, "metrics.csv");
         string layersPath = Path.Combine(outDir, "layers.csv");
@@ -209,8 +229,12 @@ public static class RunCommand
         int firstRound = 1;
         if (resumed is not null)
         {
-            var (state, values) = RunCheckpoint.Load(outDir, server.Global.Store, warning => Console.Error.WriteLine($"zerofl: warning: {warning}"));
+            var (state, values, serverState) = RunCheckpoint.Load(outDir, server.Global.Store, server.ServerOptimizer is not null, warning => Console.Error.WriteLine($"zerofl: warning: {warning}"));
             server.Global.Store.Upload(values);
+            if (serverState is not null)
+            {
+                server.ServerOptimizer!.Upload(serverState);
+            }
             totals = state.Totals;
             totals.Analyses ??= new RunAnalyses();
             if (server.RestoreMaskRecord(totals.Analyses.MaskRecord, state.Round) is { } problem)
@@ -270,7 +294,7 @@ public static class RunCommand
             if (o.WritesCheckpoints && (round % o.CheckpointEvery == 0 || round == o.Rounds))
             {
                 totals.Analyses.MaskRecord = server.SaveMaskRecord();
-                RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(), round, ArgumentsWithout(o.Arguments, "--resume"), totals);
+                RunCheckpoint.Save(outDir, server.Global.Store, server.Global.Store.Download(), round, ArgumentsWithout(o.Arguments, "--resume"), totals, server.ServerOptimizer?.Download());
             }
             double eta = clock.Elapsed.TotalSeconds / (round - firstRound + 1) * (o.Rounds - round);
             if (o.Json)
@@ -310,6 +334,7 @@ public static class RunCommand
             ["dense_uplink_bytes_total"] = denseAll,
             ["uplink_fraction_of_dense"] = denseAll > 0 ? (double)uploadAll / denseAll : null,
             ["uplink_encoding"] = o.UplinkEncoding,
+            ["server_optimizer"] = ServerOptimizerJson(options.ServerOptimizer),
             ["uplink_bytes_by_encoding"] = totals.UploadBytesByEncoding.OrderBy(e => e.Key, StringComparer.Ordinal).ToDictionary(e => e.Key, e => e.Value),
             ["train_flops_total"] = totals.TrainFlops,
             ["dense_train_flops_total"] = totals.DenseTrainFlops,
@@ -343,6 +368,13 @@ public static class RunCommand
         }
         return 0;
     }
+
+    private static string ServerOptimizerText(ServerOptimizerSettings s) => !s.IsAdaptive ? string.Empty : string.Create(CultureInfo.InvariantCulture,
+        $"; server {s.Kind.Name()} lr {s.LearningRate:G4} beta1 {s.Beta1:G4}{(s.Kind == ServerOptimizerKind.FedAdagrad ? string.Empty : $" beta2 {s.Beta2:G4}")} tau {s.Tau:G4}");
+
+    private static Dictionary<string, object?> ServerOptimizerJson(ServerOptimizerSettings s) => s.IsAdaptive
+        ? new() { ["name"] = s.Kind.Name(), ["lr"] = s.LearningRate, ["beta1"] = s.Beta1, ["beta2"] = s.Kind == ServerOptimizerKind.FedAdagrad ? null : s.Beta2, ["tau"] = s.Tau }
+        : new() { ["name"] = s.Kind.Name() };
 
     /// <summary>
     /// Runs <paramref name="step"/>; an out-of-memory error becomes one that names the sizes
@@ -429,6 +461,7 @@ public static class RunCommand
         {
             throw new UsageException($"unknown --uplink-encoding '{o.UplinkEncoding}' (expected one of: {string.Join(", ", LayerEncodings.ModeNames)})");
         }
+        var serverOptimizer = ServerOptimizerSettingsOf(o);
         if (strategy is not UplinkStrategy.Dense && o.Sparsity == 0)
         {
             throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
@@ -464,6 +497,7 @@ public static class RunCommand
                 Faults = new FaultInjection(o.ClientFailureRate, o.CorruptUploadRate),
                 MinSuccessfulClients = o.MinClients,
                 MaskRecordEvery = o.MaskRecordEvery,
+                ServerOptimizer = serverOptimizer,
             };
             options.Validate();
             return options;
@@ -472,6 +506,52 @@ public static class RunCommand
         {
             throw new UsageException(e.Message);
         }
+    }
+
+    /// <summary>The server optimizer of the command line: Flower's defaults for what it leaves out (usage errors on bad values).</summary>
+    private static ServerOptimizerSettings ServerOptimizerSettingsOf(RunOptions o)
+    {
+        if (!ServerOptimizers.TryParse(o.ServerOptimizer, out var kind))
+        {
+            throw new UsageException($"unknown --server-optimizer '{o.ServerOptimizer}' (expected one of: {string.Join(", ", ServerOptimizers.Names)})");
+        }
+        if (kind == ServerOptimizerKind.FedAvg)
+        {
+            if (o.ServerLearningRate is not null || o.ServerBeta1 is not null || o.ServerBeta2 is not null || o.ServerTau is not null)
+            {
+                throw new UsageException("--server-lr, --server-beta1, --server-beta2 and --server-tau need --server-optimizer fedadam, fedyogi or fedadagrad");
+            }
+            return ServerOptimizerSettings.FedAvg;
+        }
+        if (kind == ServerOptimizerKind.FedAdagrad && o.ServerBeta2 is not null)
+        {
+            throw new UsageException("--server-beta2 has no effect with --server-optimizer fedadagrad (v = v + d^2)");
+        }
+        var defaults = ServerOptimizerSettings.Defaults(kind);
+        var s = defaults with
+        {
+            LearningRate = o.ServerLearningRate ?? defaults.LearningRate,
+            Beta1 = o.ServerBeta1 ?? defaults.Beta1,
+            Beta2 = o.ServerBeta2 ?? defaults.Beta2,
+            Tau = o.ServerTau ?? defaults.Tau,
+        };
+        if (!(s.LearningRate > 0) || !double.IsFinite(s.LearningRate))
+        {
+            throw new UsageException($"--server-lr must be positive and finite, got {s.LearningRate}");
+        }
+        if (!(s.Beta1 >= 0 && s.Beta1 < 1))
+        {
+            throw new UsageException($"--server-beta1 must be in [0, 1), got {s.Beta1}");
+        }
+        if (!(s.Beta2 >= 0 && s.Beta2 < 1))
+        {
+            throw new UsageException($"--server-beta2 must be in [0, 1), got {s.Beta2}");
+        }
+        if (!(s.Tau > 0) || !double.IsFinite(s.Tau))
+        {
+            throw new UsageException($"--server-tau must be positive and finite, got {s.Tau}");
+        }
+        return s;
     }
 
     private static void WriteMetrics(StreamWriter writer, RoundMetrics m)

@@ -13,7 +13,8 @@ namespace ZeroFL.Federation.Simulation;
 /// layers by an axpy), each layout adding the same terms in the same order; an entry a client did not send adds nothing, i.e. counts as
 /// zero in that client's term. <see cref="Finish"/> divides by the total examples and either replaces
 /// the global model (weights) or adds to it (the diff strategies), and reports each sparse layer's
-/// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2).
+/// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2). With an
+/// adaptive <see cref="ServerOptimizer"/> the trainable values take its step instead.
 /// </summary>
 public sealed class DeviceAggregator : IDisposable
 {
@@ -105,7 +106,15 @@ public sealed class DeviceAggregator : IDisposable
     /// move by it). Returns the non-zero ratio of every sparse layer's aggregated upload (layout
     /// order, sparse layers only), or null when no upload arrived (the global model is unchanged).
     /// </summary>
-    public double[]? Finish(ArrayView<float> globalValues, UplinkStrategy strategy)
+    public double[]? Finish(ArrayView<float> globalValues, UplinkStrategy strategy) => Finish(globalValues, strategy, null, 0);
+
+    /// <summary>
+    /// Ends round <paramref name="round"/> as <see cref="Finish(ArrayView{float}, UplinkStrategy)"/>
+    /// does, except that with an <paramref name="optimizer"/> the trainable values take its step
+    /// with the pseudo-gradient (the average minus the global values, or the average difference);
+    /// the running statistics after them are plain-averaged all the same.
+    /// </summary>
+    public double[]? Finish(ArrayView<float> globalValues, UplinkStrategy strategy, ServerOptimizer? optimizer, int round)
     {
         if (clients == 0)
         {
@@ -122,15 +131,29 @@ public sealed class DeviceAggregator : IDisposable
         }
         var all = sum.View.SubView(0, globalValues.Length);
         k.Uplink.Scale(all, (float)(1.0 / examples));
+        long stepped = optimizer?.Length ?? 0;
+        if (optimizer is not null)
+        {
+            optimizer.Step(globalValues.SubView(0, stepped), all.SubView(0, stepped), strategy.SendsDifferences(), round);
+        }
+        if (stepped < globalValues.Length)
+        {
+            Average(all.SubView(stepped, all.Length - stepped), globalValues.SubView(stepped, globalValues.Length - stepped), strategy);
+        }
+        return ratios.ToArray();
+    }
+
+    /// <summary>FedAvg: the global values become the average, or move by it for the diff strategies.</summary>
+    private void Average(ArrayView<float> average, ArrayView<float> globalValues, UplinkStrategy strategy)
+    {
         if (strategy.SendsDifferences())
         {
-            k.Activation.Axpy(all, globalValues, 1f);
+            device.Kernels.Activation.Axpy(average, globalValues, 1f);
         }
         else
         {
-            all.CopyTo(globalValues);
+            average.CopyTo(globalValues);
         }
-        return ratios.ToArray();
     }
 
     /// <inheritdoc />

@@ -61,6 +61,9 @@ public sealed record FederatedOptions(
     /// <summary>Record the global model's top-K masks every this many rounds (after the initial model, round 0) for the mask stability; the paper records every 20.</summary>
     public int MaskRecordEvery { get; init; } = 20;
 
+    /// <summary>How the server applies each round's aggregate (plain FedAvg by default).</summary>
+    public ServerOptimizerSettings ServerOptimizer { get; init; } = ServerOptimizerSettings.FedAvg;
+
     /// <summary>Throws <see cref="ArgumentException"/> with one line naming the first bad value.</summary>
     public void Validate()
     {
@@ -93,6 +96,7 @@ public sealed record FederatedOptions(
             throw new ArgumentException($"alpha must be a positive number, got {Alpha}");
         }
         Sparsity.Validate();
+        ServerOptimizer.Validate();
         Sampling.CountFor(Clients);
     }
 }

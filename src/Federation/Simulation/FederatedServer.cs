@@ -85,6 +85,7 @@ public sealed class FederatedServer : IDisposable
     private readonly Workspace workspace;
     private readonly ClientRunner runner;
     private readonly DeviceAggregator aggregator;
+    private readonly ServerOptimizer? serverOptimizer;
     private readonly Trainer evaluator;
     private readonly MaskRecorder? masks;
 
@@ -108,6 +109,7 @@ public sealed class FederatedServer : IDisposable
         workspace = new Workspace(device);
         runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
         aggregator = new DeviceAggregator(device, Uplink);
+        serverOptimizer = options.ServerOptimizer.IsAdaptive ? new ServerOptimizer(device, options.ServerOptimizer, Uplink) : null;
         evaluator = new Trainer(global, new Sgd(1f, 0f, 0f), workspace);
         if (options.Sparsity.Sparsity > 0f)
         {
@@ -124,11 +126,14 @@ public sealed class FederatedServer : IDisposable
     /// <summary>The global model.</summary>
     public Model Global => global;
 
+    /// <summary>The adaptive server optimizer's state (m, v), or null under FedAvg.</summary>
+    public ServerOptimizer? ServerOptimizer => serverOptimizer;
+
     /// <summary>Bytes of one dense upload.</summary>
     public long DenseUploadBytes => UplinkBytes.DenseModel(Uplink.Layout);
 
-    /// <summary>Device bytes held: data, global model, one client slot, aggregator, step workspace (peak).</summary>
-    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + workspace.CapacityBytes + (masks?.Bytes ?? 0);
+    /// <summary>Device bytes held: data, global model, one client slot, aggregator, server optimizer state, mask records, step workspace (peak).</summary>
+    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + (serverOptimizer?.Bytes ?? 0) + (masks?.Bytes ?? 0) + workspace.CapacityBytes;
 
     /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
     public Evaluation Evaluate() => evaluator.Evaluate(test);
@@ -261,7 +266,7 @@ public sealed class FederatedServer : IDisposable
                 continue; // nothing of this sample reaches the model; draw a fresh one
             }
             var finishClock = Stopwatch.StartNew();
-            var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy) ?? [];
+            var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy, serverOptimizer, round) ?? [];
             device.Synchronize();
             serverSeconds += finishClock.Elapsed.TotalSeconds;
             var validation = EvaluateClients(fitClients);
@@ -312,6 +317,7 @@ public sealed class FederatedServer : IDisposable
     {
         masks?.Dispose();
         evaluator.Dispose();
+        serverOptimizer?.Dispose();
         aggregator.Dispose();
         runner.Dispose();
         workspace.Dispose();
