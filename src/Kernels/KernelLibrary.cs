@@ -36,6 +36,7 @@ public sealed class KernelLibrary
         SparseConv = new SparseConvKernels(Launch);
         IndexPack = new IndexPackKernels(Launch);
         SparseFormats = new SparseFormatKernels(Launch);
+        Float16 = new Float16Kernels(Launch);
         Loaded = Launch.Loaded.ToArray();
     }
 
@@ -89,4 +90,7 @@ public sealed class KernelLibrary
 
     /// <summary>Lossless upload layouts of a CSR matrix: 16-bit packed columns and a bitmap of positions, with their readers.</summary>
     public SparseFormatKernels SparseFormats { get; }
+
+    /// <summary>fp32 to and from fp16 / bf16 bit patterns (round to nearest even), for 16-bit upload values.</summary>
+    public Float16Kernels Float16 { get; }
 }
