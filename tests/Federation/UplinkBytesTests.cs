@@ -211,6 +211,29 @@ public sealed class UplinkBytesTests
         }
     }
 
+    /// <summary>
+    /// A reconstruction of how the paper's figures were counted (the paper does not say): every
+    /// tensor of the state dict, running statistics included, as CSR (8 B per entry plus the row
+    /// pointers; the sparse layers with their K entries, every other tensor with all of its), in
+    /// "MB" of 1,024,000 B. It gives all seven figures to the paper's 0.1 MB: dense 43.7, and the
+    /// six of the upload table. ZeroFL's own rule sends the dense tensors whole (4 B per entry),
+    /// and this project counts MB as 10^6 B: hence csr32's lower figures.
+    /// </summary>
+    [Test]
+    public void ThePapersFiguresCountEveryTensorAsCsrInUnitsOf1024000Bytes()
+    {
+        var layout = ModelLayout.FromParameters(new ResNet18(3, 10).CollectParameters(), ResNetSparse, includeRunningStatistics: true);
+        const double PaperMegabyte = 1_024_000;
+        Assert.That(Math.Round(UplinkBytes.DenseModel(layout) / PaperMegabyte, 1), Is.EqualTo(43.7), "dense, 44,734,248 B");
+        (double Sparsity, double MaskRatio, double Paper)[] figures = [(0.9, 0, 10.1), (0.9, 0.1, 18.7), (0.9, 0.2, 27.3), (0.95, 0, 5.9), (0.95, 0.1, 14.4), (0.95, 0.2, 23.0)];
+        foreach (var (sparsity, maskRatio, paper) in figures)
+        {
+            var settings = new UplinkSettings(UplinkStrategy.TopKWeights, sparsity, maskRatio);
+            long everyTensorAsCsr = layout.Layers.Sum(l => UplinkBytes.Csr(l.Rows, l.Sparse ? settings.KeepCount(l.Length) : l.Length));
+            Assert.That(Math.Round(everyTensorAsCsr / PaperMegabyte, 1), Is.EqualTo(paper), $"sp {sparsity}, r_mask {maskRatio}: {everyTensorAsCsr:N0} B");
+        }
+    }
+
     [TestCase(0.9, 0.0)]
     [TestCase(0.9, 0.1)]
     [TestCase(0.9, 0.2)]
