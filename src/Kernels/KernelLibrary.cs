@@ -38,6 +38,7 @@ public sealed class KernelLibrary
         IndexPack = new IndexPackKernels(Launch);
         SparseFormats = new SparseFormatKernels(Launch);
         Masks = new MaskKernels(Launch);
+        Float16 = new Float16Kernels(Launch);
         Loaded = Launch.Loaded.ToArray();
     }
 
@@ -97,4 +98,7 @@ public sealed class KernelLibrary
 
     /// <summary>Position masks as bitmaps: marked from kept-index lists, and the positions two masks share (mask stability).</summary>
     public MaskKernels Masks { get; }
+
+    /// <summary>fp32 to and from fp16 / bf16 bit patterns (round to nearest even), for 16-bit upload values.</summary>
+    public Float16Kernels Float16 { get; }
 }

@@ -43,6 +43,7 @@ public sealed class CliTests
     [TestCase("run", "--rounds", "0")]
     [TestCase("run", "--partition", "zipf")]
     [TestCase("run", "--uplink-encoding", "zip")]
+    [TestCase("run", "--upload-values", "fp8")]
     [TestCase("run", "--strategy", "swat", "--sparsity", "0")]
     [TestCase("profile", "--model", "alexnet")]
     [TestCase("run", "--preset", "imagenet")]
@@ -246,6 +247,46 @@ public sealed class CliTests
         Assert.That(File.ReadAllText(Path.Combine(plain.Directory, "checkpoint.json")), Does.Not.Contain("server_optimizer"));
         Assert.That(File.Exists(Path.Combine(fedAdam.Directory, "checkpoint.server-optimizer.safetensors")), Is.True);
         Assert.That(fedAdam.Summary.GetProperty("final_test_accuracy").GetDouble(), Is.InRange(0.0, 1.0), "evaluated (random labels: no accuracy to expect)");
+    }
+
+    /// <summary>
+    /// --upload-values fp16 / bf16: the sparse layers' slices go with 2-byte values (2 B less per
+    /// kept entry, to the byte), named "bitmap+fp16" in summary.json; the dense layers stay fp32;
+    /// the rounding changes the model, and the run says which width it used.
+    /// </summary>
+    [Test]
+    public void SixteenBitUploadValuesSaveTwoBytesPerKeptEntry()
+    {
+        using var files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 300, testCount: 50);
+        (byte[] Model, System.Text.Json.JsonElement Summary) RunWith(string values)
+        {
+            string outDir = Path.Combine(files.Directory, values);
+            var (code, output, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--upload-values", values, "--out", outDir);
+            Assert.That(code, Is.EqualTo(0), err);
+            Assert.That(output, Does.Contain($"upload values {values}"));
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone());
+        }
+        Dictionary<string, long> ByEncoding(System.Text.Json.JsonElement summary) =>
+            summary.GetProperty("uplink_bytes_by_encoding").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+        var fp32 = RunWith("fp32");
+        var cnn = new ZeroFL.Engine.Models.SmallCnn(1, 28, 10);
+        var settings = new ZeroFL.Federation.Uplink.UplinkSettings(ZeroFL.Federation.Uplink.UplinkStrategy.TopKWeights, 0.9, 0.1);
+        long kept = settings.KeepCount((int)cnn.Conv2.Weight.Length) + settings.KeepCount((int)cnn.Fc1.Weight.Length);
+        foreach (var width in new[] { "fp16", "bf16" })
+        {
+            var run = RunWith(width);
+            Assert.That(run.Summary.GetProperty("upload_values").GetString(), Is.EqualTo(width));
+            var byEncoding = ByEncoding(run.Summary);
+            Assert.That(byEncoding.Keys, Is.EquivalentTo(new[] { "dense", $"bitmap+{width}" }), "the slices 16-bit, the dense layers fp32");
+            Assert.That(byEncoding["dense"], Is.EqualTo(ByEncoding(fp32.Summary)["dense"]));
+            Assert.That(byEncoding[$"bitmap+{width}"], Is.EqualTo(ByEncoding(fp32.Summary)["bitmap"] - 2 * kept * 3 * 4), "2 B less per kept entry, 4 clients x 3 rounds");
+            Assert.That(byEncoding.Values.Sum(), Is.EqualTo(run.Summary.GetProperty("uplink_bytes_total").GetInt64()));
+            Assert.That(run.Model, Is.Not.EqualTo(fp32.Model), "rounded values give another model");
+        }
+        Assert.That(fp32.Summary.GetProperty("upload_values").GetString(), Is.EqualTo("fp32"));
     }
 
     [Test]

@@ -55,4 +55,16 @@ public sealed class PresetTests
         Assert.That((o.Rounds, o.Sparsity, o.ClientsPerRound), Is.EqualTo((3, 0.7, 4)));
         Assert.That(o.Model, Is.EqualTo("resnet18"), "what was not given comes from the preset");
     }
+
+    [Test]
+    public void PresetsSendThePapersFp32ValuesUnlessTheCommandLineSaysOtherwise()
+    {
+        var o = new RunOptions();
+        Presets.Apply(Presets.Find("femnist-cnn"), o, ["--preset", "femnist-cnn"]);
+        Assert.That(o.UploadValues, Is.EqualTo("fp32"));
+        var fp16 = new RunOptions { UploadValues = "fp16" };
+        Presets.Apply(Presets.Find("cifar10-resnet18"), fp16, ["--preset", "cifar10-resnet18", "--upload-values", "fp16"]);
+        Assert.That(fp16.UploadValues, Is.EqualTo("fp16"));
+        Assert.That(ZeroFL.Cli.Commands.RunCommand.BuildOptions(fp16).Uplink.Values, Is.EqualTo(ZeroFL.Federation.Uplink.UploadValues.Fp16));
+    }
 }

@@ -207,6 +207,38 @@ public sealed class ResumeTests
         Assert.That(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors")), Is.EqualTo(expected), "resumed after round 6, the last one");
     }
 
+    /// <summary>
+    /// The upload value width is one of the options a checkpoint keeps: a resumed fp16 run goes on
+    /// in fp16 and ends with the fp16 run's model (which differs from the fp32 one).
+    /// </summary>
+    [Test]
+    public void AResumedRunKeepsItsUploadValueWidth()
+    {
+        string Finished(string name, string values)
+        {
+            string directory = Path.Combine(files.Directory, name);
+            var (code, err) = RunInProcess([.. RunArguments(directory), "--upload-values", values]);
+            Assert.That(code, Is.EqualTo(0), err);
+            return directory;
+        }
+        string fp16 = Finished("fp16", "fp16");
+        var expected = File.ReadAllBytes(Path.Combine(fp16, "model.safetensors"));
+        Assert.That(expected, Is.Not.EqualTo(File.ReadAllBytes(Path.Combine(Finished("fp32", "fp32"), "model.safetensors"))));
+
+        // Round 6's checkpoint damaged: the resume runs round 6 again from round 5's.
+        var model = Path.Combine(fp16, "checkpoint.safetensors");
+        var bytes = File.ReadAllBytes(model);
+        bytes[^3] ^= 0x40;
+        File.WriteAllBytes(model, bytes);
+        File.Delete(Path.Combine(fp16, "model.safetensors"));
+        var (resumed, error) = RunInProcess("run", "--resume", fp16);
+        Assert.That(resumed, Is.EqualTo(0), error);
+        Assert.That(error, Does.Contain("previous checkpoint (after round 5)"));
+        Assert.That(File.ReadAllBytes(Path.Combine(fp16, "model.safetensors")), Is.EqualTo(expected));
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(fp16, "summary.json")));
+        Assert.That(summary.RootElement.GetProperty("upload_values").GetString(), Is.EqualTo("fp16"));
+    }
+
     [Test]
     public void ResumingADirectoryWithoutACheckpointIsAOneLineError()
     {

@@ -29,14 +29,18 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         uplink.Parameters.Select(p => values.AsSpan((int)p.Offset, (int)p.Length).ToArray()).ToArray();
 
     private static IEnumerable<TestCaseData> StrategiesAndModes() =>
-        AllStrategies.SelectMany(s => new[] { UplinkEncodingMode.Auto, UplinkEncodingMode.Csr32 }.Select(m => new TestCaseData(s, m)));
+        AllStrategies.SelectMany(s => new[]
+        {
+            (UplinkEncodingMode.Auto, UploadValues.Fp32), (UplinkEncodingMode.Csr32, UploadValues.Fp32),
+            (UplinkEncodingMode.Auto, UploadValues.Fp16), (UplinkEncodingMode.Auto, UploadValues.Bf16), (UplinkEncodingMode.Csr32, UploadValues.Fp16),
+        }.Select(m => new TestCaseData(s, m.Item1, m.Item2)));
 
     [TestCaseSource(nameof(StrategiesAndModes))]
-    public void EachStrategysUploadAndAggregateEqualTheHostReference(UplinkStrategy strategy, UplinkEncodingMode mode)
+    public void EachStrategysUploadAndAggregateEqualTheHostReference(UplinkStrategy strategy, UplinkEncodingMode mode, UploadValues width)
     {
         using var global = NewModel(1);
         var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
-        var settings = new UplinkSettings(strategy, strategy == UplinkStrategy.Dense ? 0 : 0.9, strategy.SparsifiesUpload() ? 0.1 : 0) { Encoding = mode };
+        var settings = new UplinkSettings(strategy, strategy == UplinkStrategy.Dense ? 0 : 0.9, strategy.SparsifiesUpload() ? 0.1 : 0) { Encoding = mode, Values = width };
         var globalHost = global.Store.Download();
         var clients = new[] { 2, 3, 4 }.Select(seed =>
         {
@@ -66,14 +70,20 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
                 var spec = uplink.Layout.Layers[l];
                 Assert.That(device.Layers[l].Positions.ToArray(), Is.EqualTo(reference.Layers[l].Positions.ToArray()), $"{spec.Name}: positions");
                 Numerics.AssertClose(reference.Layers[l].Values.ToArray(), device.Layers[l].Values.ToArray(), 1e-6f, 1e-7f, $"{spec.Name}: values");
+                var expectedWidth = spec.Sparse && strategy.SparsifiesUpload() ? width : UploadValues.Fp32;
+                Assert.That(wire.Layers[l].ValueFormat, Is.EqualTo(expectedWidth), $"{spec.Name}: value width");
+                if (expectedWidth != UploadValues.Fp32)
+                {
+                    Assert.That(device.Layers[l].Values.ToArray(), Is.EqualTo(reference.Layers[l].Values.ToArray()), $"{spec.Name}: rounded like the reference, bit for bit");
+                }
             }
             Assert.That(wire.Bytes, Is.EqualTo(UplinkBytes.ExpectedOnWire(uplink.Layout, settings)), "bytes as sent, headers included");
-            if (mode == UplinkEncodingMode.Csr32)
+            if (mode == UplinkEncodingMode.Csr32 && width == UploadValues.Fp32)
             {
                 Assert.That(wire.PayloadBytes, Is.EqualTo(reference.Bytes), "csr32: the paper's CSR bytes");
                 Assert.That(wire.Layers.Where(l => l.IsSparse).Select(l => l.Encoding), Is.All.EqualTo(LayerEncoding.Csr32));
             }
-            else if (strategy.SparsifiesUpload())
+            else if (strategy.SparsifiesUpload() && mode == UplinkEncodingMode.Auto)
             {
                 Assert.That(wire.Layers.Where((_, l) => uplink.Layout.Layers[l].Sparse).Select(l => l.Encoding), Is.All.EqualTo(LayerEncoding.Bitmap),
                     "at 20% kept a bitmap (1 bit per entry) beats 16-bit columns (2 B per kept entry)");
@@ -267,13 +277,17 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         WireValidator.Validate(uplink.Layout, wire, settings); // the original is untouched
     }
 
-    /// <summary>Settings under which the device sends both sparse layers of the test model in each layout.</summary>
+    /// <summary>Settings under which the device sends both sparse layers of the test model in each layout, with each value width.</summary>
     private static IEnumerable<TestCaseData> Layouts()
     {
-        yield return new TestCaseData(LayerEncoding.Csr32, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Encoding = UplinkEncodingMode.Csr32 }).SetArgDisplayNames("csr32");
-        yield return new TestCaseData(LayerEncoding.Csr16, new UplinkSettings(UplinkStrategy.TopKWeights, 0.95, 0)).SetArgDisplayNames("csr16 (5% kept)");
-        yield return new TestCaseData(LayerEncoding.Bitmap, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1)).SetArgDisplayNames("bitmap (20% kept)");
-        yield return new TestCaseData(LayerEncoding.Dense, new UplinkSettings(UplinkStrategy.TopKWeights, 0.1, 0.08)).SetArgDisplayNames("dense (98% kept)");
+        foreach (var width in Enum.GetValues<UploadValues>())
+        {
+            string suffix = width == UploadValues.Fp32 ? string.Empty : $"+{width.Name()}";
+            yield return new TestCaseData(LayerEncoding.Csr32, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Encoding = UplinkEncodingMode.Csr32, Values = width }).SetArgDisplayNames($"csr32{suffix}");
+            yield return new TestCaseData(LayerEncoding.Csr16, new UplinkSettings(UplinkStrategy.TopKWeights, 0.95, 0) { Values = width }).SetArgDisplayNames($"csr16{suffix} (5% kept)");
+            yield return new TestCaseData(LayerEncoding.Bitmap, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = width }).SetArgDisplayNames($"bitmap{suffix} (20% kept)");
+            yield return new TestCaseData(LayerEncoding.Dense, new UplinkSettings(UplinkStrategy.TopKWeights, 0.1, 0.08) { Values = width }).SetArgDisplayNames($"dense{suffix} (98% kept)");
+        }
     }
 
     /// <summary>
@@ -316,7 +330,8 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
                     continue;
                 }
                 Assert.That(wire.Layers[l].Encoding, Is.EqualTo(layout), spec.Name);
-                Assert.That(wire.Layers[l].Bytes, Is.EqualTo(UplinkBytes.Encoded(layout, spec, settings.KeepCount(spec.Length))), spec.Name);
+                Assert.That(wire.Layers[l].ValueFormat, Is.EqualTo(settings.Values), spec.Name);
+                Assert.That(wire.Layers[l].Bytes, Is.EqualTo(UplinkBytes.Encoded(layout, spec, settings.KeepCount(spec.Length), settings.Values)), spec.Name);
                 Assert.That(decoded.Layers[l].ToDense(), Is.EqualTo(reference.Layers[l].ToDense()), $"{spec.Name}: the same entries");
             }
         });
@@ -325,9 +340,9 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
     }
 
     /// <summary>
-    /// At least 1,000 random corruptions of a layer in each layout (plus some of any layer): each
-    /// upload is rejected with a one-line reason or, when still well-formed, aggregated on the
-    /// device; none crashes the validator or the aggregation.
+    /// At least 1,000 random corruptions of a layer in each layout and value width (plus some of
+    /// any layer): each upload is rejected with a one-line reason or, when still well-formed,
+    /// aggregated on the device; none crashes the validator or the aggregation.
     /// </summary>
     [TestCaseSource(nameof(Layouts))]
     public void ThousandsOfRandomlyCorruptedUploadsNeverGetPastTheValidatorOrCrashIt(LayerEncoding layout, UplinkSettings settings)
@@ -340,7 +355,7 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
         WireValidator.Validate(uplink.Layout, wire, settings);
         var target = Enumerable.Range(0, wire.Layers.Count).Where(l => uplink.Layout.Layers[l].Sparse && wire.Layers[l].Encoding == layout).ToArray();
         Assert.That(target, Is.Not.Empty);
-        var random = new Random(21 + (int)layout);
+        var random = new Random(21 + (int)layout + 10 * (int)settings.Values);
         int rejected = 0, accepted = 0, onLayout = 0;
         aggregator.Begin();
         for (int trial = 0; trial < 1300; trial++)
@@ -363,14 +378,19 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
             }
         }
         aggregator.Finish(Upload(global.Store.Download()), UplinkStrategy.TopKWeights);
-        TestContext.Out.WriteLine($"{layout.Name()}: {onLayout} corruptions of a {layout.Name()} layer; {rejected} rejected, {accepted} still well-formed and aggregated");
+        string name = $"{layout.Name()} with {settings.Values.Name()} values";
+        TestContext.Out.WriteLine($"{name}: {onLayout} corruptions of a {layout.Name()} layer; {rejected} rejected, {accepted} still well-formed and aggregated");
         Assert.That(onLayout, Is.GreaterThanOrEqualTo(1000));
         Assert.That(rejected, Is.GreaterThan(700), $"{accepted} corruptions happened to leave a valid upload (a finite value changed, an index set to a valid one)");
     }
 
-    /// <summary>One random edit of a layer: its values, its tag, or one of its index arrays (changed, cut, dropped or added).</summary>
+    /// <summary>One random edit of a layer: its values, its tags (layout, value width), or one of its index or value arrays (changed, cut, dropped or added).</summary>
     private static WireLayer Corrupt(WireLayer layer, Random random)
     {
+        if (random.Next(4) == 0)
+        {
+            return CorruptValues(layer, random);
+        }
         int Pick(int length) => length == 0 ? 0 : random.Next(length);
         int Noise() => random.Next(5) switch { 0 => -1, 1 => int.MaxValue, 2 => int.MinValue, 3 => random.Next(), _ => random.Next(-100, 100_000) };
         int[] Edit(int[] array) => array.Length == 0 ? [Noise()] : random.Next(3) switch
@@ -391,12 +411,95 @@ public sealed class DeviceFederationTests(string device) : DeviceTest(device)
                 LayerEncoding.Csr32 => layer with { Columns = Edit(layer.Columns!) },
                 LayerEncoding.Csr16 => layer with { Columns16 = Edit(layer.Columns16!) },
                 LayerEncoding.Bitmap => layer with { Bitmap = Edit(layer.Bitmap!) },
-                _ => layer with { Values = Set(layer.Values, Pick(layer.Values.Length), 0.5f) },
+                _ => layer.Values16 is { Length: > 0 } bits
+                    ? layer with { Values16 = Set(bits, Pick(bits.Length), (ushort)0x3800) } // 0.5 in fp16, 0.5 + a little in bf16
+                    : layer with { Values = layer.Values.Length == 0 ? [0.5f] : Set(layer.Values, Pick(layer.Values.Length), 0.5f) },
             },
             6 => layer with { Columns = null, Columns16 = null, Bitmap = null },
             7 => layer with { Bitmap = layer.Bitmap ?? new int[Pick(4096)] },
             _ => layer with { Columns16 = layer.Columns16 ?? (layer.Columns is { } c ? c[..((c.Length + 1) / 2)] : [0]) },
         };
+    }
+
+    /// <summary>An edit of the value arrays and the width tag (16-bit patterns: any, infinities, NaNs; arrays cut, grown, swapped, doubled).</summary>
+    private static WireLayer CorruptValues(WireLayer layer, Random random)
+    {
+        ushort Pattern() => random.Next(4) switch { 0 => (ushort)0x7C00, 1 => (ushort)0x7FC0, 2 => (ushort)0xFE01, _ => (ushort)random.Next(1 << 16) };
+        ushort[] bits = layer.Values16 ?? [];
+        return random.Next(6) switch
+        {
+            0 => layer with { Values16 = bits.Length == 0 ? [Pattern()] : Set(bits, random.Next(bits.Length), Pattern()) },
+            1 => layer with { Values16 = bits[..random.Next(bits.Length + 1)] },
+            2 => layer with { Values16 = [.. bits, Pattern()] },
+            3 => layer with { ValueFormat = (UploadValues)random.Next(-1, 5) },
+            4 => layer.ValueFormat == UploadValues.Fp32
+                ? layer with { Values16 = layer.Values.Select(v => (ushort)BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray(), ValueFormat = UploadValues.Fp16 }
+                : layer with { Values = bits.Select(h => (float)BitConverter.UInt16BitsToHalf(h)).ToArray(), Values16 = random.Next(2) == 0 ? null : bits },
+            _ => layer with { Values16 = null, Values = bits.Length > 0 ? new float[bits.Length] : layer.Values },
+        };
+    }
+
+    /// <summary>
+    /// A top-K value beyond fp16's range (|x| of 65520 or more) becomes an fp16 infinity: the
+    /// client's upload then holds a non-finite value (reported as a non-finite update) and the
+    /// server rejects it, never a clamped or wrapped value. 65504, the largest fp16, goes through;
+    /// bf16 (fp32's range) carries the large value rounded.
+    /// </summary>
+    [Test]
+    public void ValuesBeyondTheFp16RangeAreNonFiniteNeverClamped()
+    {
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global).ToList());
+        int sparse = Enumerable.Range(0, uplink.Layout.Layers.Count).First(l => uplink.Layout.Layers[l].Sparse);
+        var values = global.Store.Download();
+        long at = uplink.Parameters[sparse].Offset;
+        values[at] = 65504f;
+        values[at + 1] = -65519f;
+        var big = (float[])values.Clone();
+        big[at + 2] = 1e5f;
+        WireUpload EncodeWith(UploadValues width, float[] trained)
+        {
+            var settings = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = width };
+            using var encoder = new DeviceUplinkEncoder(Device, uplink, settings);
+            return encoder.Encode(0, 10, Upload(trained), Upload(trained));
+        }
+        var fits = EncodeWith(UploadValues.Fp16, values);
+        Assert.That(fits.Layers.Any(l => l.HasNonFiniteValue()), Is.False);
+        var sent = WireValidator.ToClientUpload(uplink.Layout, fits, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = UploadValues.Fp16 });
+        Assert.That(sent.Layers[sparse].Values.ToArray(), Does.Contain(65504f).And.Contain(-65504f), "65504 exact, -65519 rounds to -65504");
+
+        var overflow = EncodeWith(UploadValues.Fp16, big);
+        Assert.That(overflow.Layers[sparse].HasNonFiniteValue(), Is.True);
+        Assert.That(overflow.Layers[sparse].Values16, Does.Contain((ushort)0x7C00), "1e5 is fp16 infinity");
+        var error = Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(uplink.Layout, overflow, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = UploadValues.Fp16 }));
+        Assert.That(error!.Message, Does.Contain("(0x7C00 in fp16) is not finite"));
+
+        var bf16 = EncodeWith(UploadValues.Bf16, big);
+        var decoded = WireValidator.ToClientUpload(uplink.Layout, bf16, new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = UploadValues.Bf16 });
+        Assert.That(decoded.Layers[sparse].Values.ToArray(), Does.Contain(99840f), "1e5 in bf16 (8 significant bits)");
+    }
+
+    /// <summary>A client whose update holds a value fp16 cannot carry is recorded as a non-finite update, not sent.</summary>
+    [Test]
+    public void AClientWhoseValuesOverflowFp16IsANonFiniteUpdate()
+    {
+        var (train, test) = TinyData(60, 10);
+        var options = Options(2, clientsPerRound: 1) with { Uplink = new UplinkSettings(UplinkStrategy.TopKWeights, 0.9, 0.1) { Values = UploadValues.Fp16 } };
+        using var global = NewModel(1);
+        var uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global, options.Sparsity.Layers).ToList());
+        int sparse = Enumerable.Range(0, uplink.Layout.Layers.Count).First(l => uplink.Layout.Layers[l].Sparse);
+        var values = global.Store.Download();
+        values[uplink.Parameters[sparse].Offset] = 7e4f;
+        var shard = IidPartitioner.Create(train, 2, new PartitionOptions(1)).Clients[0];
+        using var workspace = new ZeroFL.Engine.Memory.Workspace(Device);
+        using var data = new ZeroFL.Engine.Training.DeviceDataset(Device, train.Features, train.Labels, [1, 8, 8], 4);
+        using var runner = new ClientRunner(Device, options, [1, 8, 8], 4, uplink, workspace);
+        var result = runner.Fit(shard, data, Upload(values), learningRate: 0f, round: 1);
+        Assert.That(result.Upload, Is.Null);
+        Assert.That(result.Failure, Does.StartWith("non-finite update: layer ").And.Contain("not finite in fp16"));
+
+        using var fp32 = new ClientRunner(Device, options with { Uplink = options.Uplink with { Values = UploadValues.Fp32 } }, [1, 8, 8], 4, uplink, workspace);
+        Assert.That(fp32.Fit(shard, data, Upload(values), learningRate: 0f, round: 1).Upload, Is.Not.Null, "fp32 carries 7e4");
     }
 
     [Test]

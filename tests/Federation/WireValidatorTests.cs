@@ -91,6 +91,86 @@ public sealed class WireValidatorTests
         Assert.That(error.Message, Does.Not.Contain("\n"));
     }
 
+    /// <summary>The same entries with 16-bit values of <paramref name="width"/> (values p + 1 times 1.001, so that they round).</summary>
+    private static WireLayer Sixteen(WireLayer layer, UploadValues width) =>
+        layer with { Values = [], Values16 = Float16Reference.Encode(layer.Values.Select(v => v * 1.001f).ToArray(), width.Format()), ValueFormat = width };
+
+    [TestCase(UploadValues.Fp16)]
+    [TestCase(UploadValues.Bf16)]
+    public void EveryLayoutWithSixteenBitValuesIsAcceptedAndDecodesToTheRoundedValues(UploadValues width)
+    {
+        var (rows, columns, values) = Entries();
+        var dense = CsrReference.Decode(rows, columns, values, 3, 70);
+        var rounded = dense.Select(v => Float16Reference.Round(v * 1.001f, width.Format())).ToArray();
+        Assert.That(rounded, Is.Not.EqualTo(dense.Select(v => v * 1.001f).ToArray()), "some values round");
+        var settings = Settings with { Values = width };
+        foreach (var layer in new[] { new WireLayer(values, rows, columns), Csr16(), Bitmap(), new WireLayer(dense) }.Select(l => Sixteen(l, width)))
+        {
+            var decoded = WireValidator.ToClientUpload(Layout, With(layer), settings);
+            Assert.That(decoded.Layers[0].ToDense(), Is.EqualTo(rounded), layer.LayoutName);
+            Assert.That(decoded.Layers[1].ToDense(), Is.EqualTo(new[] { 1f, 2f, 3f }), "the dense layer stays fp32");
+            int count = layer.Encoding == LayerEncoding.Dense ? 210 : 41;
+            Assert.That(layer.Bytes, Is.EqualTo(UplinkBytes.Encoded(layer.Encoding, Layout.Layers[0], count, width)), layer.LayoutName);
+            Assert.That(layer.Bytes, Is.EqualTo(UplinkBytes.Encoded(layer.Encoding, Layout.Layers[0], count) - 2L * count), "2 B less per value than fp32");
+            Assert.That(layer.LayoutName, Is.EqualTo($"{layer.Encoding.Name()}+{width.Name()}"));
+        }
+    }
+
+    [TestCase("fp16 where the run asks for fp32", UploadValues.Fp32, "values sent as fp16 where the uplink settings ask for fp32")]
+    [TestCase("fp32 where the run asks for fp16", UploadValues.Fp16, "values sent as fp32 where the uplink settings ask for fp16")]
+    [TestCase("bf16 where the run asks for fp16", UploadValues.Fp16, "values sent as bf16 where the uplink settings ask for fp16")]
+    [TestCase("dense layer in fp16", UploadValues.Fp16, "layer b: values sent as fp16 where the uplink settings ask for fp32")]
+    [TestCase("fp16 infinity", UploadValues.Fp16, "(0x7C00 in fp16) is not finite")]
+    [TestCase("fp16 NaN", UploadValues.Fp16, "(0xFE00 in fp16) is not finite")]
+    [TestCase("bf16 NaN", UploadValues.Bf16, "(0x7FC0 in bf16) is not finite")]
+    [TestCase("bf16 infinity", UploadValues.Bf16, "(0xFF80 in bf16) is not finite")]
+    [TestCase("both value arrays", UploadValues.Fp16, "do not match fp16 values")]
+    [TestCase("no 16-bit array", UploadValues.Bf16, "do not match bf16 values")]
+    [TestCase("16-bit array beside fp32 values", UploadValues.Fp32, "16-bit values sent with fp32 ones")]
+    [TestCase("unknown value width", UploadValues.Fp16, "unknown value width tag 7")]
+    [TestCase("fp16 value missing from a csr16 layer", UploadValues.Fp16, "21 words of 16-bit column indices for 40 values")]
+    [TestCase("fp16 value missing from a bitmap", UploadValues.Fp16, "bitmap marks 41 entries but 40 values")]
+    [TestCase("fp16 value added to a csr32 layer", UploadValues.Fp16, "column indices for 42 values")]
+    [TestCase("fp16 dense with more than K non-zeros", UploadValues.Fp16, "43 non-zero values sent dense")]
+    [TestCase("bf16 dense too short", UploadValues.Bf16, "209 values for a layer of 210")]
+    public void MalformedSixteenBitValuesAreRejectedWithTheirReason(string corruption, UploadValues width, string reason)
+    {
+        var (rows, columns, values) = Entries();
+        var fp16 = Sixteen(Bitmap(), UploadValues.Fp16);
+        var bf16 = Sixteen(Bitmap(), UploadValues.Bf16);
+        var upload = corruption switch
+        {
+            "fp16 where the run asks for fp32" => With(fp16),
+            "fp32 where the run asks for fp16" => With(Bitmap()),
+            "bf16 where the run asks for fp16" => With(bf16),
+            "dense layer in fp16" => new WireUpload(0, 5, UplinkStrategy.TopKWeights, [fp16, Sixteen(new WireLayer([1f, 2f, 3f]), UploadValues.Fp16)]),
+            "fp16 infinity" => With(fp16 with { Values16 = Set(fp16.Values16!, 3, (ushort)0x7C00) }),
+            "fp16 NaN" => With(fp16 with { Values16 = Set(fp16.Values16!, 40, (ushort)0xFE00) }),
+            "bf16 NaN" => With(bf16 with { Values16 = Set(bf16.Values16!, 0, (ushort)0x7FC0) }),
+            "bf16 infinity" => With(bf16 with { Values16 = Set(bf16.Values16!, 7, (ushort)0xFF80) }),
+            "both value arrays" => With(fp16 with { Values = values }),
+            "no 16-bit array" => With(Bitmap() with { ValueFormat = UploadValues.Bf16 }),
+            "16-bit array beside fp32 values" => With(Bitmap() with { Values16 = fp16.Values16 }),
+            "unknown value width" => With(fp16 with { ValueFormat = (UploadValues)7 }),
+            "fp16 value missing from a csr16 layer" => With(Sixteen(Csr16(), UploadValues.Fp16) is var c ? c with { Values16 = c.Values16![..^1] } : null!),
+            "fp16 value missing from a bitmap" => With(fp16 with { Values16 = fp16.Values16![..^1] }),
+            "fp16 value added to a csr32 layer" => With(Sixteen(new WireLayer(values, rows, columns), UploadValues.Fp16) is var d ? d with { Values16 = [.. d.Values16!, 0x3C00] } : null!),
+            "fp16 dense with more than K non-zeros" => With(Sixteen(new WireLayer(Enumerable.Range(0, 210).Select(i => i < 43 ? 1f : 0f).ToArray()), UploadValues.Fp16)),
+            "bf16 dense too short" => With(Sixteen(new WireLayer(new float[209]), UploadValues.Bf16)),
+            _ => throw new ArgumentException(corruption),
+        };
+        var error = Assert.Throws<MalformedUploadException>(() => WireValidator.Validate(Layout, upload, Settings with { Values = width }));
+        Assert.That(error!.Message, Does.Contain(reason));
+        Assert.That(error.Message, Does.Not.Contain("\n"));
+    }
+
+    private static T[] Set<T>(T[] array, int index, T value)
+    {
+        var copy = (T[])array.Clone();
+        copy[index] = value;
+        return copy;
+    }
+
     private static int[] Flip(int[] words, int index, int bits)
     {
         var copy = (int[])words.Clone();

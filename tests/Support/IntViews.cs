@@ -15,4 +15,13 @@ public static class IntViews
         view.CopyToCPU(result);
         return result;
     }
+
+    /// <summary>Copies <paramref name="view"/> (16-bit patterns) back to the host after synchronising <paramref name="device"/>.</summary>
+    public static ushort[] Download(this ArrayView<ushort> view, ComputeDevice device)
+    {
+        device.Synchronize();
+        var result = new ushort[view.Length];
+        view.CopyToCPU(result);
+        return result;
+    }
 }

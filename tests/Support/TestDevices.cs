@@ -106,6 +106,14 @@ public abstract class DeviceTest
         return buffer.View;
     }
 
+    /// <summary>Copies <paramref name="data"/> to a new device buffer freed after the test.</summary>
+    protected ArrayView<ushort> Upload(ushort[] data)
+    {
+        var buffer = Device.Accelerator.Allocate1D(data);
+        buffers.Add(buffer);
+        return buffer.View;
+    }
+
     /// <summary>A zeroed device buffer of <paramref name="length"/> floats freed after the test.</summary>
     protected ArrayView<float> Zeros(long length)
     {

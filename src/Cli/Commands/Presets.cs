@@ -29,7 +29,8 @@ public sealed record Preset(
 /// <summary>
 /// The presets of <c>zerofl run --preset NAME</c>. Every run uses 1 local epoch of SGD (momentum 0.9,
 /// weight decay 5e-4: SWAT's CIFAR-10 settings, the paper states neither), the Top-K-Weights uplink
-/// with r_mask 0.1 and ZeroFL's sparse-layer rule. The batch size is not stated in the paper: 32.
+/// with r_mask 0.1 and fp32 values (the paper's), and ZeroFL's sparse-layer rule. The batch size is
+/// not stated in the paper: 32.
 /// </summary>
 public static class Presets
 {
@@ -87,5 +88,6 @@ public static class Presets
         Set("weight-decay", 5e-4f);
         Set("strategy", "topk-weights");
         Set("mask-ratio", 0.1);
+        Set("upload-values", "fp32");
     }
 }

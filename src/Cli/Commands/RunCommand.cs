@@ -109,6 +109,10 @@ public class RunOptions : DataOptions
     [Option("server-tau", HelpText = "Server adaptivity constant tau, positive (default 1e-3).")]
     public double? ServerTau { get; set; }
 
+    /// <summary>Width of the uploaded top-K values.</summary>
+    [Option("upload-values", Default = "fp32", HelpText = "Width of the values of each sparse layer's top-K slice on the uplink: fp32 (lossless), fp16 or bf16 (2 bytes each, rounded to nearest even on the client, decoded to fp32 by the server before it aggregates). Layers sent whole (batch-norm, biases, the classifier; every layer under --strategy dense or swat) stay fp32.")]
+    public string UploadValues { get; set; } = "fp32";
+
     /// <summary>Evaluate every N rounds.</summary>
     [Option("eval-every", Default = 5, HelpText = "Evaluate the global model on the test set every N rounds (and after the last).")]
     public int EvaluateEvery { get; set; } = 5;
@@ -221,7 +225,7 @@ public static class RunCommand
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);
         progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
-            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}{ServerOptimizerText(options.ServerOptimizer)}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
+            $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}, upload values {o.UploadValues}{ServerOptimizerText(options.ServerOptimizer)}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
 
         string metricsPath = Path.Combine(outDir, "metrics.csv");
         string layersPath = Path.Combine(outDir, "layers.csv");
@@ -335,6 +339,7 @@ public static class RunCommand
             ["uplink_fraction_of_dense"] = denseAll > 0 ? (double)uploadAll / denseAll : null,
             ["uplink_encoding"] = o.UplinkEncoding,
             ["server_optimizer"] = ServerOptimizerJson(options.ServerOptimizer),
+            ["upload_values"] = o.UploadValues,
             ["uplink_bytes_by_encoding"] = totals.UploadBytesByEncoding.OrderBy(e => e.Key, StringComparer.Ordinal).ToDictionary(e => e.Key, e => e.Value),
             ["train_flops_total"] = totals.TrainFlops,
             ["dense_train_flops_total"] = totals.DenseTrainFlops,
@@ -462,6 +467,10 @@ public static class RunCommand
             throw new UsageException($"unknown --uplink-encoding '{o.UplinkEncoding}' (expected one of: {string.Join(", ", LayerEncodings.ModeNames)})");
         }
         var serverOptimizer = ServerOptimizerSettingsOf(o);
+        if (!UploadValueWidths.TryParse(o.UploadValues, out var values))
+        {
+            throw new UsageException($"unknown --upload-values '{o.UploadValues}' (expected one of: {string.Join(", ", UploadValueWidths.Names)})");
+        }
         if (strategy is not UplinkStrategy.Dense && o.Sparsity == 0)
         {
             throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
@@ -490,7 +499,7 @@ public static class RunCommand
                 o.Model, o.Clients, sampling, o.Rounds, o.LocalEpochs, o.BatchSize,
                 new ExponentialDecay(o.LearningRateStart, o.LearningRateEnd, o.Rounds),
                 o.Momentum, o.WeightDecay,
-                new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0) { Encoding = encoding },
+                new UplinkSettings(strategy, sparsity, strategy.SparsifiesUpload() ? o.MaskRatio : 0) { Encoding = encoding, Values = values },
                 new SparsitySettings((float)sparsity, o.TopKPeriod, o.SparseLayers),
                 o.Partition, o.Alpha, o.EvaluateEvery, o.Seed)
             {

@@ -6,6 +6,7 @@ using ZeroFL.Engine.Models;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Engine.Training;
 using ZeroFL.Federation.Partitioning;
+using ZeroFL.Federation.Uplink;
 
 namespace ZeroFL.Federation.Simulation;
 
@@ -31,6 +32,7 @@ public sealed class ClientRunner : IDisposable
     private readonly Model model;
     private readonly Trainer trainer;
     private readonly DeviceUplinkEncoder encoder;
+    private readonly UplinkModel uplink;
 
     /// <summary>Builds the slot's model (same architecture as the global one) and scratch.</summary>
     public ClientRunner(ComputeDevice device, FederatedOptions options, int[] inputShape, int classes, UplinkModel uplink, Workspace workspace)
@@ -40,6 +42,7 @@ public sealed class ClientRunner : IDisposable
         SwatRules.Apply(model, options.Sparsity);
         trainer = new Trainer(model, new Sgd(1f, options.Momentum, options.WeightDecay), workspace);
         encoder = new DeviceUplinkEncoder(device, uplink, options.Uplink);
+        this.uplink = uplink;
     }
 
     /// <summary>Device bytes of the slot (model, optimizer state, encoder scratch; the workspace is shared).</summary>
@@ -81,6 +84,15 @@ public sealed class ClientRunner : IDisposable
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var upload = encoder.Encode(shard.Id, shard.Train.Length, model.Store.Values, globalValues);
+        int bad = upload.Layers.ToList().FindIndex(l => l.HasNonFiniteValue());
+        if (bad >= 0)
+        {
+            // NaN or infinity after training, or a value beyond the range of 16-bit upload values
+            // (fp16: |x| of 65520 or more): the client reports it instead of sending it.
+            string width = upload.Layers[bad].ValueFormat.Name();
+            return new ClientResult(shard.Id, null, shard.Train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense,
+                $"non-finite update: layer {uplink.Layout.Layers[bad].Name} has a value that is not finite in {width}", clock.Elapsed.TotalSeconds);
+        }
         return new ClientResult(shard.Id, upload, shard.Train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, null, clock.Elapsed.TotalSeconds);
     }
 

@@ -10,7 +10,8 @@ namespace ZeroFL.Federation.Simulation;
 /// Server side of FedAvg on the device. Each validated upload is staged on the device and added,
 /// weighted by its example count, into one sum over the whole model (CSR layers by a weighted
 /// scatter-add, 16-bit columns unpacked first; bitmap layers by the bitmap's scatter-add; dense
-/// layers by an axpy), each layout adding the same terms in the same order; an entry a client did not send adds nothing, i.e. counts as
+/// layers by an axpy), each layout adding the same terms in the same order; fp16 / bf16 values are
+/// decoded to fp32 on the device first (exactly); an entry a client did not send adds nothing, i.e. counts as
 /// zero in that client's term. <see cref="Finish"/> divides by the total examples and either replaces
 /// the global model (weights) or adds to it (the diff strategies), and reports each sparse layer's
 /// non-zero ratio after aggregation (the overlap of the clients' masks, ZeroFL Fig. 2). With an
@@ -22,6 +23,7 @@ public sealed class DeviceAggregator : IDisposable
     private readonly UplinkModel model;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> sum, stagedValues;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> stagedRows, stagedColumns, stagedWords, chunkPrefix;
+    private readonly MemoryBuffer1D<ushort, Stride1D.Dense> stagedValues16;
     private long examples;
     private int clients;
 
@@ -37,11 +39,13 @@ public sealed class DeviceAggregator : IDisposable
         stagedRows = a.Allocate1D<int>(model.MaxRows + 1);
         stagedWords = a.Allocate1D<int>(Math.Max(SparseFormatKernels.BitmapWords(model.MaxLength), SparseFormatKernels.PackedColumnWords(model.MaxLength)));
         chunkPrefix = a.Allocate1D<int>(SparseFormatKernels.ChunkPrefixLength(model.MaxLength));
+        stagedValues16 = a.Allocate1D<ushort>(model.MaxLength);
     }
 
     /// <summary>Device bytes held.</summary>
     public long Bytes => (sum.Length + stagedValues.Length) * sizeof(float)
-        + (stagedColumns.Length + stagedRows.Length + stagedWords.Length + chunkPrefix.Length) * sizeof(int);
+        + (stagedColumns.Length + stagedRows.Length + stagedWords.Length + chunkPrefix.Length) * sizeof(int)
+        + stagedValues16.Length * sizeof(ushort);
 
     /// <summary>Uploads added since <see cref="Begin"/>.</summary>
     public int Clients => clients;
@@ -64,13 +68,22 @@ public sealed class DeviceAggregator : IDisposable
             var spec = model.Layout.Layers[l];
             var wire = upload.Layers[l];
             var target = model.View(sum.View, l);
-            int count = wire.Values.Length;
+            int count = wire.Count;
             if (count == 0)
             {
                 continue; // a sparse layer with nothing sent adds nothing
             }
             var values = stagedValues.View.BaseView.SubView(0, count);
-            device.Kernels.Launch.Upload(wire.Values.AsSpan(0, count), values);
+            if (wire.ValueFormat == UploadValues.Fp32)
+            {
+                k.Launch.Upload(wire.Values.AsSpan(0, count), values);
+            }
+            else
+            {
+                var bits = stagedValues16.View.BaseView.SubView(0, count);
+                k.Launch.Upload(wire.Values16.AsSpan(0, count), bits);
+                k.Float16.Decode(bits, values, wire.ValueFormat.Format());
+            }
             switch (wire.Encoding)
             {
                 case LayerEncoding.Dense:
@@ -159,6 +172,7 @@ public sealed class DeviceAggregator : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        stagedValues16.Dispose();
         chunkPrefix.Dispose();
         stagedWords.Dispose();
         stagedRows.Dispose();

@@ -42,8 +42,10 @@ public sealed class UplinkModel
 /// sends for every layer (top-K selection and CSR encoding of exactly the selected positions by
 /// device kernels, a chosen entry whose value is 0 included), lays each sparse layer out in the
 /// <see cref="LayerEncoding"/> that <see cref="UplinkBytes.Choose"/> picks for the settings' mode
-/// (16-bit columns, bitmap or dense made from the CSR by device kernels), and copies only that to
-/// the host as a <see cref="WireUpload"/>. Scratch is allocated once, sized for the largest layer.
+/// (16-bit columns, bitmap or dense made from the CSR by device kernels), rounds the values of a
+/// slice to fp16 or bf16 on the device when <see cref="UplinkSettings.Values"/> asks for it, and
+/// copies only that to the host as a <see cref="WireUpload"/>. Scratch is allocated once, sized
+/// for the largest layer.
 /// </summary>
 public sealed class DeviceUplinkEncoder : IDisposable
 {
@@ -52,6 +54,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
     private readonly UplinkSettings settings;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> difference, values;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> columns, rowPointers, rowTies, topKScratch, selectionState, words;
+    private readonly MemoryBuffer1D<ushort, Stride1D.Dense> values16;
 
     /// <summary>Allocates the scratch for <paramref name="model"/>'s largest layer.</summary>
     public DeviceUplinkEncoder(ComputeDevice device, UplinkModel model, UplinkSettings settings)
@@ -71,11 +74,13 @@ public sealed class DeviceUplinkEncoder : IDisposable
         selectionState = a.Allocate1D<int>(TopKSelection.StateInts);
         // 16-bit columns or a bitmap, whichever layout needs more words.
         words = a.Allocate1D<int>(Math.Max(SparseFormatKernels.BitmapWords(n), SparseFormatKernels.PackedColumnWords(n)));
+        values16 = a.Allocate1D<ushort>(settings.Values == UploadValues.Fp32 ? 1 : n);
     }
 
     /// <summary>Device bytes of the scratch.</summary>
     public long Bytes => (difference.Length + values.Length) * sizeof(float)
-        + (columns.Length + rowPointers.Length + rowTies.Length + topKScratch.Length + selectionState.Length + words.Length) * sizeof(int);
+        + (columns.Length + rowPointers.Length + rowTies.Length + topKScratch.Length + selectionState.Length + words.Length) * sizeof(int)
+        + values16.Length * sizeof(ushort);
 
     /// <summary>
     /// The upload of a client whose trained values are <paramref name="trained"/> and whose round
@@ -100,7 +105,7 @@ public sealed class DeviceUplinkEncoder : IDisposable
             int keep = spec.Sparse && settings.Strategy.SparsifiesUpload() ? settings.KeepCount(n) : n;
             if (keep == n)
             {
-                layers[l] = new WireLayer(Download<float>(source));
+                layers[l] = Send(source, settings.ValuesOf(spec));
                 continue;
             }
             var scratch = topKScratch.View;
@@ -131,30 +136,44 @@ public sealed class DeviceUplinkEncoder : IDisposable
         var k = device.Kernels;
         ArrayView<int> rows = rowPointers.View.SubView(0, spec.Rows + 1);
         ArrayView<float> kept = values.View.SubView(0, count);
-        switch (UplinkBytes.Choose(settings.Encoding, spec, count))
+        var width = settings.ValuesOf(spec);
+        switch (UplinkBytes.Choose(settings.Encoding, spec, count, width))
         {
             case LayerEncoding.Csr32:
-                return new WireLayer(Download(kept), Download(rows), Download<int>(columns.View.SubView(0, count)));
+                return Send(kept, width) with { RowPointers = Download(rows), Columns = Download<int>(columns.View.SubView(0, count)), Encoding = LayerEncoding.Csr32 };
             case LayerEncoding.Csr16:
                 ArrayView<int> packed = words.View.SubView(0, SparseFormatKernels.PackedColumnWords(count));
                 k.SparseFormats.PackColumns16(columns.View, count, packed);
-                return new WireLayer(Download(kept), Download(rows), Columns16: Download(packed));
+                return Send(kept, width) with { RowPointers = Download(rows), Columns16 = Download(packed), Encoding = LayerEncoding.Csr16 };
             case LayerEncoding.Bitmap:
                 ArrayView<int> bitmap = words.View.SubView(0, SparseFormatKernels.BitmapWords(spec.Length));
                 k.SparseFormats.BitmapFromCsr(rows, columns.View.SubView(0, Math.Max(1, count)), spec.Rows, spec.Columns, bitmap);
-                return new WireLayer(Download(kept), Bitmap: Download(bitmap));
+                return Send(kept, width) with { Bitmap = Download(bitmap), Encoding = LayerEncoding.Bitmap };
             default:
                 // Dense is smaller: the kept entries in place, zeros elsewhere (the difference
                 // scratch is free again once the values are gathered).
                 ArrayView<float> whole = difference.View.SubView(0, spec.Length);
                 k.Csr.Decode(rows, columns.View.SubView(0, Math.Max(1, count)), values.View.SubView(0, Math.Max(1, count)), spec.Rows, spec.Columns, whole);
-                return new WireLayer(Download(whole));
+                return Send(whole, width);
         }
+    }
+
+    /// <summary>A dense layer of <paramref name="values"/> on the host, fp32 or rounded to the 16-bit <paramref name="width"/> on the device first; the caller adds a sparse layout's arrays and tag.</summary>
+    private WireLayer Send(ArrayView<float> values, UploadValues width)
+    {
+        if (width == UploadValues.Fp32)
+        {
+            return new WireLayer(Download(values));
+        }
+        ArrayView<ushort> bits = values16.View.SubView(0, values.Length);
+        device.Kernels.Float16.Encode(values, bits, width.Format());
+        return new WireLayer([]) { Values16 = Download(bits), ValueFormat = width };
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        values16.Dispose();
         words.Dispose();
         selectionState.Dispose();
         topKScratch.Dispose();

@@ -34,7 +34,7 @@ public sealed record RoundMetrics(
     /// <summary>Samples drawn for this round (1, or more when too few clients succeeded).</summary>
     public int Attempts { get; init; } = 1;
 
-    /// <summary>Of <see cref="UploadBytes"/>, the bytes sent in each layer layout (<see cref="LayerEncodings.Name"/>; headers included).</summary>
+    /// <summary>Of <see cref="UploadBytes"/>, the bytes sent in each layer layout (<see cref="WireLayer.LayoutName"/>: "bitmap", or "bitmap+fp16" with 16-bit values; headers included).</summary>
     public IReadOnlyDictionary<string, long> UploadBytesByEncoding { get; init; } = new Dictionary<string, long>();
 
     /// <summary>Test accuracy of the global model with all its weights (no top-K mask), when evaluated this round; equal to <see cref="TestAccuracy"/> for a dense model.</summary>
@@ -252,7 +252,7 @@ public sealed class FederatedServer : IDisposable
                 uploadBytes += upload.Bytes;
                 foreach (var layer in upload.Layers)
                 {
-                    string name = layer.Encoding.Name();
+                    string name = layer.LayoutName;
                     bytesByEncoding[name] = bytesByEncoding.GetValueOrDefault(name) + layer.Bytes;
                 }
                 denseBytes += DenseUploadBytes;

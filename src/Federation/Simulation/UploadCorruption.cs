@@ -26,7 +26,7 @@ public static class UploadCorruption
     public static WireUpload Apply(WireUpload upload, int kind, int layer)
     {
         var layers = upload.Layers.ToList();
-        int csr = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).FirstOrDefault(i => layers[i].IsSparse && layers[i].Values.Length >= 2, -1);
+        int csr = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).FirstOrDefault(i => layers[i].IsSparse && layers[i].Count >= 2, -1);
         if (kind is 2 or 3 && csr < 0)
         {
             kind = 0; // no sparse layer with two entries: damage a value instead
@@ -35,16 +35,16 @@ public static class UploadCorruption
         switch (kind)
         {
             case 0:
-                layer = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).First(i => layers[i].Values.Length > 0);
-                var values = (float[])layers[layer].Values.Clone();
-                values[values.Length / 2] = float.NaN;
-                layers[layer] = layers[layer] with { Values = values };
+                layer = Enumerable.Range(0, layers.Count).Select(i => (layer + i) % layers.Count).First(i => layers[i].Count > 0);
+                layers[layer] = WithNaN(layers[layer]);
                 break;
             case 1:
                 // CSR32 loses a column index; any other layout a value (a count no longer matches).
                 layers[layer] = target.Encoding == LayerEncoding.Csr32 && target.Columns!.Length > 0
                     ? target with { Columns = target.Columns![..^1] }
-                    : target with { Values = target.Values.Length > 0 ? target.Values[..^1] : [0f] };
+                    : target.ValueFormat == UploadValues.Fp32
+                        ? target with { Values = target.Values.Length > 0 ? target.Values[..^1] : [0f] }
+                        : target with { Values16 = target.Values16!.Length > 0 ? target.Values16[..^1] : [0] };
                 break;
             case 2:
                 var s = layers[csr];
@@ -66,6 +66,20 @@ public static class UploadCorruption
                 break;
         }
         return upload with { Layers = layers };
+    }
+
+    /// <summary>A copy with its middle value a NaN (fp32, or the quiet NaN of a 16-bit width).</summary>
+    private static WireLayer WithNaN(WireLayer layer)
+    {
+        if (layer.ValueFormat == UploadValues.Fp32)
+        {
+            var values = (float[])layer.Values.Clone();
+            values[values.Length / 2] = float.NaN;
+            return layer with { Values = values };
+        }
+        var bits = (ushort[])layer.Values16!.Clone();
+        bits[bits.Length / 2] = layer.ValueFormat == UploadValues.Bf16 ? (ushort)0x7FC0 : (ushort)0x7E00;
+        return layer with { Values16 = bits };
     }
 
     private static int[] SetAt(int[] array, int index, int value)

@@ -1,4 +1,5 @@
 using ZeroFL.Federation.Uplink;
+using ZeroFL.Kernels.Reference;
 
 namespace ZeroFL.Federation.Simulation;
 
@@ -7,10 +8,12 @@ namespace ZeroFL.Federation.Simulation;
 /// (layouts over the layer's 2-D view, <see cref="LayerSpec"/>): dense (only <see cref="Values"/>),
 /// CSR with 32-bit columns (<see cref="RowPointers"/>, <see cref="Columns"/>), CSR with 16-bit
 /// columns (<see cref="RowPointers"/>, <see cref="Columns16"/>) or a bitmap (<see cref="Bitmap"/>).
-/// <see cref="Encoding"/> is the tag that travels with it (by default the layout its arrays make);
-/// nothing here is trusted until <see cref="WireValidator"/> says so.
+/// <see cref="Encoding"/> is the tag that travels with it (by default the layout its arrays make).
+/// The values are fp32 in <see cref="Values"/>, or, when <see cref="ValueFormat"/> says fp16 or
+/// bf16, their 16-bit patterns in <see cref="Values16"/> (<see cref="Values"/> then empty); the tag
+/// byte carries the value width too. Nothing here is trusted until <see cref="WireValidator"/> says so.
 /// </summary>
-/// <param name="Values">The values: [length] when dense, else [entries] in row-major order.</param>
+/// <param name="Values">The fp32 values: [length] when dense, else [entries] in row-major order; empty when the values are 16-bit.</param>
 /// <param name="RowPointers">CSR row pointers [rows + 1] (both CSR layouts).</param>
 /// <param name="Columns">32-bit column indices [entries] (CSR32).</param>
 /// <param name="Columns16">16-bit column indices, two per int, entry 2i in the low half of word i [ceil(entries / 2)] (CSR16).</param>
@@ -24,14 +27,43 @@ public sealed record WireLayer(float[] Values, int[]? RowPointers = null, int[]?
         : RowPointers is not null ? LayerEncoding.Csr32
         : LayerEncoding.Dense;
 
+    /// <summary>The width of the values: fp32 (in <see cref="Values"/>) or a 16-bit one (in <see cref="Values16"/>).</summary>
+    public UploadValues ValueFormat { get; init; } = UploadValues.Fp32;
+
+    /// <summary>The 16-bit patterns of the values (fp16 or bf16, as <see cref="ValueFormat"/> says), in the order of <see cref="Values"/>; null for fp32.</summary>
+    public ushort[]? Values16 { get; init; }
+
+    /// <summary>Entries carried: the length of whichever value array the width uses.</summary>
+    public int Count => ValueFormat == UploadValues.Fp32 ? Values.Length : Values16?.Length ?? 0;
+
+    /// <summary>The layout and, for 16-bit values, their width, as summary.json names them: "bitmap", "bitmap+fp16".</summary>
+    public string LayoutName => ValueFormat == UploadValues.Fp32 ? Encoding.Name() : $"{Encoding.Name()}+{ValueFormat.Name()}";
+
+    /// <summary>The values as fp32 (16-bit ones decoded exactly).</summary>
+    public float[] DecodedValues() => ValueFormat == UploadValues.Fp32
+        ? Values
+        : Float16Reference.Decode(Values16 ?? [], ValueFormat.Format());
+
+    /// <summary>True when some value is an infinity or a NaN (in its own width: an fp16 overflow is infinite).</summary>
+    public bool HasNonFiniteValue()
+    {
+        if (ValueFormat == UploadValues.Fp32)
+        {
+            return Values.Any(v => !float.IsFinite(v));
+        }
+        var format = ValueFormat.Format();
+        return (Values16 ?? []).Any(h => Float16Reference.IsNonFinite(h, format));
+    }
+
     /// <summary>True when sent as one of the CSR layouts.</summary>
     public bool IsCsr => Encoding is LayerEncoding.Csr32 or LayerEncoding.Csr16;
 
     /// <summary>True when sent as a sparse layout (CSR or bitmap).</summary>
     public bool IsSparse => Encoding != LayerEncoding.Dense;
 
-    /// <summary>Payload bytes as sent: 4 B per value, 4 B per int of column indices, row pointers and bitmap.</summary>
-    public long PayloadBytes => 4L * Values.Length + 4L * ((Columns?.Length ?? 0) + (Columns16?.Length ?? 0) + (RowPointers?.Length ?? 0) + (Bitmap?.Length ?? 0));
+    /// <summary>Payload bytes as sent: 4 B per fp32 value, 2 B per 16-bit value, 4 B per int of column indices, row pointers and bitmap.</summary>
+    public long PayloadBytes => 4L * Values.Length + 2L * (Values16?.Length ?? 0)
+        + 4L * ((Columns?.Length ?? 0) + (Columns16?.Length ?? 0) + (RowPointers?.Length ?? 0) + (Bitmap?.Length ?? 0));
 
     /// <summary>Bytes as sent: the header (<see cref="UplinkBytes.Header"/>) and the payload.</summary>
     public long Bytes => UplinkBytes.Header(Encoding) + PayloadBytes;
@@ -56,7 +88,9 @@ public sealed class MalformedUploadException(string message) : Exception(message
 
 /// <summary>
 /// Checks an upload against the model layout on the host, before anything of it reaches device
-/// memory: layer count, a known layout tag with exactly its arrays, lengths, finite values, the
+/// memory: layer count, a known layout tag with exactly its arrays, the value width the settings
+/// give the layer (<see cref="UplinkSettings.ValuesOf"/>) with only its value array, lengths,
+/// finite values (16-bit ones in their own format), the
 /// entries a sparse layer may carry (at most the K of the settings: entries of a sparse layout,
 /// non-zero values of a dense one), and per layout its structure: CSR row pointers start at 0,
 /// never decrease and end at the entry count, columns lie in the row and increase strictly within
@@ -87,7 +121,7 @@ public static class WireValidator
         {
             var spec = layout.Layers[l];
             int allowed = spec.Sparse && expected.SparsifiesUpload() ? settings.KeepCount(spec.Length) : spec.Length;
-            string? problem = Check(spec, upload.Layers[l], allowed);
+            string? problem = Check(spec, upload.Layers[l], allowed, settings.ValuesOf(spec));
             if (problem is not null)
             {
                 throw new MalformedUploadException($"client {upload.ClientId}, layer {layout.Layers[l].Name}: {problem}");
@@ -104,12 +138,13 @@ public static class WireValidator
         {
             var spec = layout.Layers[l];
             var wire = upload.Layers[l];
+            var values = wire.DecodedValues();
             if (wire.Encoding == LayerEncoding.Dense)
             {
-                layers.Add(LayerUpload.Whole(spec, wire.Values));
+                layers.Add(LayerUpload.Whole(spec, values));
                 continue;
             }
-            layers.Add(LayerUpload.Slice(spec, Positions(spec, wire), wire.Values));
+            layers.Add(LayerUpload.Slice(spec, Positions(spec, wire), values));
         }
         return new ClientUpload(upload.Strategy, upload.ExampleCount, layers);
     }
@@ -119,7 +154,7 @@ public static class WireValidator
     {
         if (wire.Encoding == LayerEncoding.Bitmap)
         {
-            var set = new List<int>(wire.Values.Length);
+            var set = new List<int>(wire.Count);
             for (int i = 0; i < spec.Length; i++)
             {
                 if ((wire.Bitmap![i >> 5] >>> (i & 31) & 1) != 0)
@@ -129,7 +164,7 @@ public static class WireValidator
             }
             return set.ToArray();
         }
-        var positions = new int[wire.Values.Length];
+        var positions = new int[wire.Count];
         for (int r = 0; r < spec.Rows; r++)
         {
             for (int j = wire.RowPointers![r]; j < wire.RowPointers[r + 1]; j++)
@@ -145,19 +180,18 @@ public static class WireValidator
         ? (packed[j >> 1] >>> (16 * (j & 1))) & 0xFFFF
         : wire.Columns![j];
 
-    private static string? Check(LayerSpec spec, WireLayer? wire, int allowed)
+    private static string? Check(LayerSpec spec, WireLayer? wire, int allowed, UploadValues width)
     {
         if (wire?.Values is null)
         {
             return "missing";
         }
-        foreach (float v in wire.Values)
+        string? problem = CheckValues(wire, width);
+        if (problem is not null)
         {
-            if (!float.IsFinite(v))
-            {
-                return $"value {v} is not finite";
-            }
+            return problem;
         }
+        int count = wire.Count;
         var encoding = wire.Encoding;
         if (!Enum.IsDefined(encoding))
         {
@@ -173,25 +207,66 @@ public static class WireValidator
         }
         if (encoding == LayerEncoding.Dense)
         {
-            if (wire.Values.Length != spec.Length)
+            if (count != spec.Length)
             {
-                return $"{wire.Values.Length} values for a layer of {spec.Length}";
+                return $"{count} values for a layer of {spec.Length}";
             }
-            int nonZeros = wire.Values.Count(v => v != 0f);
+            int nonZeros = wire.ValueFormat == UploadValues.Fp32 ? wire.Values.Count(v => v != 0f) : wire.Values16!.Count(h => (h & 0x7FFF) != 0);
             return nonZeros > allowed ? $"{nonZeros} non-zero values sent dense where the uplink settings allow at most {allowed} entries" : null;
         }
         if (!spec.Sparse)
         {
             return $"a dense layer must be sent dense, not {name}";
         }
-        if (wire.Values.Length > allowed)
+        if (count > allowed)
         {
-            return $"{wire.Values.Length} entries where the uplink settings allow at most {allowed}";
+            return $"{count} entries where the uplink settings allow at most {allowed}";
         }
-        return encoding == LayerEncoding.Bitmap ? CheckBitmap(spec, wire) : CheckCsr(spec, wire);
+        return encoding == LayerEncoding.Bitmap ? CheckBitmap(spec, wire, count) : CheckCsr(spec, wire, count);
     }
 
-    private static string? CheckBitmap(LayerSpec spec, WireLayer wire)
+    /// <summary>The value width is the one the settings give the layer, only its array is sent, and every value is finite.</summary>
+    private static string? CheckValues(WireLayer wire, UploadValues width)
+    {
+        var format = wire.ValueFormat;
+        if (!Enum.IsDefined(format))
+        {
+            return $"unknown value width tag {(int)format}";
+        }
+        if (format != width)
+        {
+            return $"values sent as {format.Name()} where the uplink settings ask for {width.Name()}";
+        }
+        if (format == UploadValues.Fp32)
+        {
+            if (wire.Values16 is not null)
+            {
+                return "16-bit values sent with fp32 ones";
+            }
+            foreach (float v in wire.Values)
+            {
+                if (!float.IsFinite(v))
+                {
+                    return $"value {v} is not finite";
+                }
+            }
+            return null;
+        }
+        if (wire.Values16 is null || wire.Values.Length != 0)
+        {
+            return $"the value arrays sent do not match {format.Name()} values";
+        }
+        foreach (ushort h in wire.Values16)
+        {
+            if (Float16Reference.IsNonFinite(h, format.Format()))
+            {
+                return $"value {Float16Reference.Decode(h, format.Format())} (0x{h:X4} in {format.Name()}) is not finite";
+            }
+        }
+        return null;
+    }
+
+    private static string? CheckBitmap(LayerSpec spec, WireLayer wire, int count)
     {
         var bitmap = wire.Bitmap!;
         int words = (int)((spec.Length + 31L) / 32);
@@ -209,10 +284,10 @@ public static class WireValidator
         {
             set += System.Numerics.BitOperations.PopCount((uint)word);
         }
-        return set != wire.Values.Length ? $"bitmap marks {set} entries but {wire.Values.Length} values were sent" : null;
+        return set != count ? $"bitmap marks {set} entries but {count} values were sent" : null;
     }
 
-    private static string? CheckCsr(LayerSpec spec, WireLayer wire)
+    private static string? CheckCsr(LayerSpec spec, WireLayer wire, int count)
     {
         var rows = wire.RowPointers!;
         if (rows.Length != spec.Rows + 1)
@@ -225,23 +300,23 @@ public static class WireValidator
             {
                 return $"16-bit column indices for rows of {spec.Columns}";
             }
-            int words = (int)((wire.Values.Length + 1L) / 2);
+            int words = (int)((count + 1L) / 2);
             if (packed.Length != words)
             {
-                return $"{packed.Length} words of 16-bit column indices for {wire.Values.Length} values (expected {words})";
+                return $"{packed.Length} words of 16-bit column indices for {count} values (expected {words})";
             }
-            if (wire.Values.Length % 2 == 1 && packed[^1] >>> 16 != 0)
+            if (count % 2 == 1 && packed[^1] >>> 16 != 0)
             {
                 return "the unused half of the last 16-bit column word is not 0";
             }
         }
-        else if (wire.Columns!.Length != wire.Values.Length)
+        else if (wire.Columns!.Length != count)
         {
-            return $"{wire.Columns.Length} column indices for {wire.Values.Length} values";
+            return $"{wire.Columns.Length} column indices for {count} values";
         }
-        if (rows[0] != 0 || rows[spec.Rows] != wire.Values.Length)
+        if (rows[0] != 0 || rows[spec.Rows] != count)
         {
-            return $"row pointers run from {rows[0]} to {rows[spec.Rows]}, expected 0 to {wire.Values.Length}";
+            return $"row pointers run from {rows[0]} to {rows[spec.Rows]}, expected 0 to {count}";
         }
         for (int r = 0; r < spec.Rows; r++)
         {
@@ -249,9 +324,9 @@ public static class WireValidator
             {
                 return $"row pointer {r + 1} ({rows[r + 1]}) is below row pointer {r} ({rows[r]})";
             }
-            if (rows[r + 1] > wire.Values.Length)
+            if (rows[r + 1] > count)
             {
-                return $"row pointer {r + 1} ({rows[r + 1]}) is past the {wire.Values.Length} entries";
+                return $"row pointer {r + 1} ({rows[r + 1]}) is past the {count} entries";
             }
             for (int j = rows[r]; j < rows[r + 1]; j++)
             {

@@ -12,8 +12,10 @@ namespace ZeroFL.Federation.Uplink;
 /// plus for a sparse layout the 4-byte entry count (a dense layer's length is the layout's); then the
 /// payload: dense 4 B per entry; CSR32 4 B per value + 4 B per column + 4 B * (rows + 1); CSR16
 /// 4 B per value + 16-bit columns in 32-bit words (4 * ceil(count / 2)) + 4 B * (rows + 1); bitmap
-/// 4 B per value + 4 * ceil(length / 32) (whole 32-bit words). The upload's own fields (client,
-/// example count, strategy) are not counted.
+/// 4 B per value + 4 * ceil(length / 32) (whole 32-bit words). With 16-bit values
+/// (<see cref="UploadValues"/>) every value costs 2 B instead of 4 (the tag byte also names the
+/// value width, so the header does not grow). The upload's own fields (client, example count,
+/// strategy) are not counted.
 /// </para>
 /// </summary>
 public static class UplinkBytes
@@ -72,20 +74,24 @@ public static class UplinkBytes
     /// <summary>Header bytes of a layer in <paramref name="encoding"/>: the 1-byte tag, plus the 4-byte entry count of a sparse layout.</summary>
     public static long Header(LayerEncoding encoding) => encoding == LayerEncoding.Dense ? 1 : 5;
 
-    /// <summary>Bytes as sent (header and payload) of <paramref name="layer"/> carrying <paramref name="count"/> entries in <paramref name="encoding"/>.</summary>
-    public static long Encoded(LayerEncoding encoding, LayerSpec layer, int count)
+    /// <summary>
+    /// Bytes as sent (header and payload) of <paramref name="layer"/> carrying <paramref name="count"/>
+    /// entries in <paramref name="encoding"/>, each value <paramref name="values"/> wide.
+    /// </summary>
+    public static long Encoded(LayerEncoding encoding, LayerSpec layer, int count, UploadValues values = UploadValues.Fp32)
     {
         ArgumentNullException.ThrowIfNull(layer);
         if (count < 0 || count > layer.Length)
         {
             throw new ArgumentOutOfRangeException(nameof(count), count, $"layer {layer.Name} has {layer.Length} entries");
         }
+        long width = values.BytesPerValue();
         long payload = encoding switch
         {
-            LayerEncoding.Dense => 4L * layer.Length,
-            LayerEncoding.Csr32 => 8L * count + 4L * (layer.Rows + 1),
-            LayerEncoding.Csr16 => 4L * count + 4L * ((count + 1L) / 2) + 4L * (layer.Rows + 1),
-            LayerEncoding.Bitmap => 4L * count + 4L * ((layer.Length + 31L) / 32),
+            LayerEncoding.Dense => width * layer.Length,
+            LayerEncoding.Csr32 => width * count + 4L * count + 4L * (layer.Rows + 1),
+            LayerEncoding.Csr16 => width * count + 4L * ((count + 1L) / 2) + 4L * (layer.Rows + 1),
+            LayerEncoding.Bitmap => width * count + 4L * ((layer.Length + 31L) / 32),
             _ => throw new ArgumentOutOfRangeException(nameof(encoding), encoding, "unknown layer encoding"),
         };
         return Header(encoding) + payload;
@@ -99,9 +105,9 @@ public static class UplinkBytes
     /// The layout a client sends <paramref name="count"/> kept entries of <paramref name="layer"/>
     /// in: dense when everything is kept; else CSR32 under <see cref="UplinkEncodingMode.Csr32"/>,
     /// or under <see cref="UplinkEncodingMode.Auto"/> the one of fewest <see cref="Encoded"/> bytes
-    /// (ties: the earlier in tag order).
+    /// with values <paramref name="values"/> wide (ties: the earlier in tag order).
     /// </summary>
-    public static LayerEncoding Choose(UplinkEncodingMode mode, LayerSpec layer, int count)
+    public static LayerEncoding Choose(UplinkEncodingMode mode, LayerSpec layer, int count, UploadValues values = UploadValues.Fp32)
     {
         ArgumentNullException.ThrowIfNull(layer);
         if (count == layer.Length)
@@ -115,7 +121,7 @@ public static class UplinkBytes
         var best = LayerEncoding.Dense;
         foreach (var encoding in LayerEncodings.All)
         {
-            if (Fits(encoding, layer) && Encoded(encoding, layer, count) < Encoded(best, layer, count))
+            if (Fits(encoding, layer) && Encoded(encoding, layer, count, values) < Encoded(best, layer, count, values))
             {
                 best = encoding;
             }
@@ -123,7 +129,7 @@ public static class UplinkBytes
         return best;
     }
 
-    /// <summary>Bytes as sent by any client under <paramref name="settings"/> (its <see cref="UplinkSettings.Encoding"/> mode), headers included.</summary>
+    /// <summary>Bytes as sent by any client under <paramref name="settings"/> (its <see cref="UplinkSettings.Encoding"/> mode and value width), headers included.</summary>
     public static long ExpectedOnWire(ModelLayout layout, UplinkSettings settings)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -131,7 +137,8 @@ public static class UplinkBytes
         return layout.Layers.Sum(l =>
         {
             int count = l.Sparse ? settings.KeepCount(l.Length) : l.Length;
-            return Encoded(Choose(settings.Encoding, l, count), l, count);
+            var values = settings.ValuesOf(l);
+            return Encoded(Choose(settings.Encoding, l, count, values), l, count, values);
         });
     }
 }

@@ -1,3 +1,5 @@
+using ZeroFL.Kernels.Reference;
+
 namespace ZeroFL.Federation.Uplink;
 
 /// <summary>
@@ -10,7 +12,9 @@ namespace ZeroFL.Federation.Uplink;
 /// <item>TopKWeightsDiff: d = w_E - w_t everywhere; positions = top-K of |d|; values d there.</item>
 /// </list>
 /// Top-K is exact with ties broken by lower index (<see cref="MagnitudeTopK"/>); d is computed in
-/// fp32 (w_E[i] - w_t[i] rounded to float), as the device does.
+/// fp32 (w_E[i] - w_t[i] rounded to float), as the device does. With 16-bit
+/// <see cref="UplinkSettings.Values"/> a slice's values are what the server decodes: each rounded
+/// to fp16 or bf16 (nearest even) and back; positions are chosen on the fp32 values.
 /// Dense layers are sent whole: w_E for Dense, Swat and TopKWeights; d for the two diff strategies,
 /// so that one server rule, w_{t+1} = w_t + sum_k (n_k/n) d^k, covers every layer of a diff upload.
 /// For a dense layer that rule equals plain weight averaging, sum_k (n_k/n) w_E^k, because the
@@ -52,9 +56,10 @@ public static class UplinkReference
             int[] positions = MagnitudeTopK.Indices(ranked, k);
             float[] sent = d ?? w;
             var values = new float[k];
+            var width = settings.ValuesOf(spec);
             for (int j = 0; j < k; j++)
             {
-                values[j] = sent[positions[j]];
+                values[j] = width == UploadValues.Fp32 ? sent[positions[j]] : Float16Reference.Round(sent[positions[j]], width.Format());
             }
             layers[l] = LayerUpload.Slice(spec, positions, values);
         }

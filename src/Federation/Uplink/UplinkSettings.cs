@@ -44,6 +44,16 @@ public sealed record UplinkSettings
     /// <summary>How clients lay out each sparse layer (the server accepts every layout whatever this says).</summary>
     public UplinkEncodingMode Encoding { get; init; } = UplinkEncodingMode.Auto;
 
+    /// <summary>The width of the values of each sparse layer's top-K slice (the server takes only this width there).</summary>
+    public UploadValues Values { get; init; } = UploadValues.Fp32;
+
+    /// <summary>The width <paramref name="layer"/>'s values travel in: <see cref="Values"/> for a sparse layer's slice under the ZeroFL strategies, else fp32.</summary>
+    public UploadValues ValuesOf(LayerSpec layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        return layer.Sparse && Strategy.SparsifiesUpload() ? Values : UploadValues.Fp32;
+    }
+
     /// <summary>Share of a sparse layer's entries uploaded: 1 - sp + r_mask clamped to [0, 1] for the ZeroFL strategies, 1 for Dense and Swat.</summary>
     public decimal KeepFraction => Strategy.SparsifiesUpload()
         ? KeepFractionOf(ExactFraction.ToDecimal(Sparsity), ExactFraction.ToDecimal(MaskRatio))
