@@ -190,15 +190,7 @@ public sealed class CliTests
     {
         using var files = new ZeroFL.Tests.Data.IdxFiles();
         files.WriteMnistLike(trainCount: 300, testCount: 50);
-        (byte[] Model, System.Text.Json.JsonElement Summary) RunWith(string encoding)
-        {
-            string outDir = Path.Combine(files.Directory, encoding);
-            var (code, _, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
-                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--uplink-encoding", encoding, "--quiet", "--out", outDir);
-            Assert.That(code, Is.EqualTo(0), err);
-            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
-            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone());
-        }
+        SmallRun RunWith(string encoding) => SmallRun.Of(files, encoding, "--uplink-encoding", encoding, "--quiet");
         var auto = RunWith("auto");
         var csr32 = RunWith("csr32");
         Assert.That(auto.Model, Is.EqualTo(csr32.Model), "the same model bytes");
@@ -222,15 +214,7 @@ public sealed class CliTests
     {
         using var files = new ZeroFL.Tests.Data.IdxFiles();
         files.WriteMnistLike(trainCount: 300, testCount: 50);
-        (byte[] Model, System.Text.Json.JsonElement Summary, string Directory) RunWith(string name, params string[] extra)
-        {
-            string outDir = Path.Combine(files.Directory, name);
-            var (code, _, err) = Run(["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
-                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--quiet", "--out", outDir, .. extra]);
-            Assert.That(code, Is.EqualTo(0), err);
-            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
-            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone(), outDir);
-        }
+        SmallRun RunWith(string name, params string[] extra) => SmallRun.Of(files, name, [.. extra, "--quiet"]);
         var plain = RunWith("plain");
         var fedAvg = RunWith("fedavg", "--server-optimizer", "fedavg");
         var fedAdam = RunWith("fedadam", "--server-optimizer", "fedadam", "--server-lr", "0.01", "--server-tau", "0.001");
@@ -259,15 +243,11 @@ public sealed class CliTests
     {
         using var files = new ZeroFL.Tests.Data.IdxFiles();
         files.WriteMnistLike(trainCount: 300, testCount: 50);
-        (byte[] Model, System.Text.Json.JsonElement Summary) RunWith(string values)
+        SmallRun RunWith(string values)
         {
-            string outDir = Path.Combine(files.Directory, values);
-            var (code, output, err) = Run("run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
-                "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--upload-values", values, "--out", outDir);
-            Assert.That(code, Is.EqualTo(0), err);
-            Assert.That(output, Does.Contain($"upload values {values}"));
-            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
-            return (File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone());
+            var run = SmallRun.Of(files, values, "--upload-values", values);
+            Assert.That(run.Output, Does.Contain($"upload values {values}"));
+            return run;
         }
         Dictionary<string, long> ByEncoding(System.Text.Json.JsonElement summary) =>
             summary.GetProperty("uplink_bytes_by_encoding").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
@@ -465,5 +445,23 @@ public sealed class CliTests
         {
             Directory.Delete(empty, recursive: true);
         }
+    }
+}
+
+/// <summary>
+/// A three-round run of the small CNN on a generated MNIST-like set (20 clients, 4 a round, batch
+/// 16, evaluated after round 3) into a folder named <c>name</c>: its model file, summary.json,
+/// folder and stdout. The run must succeed.
+/// </summary>
+internal sealed record SmallRun(byte[] Model, System.Text.Json.JsonElement Summary, string Directory, string Output)
+{
+    public static SmallRun Of(ZeroFL.Tests.Data.IdxFiles files, string name, params string[] extra)
+    {
+        string outDir = Path.Combine(files.Directory, name);
+        var (code, output, err) = CliTests.Run(["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "20", "--clients-per-round", "4",
+            "--rounds", "3", "--eval-every", "3", "--batch-size", "16", "--out", outDir, .. extra]);
+        Assert.That(code, Is.EqualTo(0), err);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+        return new SmallRun(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), summary.RootElement.Clone(), outDir, output);
     }
 }
