@@ -38,6 +38,12 @@ public sealed class RunTotals
 
     /// <summary>Client failures counted by reason (<see cref="ClientFailure.Reason"/>).</summary>
     public Dictionary<string, int> FailuresByReason { get; set; } = [];
+
+    /// <summary>Bytes the coordinator sent to cluster workers (model broadcasts); 0 in process.</summary>
+    public long CoordinatorBytesSent { get; set; }
+
+    /// <summary>Bytes the coordinator received from cluster workers (encoded uploads); 0 in process.</summary>
+    public long CoordinatorBytesReceived { get; set; }
 }
 
 /// <summary>
