@@ -116,12 +116,15 @@ public sealed class ClusterFit : IFitBackend
         var clients = instructions.Clients;
         var slots = clients.Select(_ => new TaskCompletionSource<ClientResult>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         using var cancel = new CancellationTokenSource();
-        var drivers = new Task[active.Count];
+        // A worker whose silo leaves the cluster is lost at once, whatever Orleans does with its pending call.
+        var gone = active.Select(_ => CancellationTokenSource.CreateLinkedTokenSource(cancel.Token)).ToArray();
+        _ = Task.Run(() => Watch(active, gone, cancel.Token));
         for (int w = 0; w < active.Count; w++)
         {
             var positions = Enumerable.Range(0, clients.Count).Where(i => i % active.Count == w).ToArray();
             var worker = active[w];
-            drivers[w] = Task.Run(() => Drive(worker.Info, worker.Grain, positions, instructions, values, sha, slots, cancel.Token));
+            var token = gone[w].Token;
+            _ = Task.Run(() => Drive(worker.Info, worker.Grain, positions, instructions, values, sha, slots, token));
         }
         try
         {
@@ -153,7 +156,12 @@ public sealed class ClusterFit : IFitBackend
         }
         catch (Exception e)
         {
-            string detail = e is TimeoutException ? $"silo {info.Silo}: no answer in time" : $"silo {info.Silo}: {ClusterException.OneLine(e)}";
+            string detail = e switch
+            {
+                TimeoutException => $"silo {info.Silo}: no answer in time",
+                OperationCanceledException when cancel.IsCancellationRequested => $"silo {info.Silo} left the cluster",
+                _ => $"silo {info.Silo}: {ClusterException.OneLine(e)}",
+            };
             lock (lost)
             {
                 lost.Add(info.Key);
@@ -165,6 +173,47 @@ public sealed class ClusterFit : IFitBackend
             }
         }
     }
+
+    /// <summary>Every <see cref="WatchInterval"/>, cancels <paramref name="gone"/>[w] once worker w's silo is no longer active (or the cluster stopped answering three times running).</summary>
+    private async Task Watch(List<(WorkerInfo Info, IFitWorker Grain)> active, CancellationTokenSource[] gone, CancellationToken stop)
+    {
+        int silent = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(WatchInterval, stop);
+                var hosts = await client.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true).WaitAsync(timeouts.Call, stop);
+                silent = 0;
+                for (int w = 0; w < active.Count; w++)
+                {
+                    if (!hosts.Any(h => h.Status == SiloStatus.Active && h.SiloAddress.ToParsableString() == active[w].Info.Key))
+                    {
+                        gone[w].Cancel();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception) when (++silent < 3)
+            {
+                // asked again at the next tick
+            }
+            catch (Exception)
+            {
+                foreach (var source in gone)
+                {
+                    source.Cancel();
+                }
+                return;
+            }
+        }
+    }
+
+    /// <summary>How often a sample in progress asks the cluster which silos are still active.</summary>
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 
     private async Task SendModel(WorkerInfo info, IFitWorker grain, float[] values, string sha, CancellationToken cancel)
     {

@@ -58,12 +58,26 @@ public sealed class ClusterSession : IDisposable
         return new ClusterSession(client, null, $"the cluster of {endpoint}", 1);
     }
 
+    /// <summary>Tries to reach a gateway before the connection counts as failed (a second apart).</summary>
+    private const int ConnectAttempts = 5;
+
     private static async Task<IHost> ConnectAsync(IPEndPoint[] gateways, TimeSpan timeout, string what)
     {
         var host = new HostBuilder()
             .UseOrleansClient(client =>
             {
                 client.UseStaticClustering(gateways);
+                int attempts = 0;
+                client.UseConnectionRetryFilter(async (_, cancel) =>
+                {
+                    // A silo still starting gets a few seconds; an address nobody answers fails soon.
+                    if (++attempts > ConnectAttempts)
+                    {
+                        return false;
+                    }
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancel);
+                    return true;
+                });
                 client.Configure<ClusterOptions>(o =>
                 {
                     o.ClusterId = ClusterEndpoint.ClusterId;

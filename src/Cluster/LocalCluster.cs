@@ -13,14 +13,17 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly List<IHost> hosts;
 
-    private LocalCluster(List<IHost> hosts, IPEndPoint[] gateways)
+    private LocalCluster(List<IHost> hosts, ClusterEndpoint[] silos)
     {
         this.hosts = hosts;
-        Gateways = gateways;
+        Silos = silos;
     }
 
+    /// <summary>The silos' addresses (silo port PORT, gateway PORT + 1), the primary first.</summary>
+    public IReadOnlyList<ClusterEndpoint> Silos { get; }
+
     /// <summary>The silos' gateways (what a coordinator connects to).</summary>
-    public IReadOnlyList<IPEndPoint> Gateways { get; }
+    public IReadOnlyList<IPEndPoint> Gateways => Silos.Select(s => s.Gateway).ToList();
 
     /// <summary>Silos started.</summary>
     public int Count => hosts.Count;
@@ -33,23 +36,21 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     public static async Task<LocalCluster> StartAsync(int count, Func<int, string, WorkerSettings> settings, TimeSpan timeout, int killLastInRound = 0)
     {
-        var ports = FreePorts(2 * count);
+        var ports = FreePortPairs(count);
         var hosts = new List<IHost>();
-        var gateways = new IPEndPoint[count];
-        var cluster = new LocalCluster(hosts, gateways);
+        var endpoints = ports.Select(p => new ClusterEndpoint(IPAddress.Loopback, p)).ToArray();
+        var cluster = new LocalCluster(hosts, endpoints);
         try
         {
-            var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
             for (int i = 0; i < count; i++)
             {
-                gateways[i] = new IPEndPoint(IPAddress.Loopback, ports[2 * i + 1]);
-                var silo = settings(i, $"127.0.0.1:{ports[2 * i]}");
+                var silo = settings(i, endpoints[i].ToString());
                 if (killLastInRound > 0 && i == count - 1 && count > 1)
                 {
                     int index = i;
                     silo = silo with { BeforeFit = round => round == killLastInRound ? cluster.Die(index) : Task.CompletedTask };
                 }
-                hosts.Add(WorkerSilo.Build(silo, IPAddress.Loopback, ports[2 * i], ports[2 * i + 1], i == 0 ? null : primary));
+                hosts.Add(WorkerSilo.Build(silo, IPAddress.Loopback, endpoints[i].Port, endpoints[i].Port + 1, i == 0 ? null : endpoints[0].Silo));
             }
             await WorkerSilo.StartAsync(hosts[0], timeout, "silo 0 of the local cluster");
             await Task.WhenAll(hosts.Skip(1).Select((h, i) => WorkerSilo.StartAsync(h, timeout, $"silo {i + 1} of the local cluster")));
@@ -62,19 +63,23 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops silo <paramref name="index"/> at once, as if its process died (no graceful hand-over).</summary>
+    /// <summary>
+    /// Stops silo <paramref name="index"/> within two seconds, without waiting for its calls to end
+    /// (they never answer): it leaves the membership table and closes its connections.
+    /// </summary>
     public void Kill(int index)
     {
         var host = hosts[index];
         _ = Task.Run(async () =>
         {
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             try
             {
-                await host.StopAsync(new CancellationToken(canceled: true));
+                await host.StopAsync(bound.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
-                // stopped ungracefully, as asked
+                // stopped ungracefully after the bound
             }
         });
     }
@@ -106,23 +111,38 @@ public sealed class LocalCluster : IAsyncDisposable
         hosts.Clear();
     }
 
-    /// <summary><paramref name="count"/> distinct free loopback ports (held open together while chosen).</summary>
-    private static int[] FreePorts(int count)
+    /// <summary><paramref name="count"/> free loopback port pairs (PORT, PORT + 1), the convention of <see cref="ClusterEndpoint"/>; held open together while chosen.</summary>
+    internal static int[] FreePortPairs(int count)
     {
         var listeners = new List<TcpListener>();
         try
         {
             var ports = new List<int>();
-            while (ports.Count < count)
+            for (int tries = 0; ports.Count < count; tries++)
             {
+                if (tries > 1000)
+                {
+                    throw new ClusterException("no free pair of adjacent loopback ports");
+                }
                 var listener = new TcpListener(IPAddress.Loopback, 0);
                 listener.Start();
                 listeners.Add(listener);
                 int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-                if (port < 65535 && !ports.Contains(port))
+                if (port >= 65535 || ports.Contains(port) || ports.Contains(port - 1))
                 {
-                    ports.Add(port);
+                    continue;
                 }
+                var next = new TcpListener(IPAddress.Loopback, port + 1);
+                try
+                {
+                    next.Start();
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                listeners.Add(next);
+                ports.Add(port);
             }
             return [.. ports];
         }

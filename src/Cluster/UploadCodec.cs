@@ -10,7 +10,8 @@ namespace ZeroFL.Cluster;
 /// "ZFLU", format 1, client id, example count (int64), strategy, layer count; per layer its layout
 /// tag, a byte of which arrays follow (bit 0 row pointers, 1 32-bit columns, 2 16-bit column words,
 /// 3 bitmap), then the values and those arrays, each as a count and its 4-byte elements. Decoding
-/// trusts nothing: a count past the bytes left, a bad header or trailing bytes raise
+/// trusts nothing: a count past the bytes left, a bad header, an unknown strategy or layout tag, or
+/// trailing bytes raise
 /// <see cref="MalformedUploadException"/>; what decodes is still checked by <see cref="WireValidator"/>.
 /// </summary>
 public static class UploadCodec
@@ -67,6 +68,10 @@ public static class UploadCodec
         int clientId = reader.Int();
         long examples = reader.Long();
         var strategy = (UplinkStrategy)reader.Int();
+        if (!Enum.IsDefined(strategy))
+        {
+            throw new MalformedUploadException($"undecodable upload: unknown strategy {(int)strategy}");
+        }
         int count = reader.Int();
         if (count < 0 || count > reader.Remaining / 22)
         {
@@ -77,9 +82,9 @@ public static class UploadCodec
         {
             var encoding = (LayerEncoding)reader.Byte();
             int present = reader.Byte();
-            if (present > 15)
+            if (!Enum.IsDefined(encoding) || present > 15)
             {
-                throw new MalformedUploadException($"undecodable upload: layer {l}: array flags {present}");
+                throw new MalformedUploadException($"undecodable upload: layer {l}: layout tag {(int)encoding}, array flags {present}");
             }
             var values = reader.Array<float>();
             var rows = reader.Array<int>();
