@@ -63,6 +63,19 @@ public sealed class ClusterRunTests
         return model;
     }
 
+    /// <summary>The file's text, or empty while it is missing or being replaced.</summary>
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
     private static JsonElement Summary(string outDir) => JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).RootElement;
 
     private static string[][] MetricsRows(string outDir) =>
@@ -132,6 +145,38 @@ public sealed class ClusterRunTests
         Assert.That(Column(rows, 3, "silos"), Is.EqualTo("2"), "the next round runs on the silos left");
         Assert.That(Column(rows, 3, "failed_clients"), Is.EqualTo("0"));
         TestContext.Out.WriteLine($"run with a silo killed in round 2: {clock.Elapsed.TotalSeconds:F1} s; round 2 took {Column(rows, 2, "seconds")} s");
+    }
+
+    [Test]
+    public void AKilledCoordinatorResumesToTheUninterruptedModel()
+    {
+        string outDir = Out("killed-coordinator");
+        var arguments = Arguments(outDir, "--rounds", "4", "--checkpoint-every", "1", "--silos", "2");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll"));
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using (var process = Process.Start(start)!)
+        {
+            // Killed (with its silos, which live in its process) once round 2's checkpoint is written.
+            string checkpoint = Path.Combine(outDir, "checkpoint.json");
+            var clock = Stopwatch.StartNew();
+            while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(5)
+                && !ReadOrEmpty(checkpoint).Contains("\"round\": 2"))
+            {
+                Thread.Sleep(20);
+            }
+            Assert.That(process.HasExited, Is.False, "the run was still going after round 2");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        var (code, _, err) = CliTests.Run("run", "--resume", outDir);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(Baseline("--rounds", "4")));
+        Assert.That(MetricsRows(outDir).Skip(1).Select(r => r[0]), Is.EqualTo(new[] { "1", "2", "3", "4" }));
+        Assert.That(Summary(outDir).GetProperty("silos").GetArrayLength(), Is.EqualTo(2), "the resumed run started its 2 silos again");
     }
 
     [Test]
