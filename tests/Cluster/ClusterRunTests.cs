@@ -148,6 +148,44 @@ public sealed class ClusterRunTests
     }
 
     [Test]
+    public void ASiloThatJoinsLaterGetsWorkInTheNextRound()
+    {
+        var small = LocalCluster.StartAsync(1, (_, name) => new WorkerSettings(name, DeviceSpec.Parse("cpu"), files.Directory, null, SiloCommand.Setup), TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+        Microsoft.Extensions.Hosting.IHost? late = null;
+        try
+        {
+            string outDir = Out("late-join");
+            var run = Task.Run(() => CliTests.Run(Arguments(outDir, "--rounds", "12", "--cluster", small.Silos[0].ToString())));
+            string metrics = Path.Combine(outDir, "metrics.csv");
+            var clock = Stopwatch.StartNew();
+            while (!run.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(5) && ReadOrEmpty(metrics).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length < 2)
+            {
+                Thread.Sleep(20);
+            }
+            // A second silo joins the running cluster after round 1.
+            int port = LocalCluster.FreePortPairs(1)[0];
+            late = WorkerSilo.Build(new WorkerSettings($"127.0.0.1:{port}", DeviceSpec.Parse("cpu"), files.Directory, null, SiloCommand.Setup),
+                System.Net.IPAddress.Loopback, port, port + 1, small.Silos[0].Silo);
+            WorkerSilo.StartAsync(late, TimeSpan.FromSeconds(60), "the late silo").GetAwaiter().GetResult();
+            var (code, _, err) = run.GetAwaiter().GetResult();
+            Assert.That(code, Is.EqualTo(0), err);
+            var rows = MetricsRows(outDir);
+            Assert.That(Column(rows, 1, "silos"), Is.EqualTo("1"));
+            Assert.That(Column(rows, 12, "silos"), Is.EqualTo("2"), "the joined silo trained in a later round");
+            Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(Baseline("--rounds", "12")));
+        }
+        finally
+        {
+            if (late is not null)
+            {
+                late.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token).GetAwaiter().GetResult();
+                late.Dispose();
+            }
+            small.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    [Test]
     public void AKilledCoordinatorResumesToTheUninterruptedModel()
     {
         string outDir = Out("killed-coordinator");
