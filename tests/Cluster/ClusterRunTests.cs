@@ -5,6 +5,7 @@ using ZeroFL.Cli.Commands;
 using ZeroFL.Cluster;
 using ZeroFL.Engine.Devices;
 using ZeroFL.Tests.Cli;
+using ZeroFL.Tests.Support;
 
 namespace ZeroFL.Tests.Cluster;
 
@@ -38,10 +39,13 @@ public sealed class ClusterRunTests
 
     private string Out(string name) => Path.Combine(files.Directory, name);
 
-    /// <summary>The short job (2 rounds unless <paramref name="extra"/> says otherwise) writing to <paramref name="outDir"/>.</summary>
-    private string[] Arguments(string outDir, params string[] extra) =>
-        ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "5", .. extra.Contains("--rounds") ? Array.Empty<string>() : ["--rounds", "2"],
-         "--batch-size", "16", "--eval-every", "2", "--seed", "3", "--quiet", "--out", outDir, .. extra];
+    /// <summary>The short job writing to <paramref name="outDir"/>; an option in <paramref name="extra"/> replaces its default.</summary>
+    private string[] Arguments(string outDir, params string[] extra)
+    {
+        (string Option, string Value)[] defaults =
+            [("--data-dir", files.Directory), ("--device", "cpu"), ("--clients", "12"), ("--clients-per-round", "5"), ("--rounds", "2"), ("--batch-size", "16"), ("--eval-every", "2"), ("--seed", "3")];
+        return ["run", .. defaults.Where(d => !extra.Contains(d.Option)).SelectMany(d => new[] { d.Option, d.Value }), "--quiet", "--out", outDir, .. extra];
+    }
 
     /// <summary>Runs the CLI in this process; asserts exit code 0 and returns the run directory's final model.</summary>
     private static byte[] Model(string[] arguments)
@@ -106,6 +110,14 @@ public sealed class ClusterRunTests
         Assert.That(sent, Is.GreaterThan(3L * 100_000));
         Assert.That(received, Is.GreaterThan(uploads), "uploads plus their framing");
         Assert.That(summary.GetProperty("coordinator_bytes_sent_total").GetInt64(), Is.EqualTo(sent + long.Parse(Column(rows, 2, "coordinator_bytes_sent"))));
+    }
+
+    /// <summary>The GPU code paths (OpenCL through rusticl in CI): two silos, each with its own device, against one process.</summary>
+    [TestCaseSource(typeof(TestDevices), nameof(TestDevices.GpuSpecs))]
+    public void OnAGpuBackendSilosEndWithTheInProcessModel(string spec)
+    {
+        var model = Model(Arguments(Out($"silos-{spec}"), "--device", spec, "--silos", "2"));
+        Assert.That(model, Is.EqualTo(Baseline("--device", spec)));
     }
 
     [Test]
