@@ -38,6 +38,7 @@ public sealed record WorkerInfo(string Key, string Silo, string Device);
 public sealed class ClusterFit : IFitBackend
 {
     private readonly IClusterClient client;
+    private readonly bool holdResults;
     private readonly Partition partition;
     private readonly ClusterTimeouts timeouts;
     private readonly Action<string> warn;
@@ -48,9 +49,16 @@ public sealed class ClusterFit : IFitBackend
     private WorkerConfiguration? configuration;
     private ModelLayout? layout;
 
-    /// <summary>The backend over <paramref name="client"/>'s cluster; <see cref="Start"/> finds and configures the workers.</summary>
-    public ClusterFit(IClusterClient client, Partition partition, ClusterTimeouts timeouts, Action<string> warn)
+    /// <summary>
+    /// The backend over <paramref name="client"/>'s cluster; <see cref="Start"/> finds and configures
+    /// the workers. With <paramref name="holdResults"/> a sample's results reach the server only once
+    /// every worker has answered, so the coordinator's device stays idle while the workers train
+    /// (for a CPU accelerator coordinator: its threads spin after each launch, taking cores from the
+    /// workers); otherwise each result is handed on as soon as it and those before it are in.
+    /// </summary>
+    public ClusterFit(IClusterClient client, Partition partition, ClusterTimeouts timeouts, Action<string> warn, bool holdResults)
     {
+        this.holdResults = holdResults;
         this.client = client;
         this.partition = partition;
         this.timeouts = timeouts;
@@ -128,6 +136,10 @@ public sealed class ClusterFit : IFitBackend
         }
         try
         {
+            if (holdResults)
+            {
+                Task.WaitAll(slots.Select(slot => slot.Task));
+            }
             for (int i = 0; i < clients.Count; i++)
             {
                 yield return slots[i].Task.GetAwaiter().GetResult();

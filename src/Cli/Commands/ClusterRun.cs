@@ -74,7 +74,7 @@ public sealed class ClusterRun : IDisposable
     }
 
     /// <summary>Starts the local silos or connects to the remote cluster (each wait bounded).</summary>
-    public static ClusterRun Open(RunOptions o, Partition partition, TextWriter warnings)
+    public static ClusterRun Open(RunOptions o, Partition partition, bool coordinatorOnCpu, TextWriter warnings)
     {
         var timeouts = ClusterTimeouts.Default with { Fit = TimeSpan.FromSeconds(o.FitTimeout) };
         var startTimeout = TimeSpan.FromSeconds(60);
@@ -91,7 +91,9 @@ public sealed class ClusterRun : IDisposable
         }
         try
         {
-            return new ClusterRun(session, new ClusterFit(session.Client, partition, timeouts, line => warnings.WriteLine($"zerofl: warning: {line}")));
+            // A CPU accelerator coordinator aggregates once all results are in: its launches, each
+            // followed by its threads spinning, would otherwise compete with the workers for cores.
+            return new ClusterRun(session, new ClusterFit(session.Client, partition, timeouts, line => warnings.WriteLine($"zerofl: warning: {line}"), holdResults: coordinatorOnCpu));
         }
         catch
         {

@@ -192,7 +192,7 @@ public static class RunCommand
         };
 
         using var device = ComputeDevice.Open(spec, Console.Error);
-        using var cluster = clustered ? ClusterRun.Open(o, partition, Console.Error) : null;
+        using var cluster = clustered ? ClusterRun.Open(o, partition, device.IsCpu, Console.Error) : null;
         using var server = OutOfMemoryWithSizes(device, split, o, () => new FederatedServer(device, options, split.Train, split.Test, partition, cluster?.Backend));
         cluster?.Start(o, split.Train, server.Uplink.Layout);
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
