@@ -20,7 +20,7 @@ public static class Program
     public static int Main(string[] args)
     {
         using var parser = NewParser();
-        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions, DataVerbOptions, ReportOptions>(args);
+        var result = parser.ParseArguments<RunOptions, SweepOptions, TrainOptions, ProfileOptions, DevicesOptions, DataVerbOptions, ReportOptions, SiloOptions>(args);
         return result.MapResult(
             (DevicesOptions o) => Run(() => DevicesCommand.Run(o)),
             (SweepOptions o) => Run(() => { o.Arguments = args; return SweepCommand.Run(o); }),  // before run: a sweep's options are run options too
@@ -29,6 +29,7 @@ public static class Program
             (ProfileOptions o) => Run(() => ProfileCommand.Run(o)),
             (DataVerbOptions o) => Run(() => DataCommand.Run(o)),
             (ReportOptions o) => Run(() => ReportCommand.Run(o)),
+            (SiloOptions o) => Run(() => SiloCommand.Run(o)),
             errors => ReportParseErrors(result, errors));
     }
 
@@ -107,7 +108,7 @@ public static class Program
         }
         if (list.Any(e => e.Tag == ErrorType.NoVerbSelectedError))
         {
-            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices, data, report)");
+            Console.Error.WriteLine("zerofl: no verb given; try 'zerofl --help' (verbs: run, sweep, train, profile, devices, data, report, silo)");
             return UsageError;
         }
         var sentence = SentenceBuilder.Create();

@@ -158,6 +158,26 @@ public class RunOptions : DataOptions
     /// <summary>JSON lines.</summary>
     [Option("json", Default = false, HelpText = "Print one JSON object per round on stdout instead of progress lines.")]
     public bool Json { get; set; }
+
+    /// <summary>Silos started in this process.</summary>
+    [Option("silos", Default = 0, HelpText = "Train the clients on an Orleans cluster of N silos started in this process, one worker and device per silo (same model, bit for bit); 0: no cluster.")]
+    public int Silos { get; set; }
+
+    /// <summary>One device per local silo.</summary>
+    [Option("devices", HelpText = "With --silos: one device per silo, comma-separated (e.g. cuda:0,cuda:1); default --device for each.")]
+    public string? Devices { get; set; }
+
+    /// <summary>A remote cluster.</summary>
+    [Option("cluster", HelpText = "Coordinate the cluster of the silo at HOST:PORT (started with 'zerofl silo'): its silos train the clients.")]
+    public string? Cluster { get; set; }
+
+    /// <summary>Bound on one client's training on a worker.</summary>
+    [Option("fit-timeout", Default = 3600, HelpText = "With a cluster: seconds a worker may take to train one client before its worker counts as lost.")]
+    public int FitTimeout { get; set; } = 3600;
+
+    /// <summary>Testing: a silo dies mid-round.</summary>
+    [Option("stop-silo-in-round", Default = 0, HelpText = "Testing, with --silos 2 or more: the last silo dies as it starts training in round R (its clients become 'worker lost' failures).")]
+    public int StopSiloInRound { get; set; }
 }
 
 /// <summary>The federated run.</summary>
@@ -165,7 +185,7 @@ public static class RunCommand
 {
     private static readonly string[] MetricsColumns =
         ["round", "test_accuracy", "train_loss", "upload_bytes", "dense_upload_bytes", "train_flops", "dense_train_flops", "seconds", "server_seconds", "encode_seconds", "clients", "failed_clients", "lr",
-         "test_accuracy_dense_weights", "val_accuracy", "val_loss"];
+         "test_accuracy_dense_weights", "val_accuracy", "val_loss", "silos", "coordinator_bytes_sent", "coordinator_bytes_received"];
 
     /// <summary>Runs the experiment and writes its files.</summary>
     public static int Run(RunOptions o)
@@ -191,25 +211,8 @@ public static class RunCommand
             Presets.Apply(Presets.Find(o.Preset), o, o.Arguments);
         }
         var spec = TrainCommand.ParseDevice(o.Device);
-        TrainTestSplit split;
-        FederatedOptions options;
-        if (o.Partition == PartitionScheme.Natural)
-        {
-            // The clients are the data set's own groups: their count is known once it is loaded.
-            if (!DatasetCatalog.WithNaturalGroups.Contains(o.Dataset))
-            {
-                throw new UsageException($"--partition natural needs a data set with natural groups (femnist, speech-commands), not {o.Dataset}");
-            }
-            split = LoadData(o);
-            var groups = split.TrainGroups ?? throw new InvalidOperationException($"{o.Dataset} loaded without its group ids");
-            o.Clients = groups.Length == 0 ? 0 : groups.Max() + 1;
-            options = BuildOptions(o);
-        }
-        else
-        {
-            options = BuildOptions(o);
-            split = LoadData(o);
-        }
+        bool clustered = ClusterRun.Validate(o);
+        var (options, split) = OptionsAndData(o);
         string outDir = o.Out ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
         var partitionOptions = new PartitionOptions(o.Seed, o.ValidationFraction);
@@ -221,11 +224,17 @@ public static class RunCommand
         };
 
         using var device = ComputeDevice.Open(spec, Console.Error);
-        using var server = OutOfMemoryWithSizes(device, split, o, () => new FederatedServer(device, options, split.Train, split.Test, partition));
+        using var cluster = clustered ? ClusterRun.Open(o, partition, device.IsCpu, Console.Error) : null;
+        using var server = OutOfMemoryWithSizes(device, split, o, () => new FederatedServer(device, options, split.Train, split.Test, partition, cluster?.Backend));
+        cluster?.Start(o, split.Train, server.Uplink.Layout);
         var sparseLayers = server.Uplink.Layout.Layers.Where(l => l.Sparse).Select(l => l.Name).ToList();
         var progress = new ProgressPrinter(o.Quiet || o.Json);
         progress.Line($"device {device.Description}; {o.Model} on {split.Train.Name}: {o.Clients} clients ({partition.Scheme}), {options.Sampling.CountFor(o.Clients)} per round, {o.Rounds} rounds; " +
             $"strategy {options.Uplink.Strategy.Name()}, sparsity {options.Sparsity.Sparsity}, r_mask {o.MaskRatio}, uplink encoding {o.UplinkEncoding}, upload values {o.UploadValues}{ServerOptimizerText(options.ServerOptimizer)}; dense upload {server.DenseUploadBytes / 1e6:F2} MB per client");
+        if (cluster is not null)
+        {
+            progress.Line($"cluster: {cluster.Description}; workers {cluster.WorkerList}");
+        }
 
         string metricsPath = Path.Combine(outDir, "metrics.csv");
         string layersPath = Path.Combine(outDir, "layers.csv");
@@ -264,6 +273,7 @@ public static class RunCommand
         {
             double elapsedBefore = clock.Elapsed.TotalSeconds;
             int roundsDone = round - firstRound;
+            var bytesBefore = cluster?.Bytes ?? (0, 0);
             var m = OutOfMemoryWithSizes(device, split, o, () => server.RunRound(round, (done, total) =>
             {
                 // Live on a terminal only (plain output gets the per-round lines): the run's ETA from the rounds so far and this round's share.
@@ -271,6 +281,10 @@ public static class RunCommand
                 string eta = double.IsNaN(perRound) ? "-" : TrainCommand.FormatDuration(perRound * (o.Rounds - round + 1) - (clock.Elapsed.TotalSeconds - elapsedBefore));
                 progress.Live($"round {round}/{o.Rounds}: client {done + 1}/{total} ETA {eta}");
             }));
+            var bytesAfter = cluster?.Bytes ?? (0, 0);
+            var traffic = (Silos: cluster?.Backend.Workers.Count ?? 0, Sent: bytesAfter.Sent - bytesBefore.Sent, Received: bytesAfter.Received - bytesBefore.Received);
+            totals.CoordinatorBytesSent += traffic.Sent;
+            totals.CoordinatorBytesReceived += traffic.Received;
             totals.UploadBytes += m.UploadBytes;
             foreach (var (encoding, bytes) in m.UploadBytesByEncoding)
             {
@@ -290,7 +304,7 @@ public static class RunCommand
             totals.Analyses.LastValidationAccuracy = m.ValidationAccuracy ?? totals.Analyses.LastValidationAccuracy;
             totals.Analyses.LastValidationLoss = m.ValidationLoss ?? totals.Analyses.LastValidationLoss;
             long uploadTotal = totals.UploadBytes, denseTotal = totals.DenseUploadBytes;
-            WriteMetrics(metrics, m);
+            WriteMetrics(metrics, m, traffic);
             WriteLayers(layers, m, sparseLayers);
             metrics.Flush();
             layers.Flush();
@@ -362,6 +376,10 @@ public static class RunCommand
             ["dense_upload_bytes_per_client"] = server.DenseUploadBytes,
             ["device"] = device.Description,
             ["device_bytes"] = server.DeviceBytes,
+            ["cluster"] = cluster?.Description,
+            ["silos"] = cluster?.SiloSummary() ?? [],
+            ["coordinator_bytes_sent_total"] = totals.CoordinatorBytesSent,
+            ["coordinator_bytes_received_total"] = totals.CoordinatorBytesReceived,
             ["seed"] = o.Seed,
         };
         RunFiles.WriteJsonAtomically(Path.Combine(outDir, "summary.json"), summary);
@@ -431,6 +449,27 @@ public static class RunCommand
             }
         }
         return [.. kept];
+    }
+
+    /// <summary>
+    /// The validated options and the data set they name. Under <c>--partition natural</c> the clients
+    /// are the data set's own groups, so their count is set once it is loaded.
+    /// </summary>
+    public static (FederatedOptions Options, TrainTestSplit Split) OptionsAndData(RunOptions o)
+    {
+        if (o.Partition != PartitionScheme.Natural)
+        {
+            var options = BuildOptions(o);
+            return (options, LoadData(o));
+        }
+        if (!DatasetCatalog.WithNaturalGroups.Contains(o.Dataset))
+        {
+            throw new UsageException($"--partition natural needs a data set with natural groups (femnist, speech-commands), not {o.Dataset}");
+        }
+        var split = LoadData(o);
+        var groups = split.TrainGroups ?? throw new InvalidOperationException($"{o.Dataset} loaded without its group ids");
+        o.Clients = groups.Length == 0 ? 0 : groups.Max() + 1;
+        return (BuildOptions(o), split);
     }
 
     /// <summary>The data set named by the options; an unknown name is a usage error.</summary>
@@ -563,7 +602,7 @@ public static class RunCommand
         return s;
     }
 
-    private static void WriteMetrics(StreamWriter writer, RoundMetrics m)
+    private static void WriteMetrics(StreamWriter writer, RoundMetrics m, (int Silos, long Sent, long Received) cluster)
     {
         var c = CultureInfo.InvariantCulture;
         writer.WriteLine(string.Join(',',
@@ -572,7 +611,8 @@ public static class RunCommand
             m.Seconds.ToString("G6", c), m.ServerSeconds.ToString("G6", c), m.EncodeSeconds.ToString("G6", c),
             m.Clients.ToString(c), m.Failures.Count.ToString(c), m.LearningRate.ToString("G6", c),
             m.TestAccuracyDenseWeights?.ToString("G6", c) ?? string.Empty, m.ValidationAccuracy?.ToString("G6", c) ?? string.Empty,
-            m.ValidationLoss?.ToString("G6", c) ?? string.Empty));
+            m.ValidationLoss?.ToString("G6", c) ?? string.Empty,
+            cluster.Silos.ToString(c), cluster.Sent.ToString(c), cluster.Received.ToString(c)));
     }
 
     /// <summary>

@@ -19,7 +19,11 @@ namespace ZeroFL.Federation.Simulation;
 /// <param name="DenseTrainFlops">The same layers' dense-equivalent FLOPs.</param>
 /// <param name="Failure">Why the client failed, or null.</param>
 /// <param name="EncodeSeconds">Time spent encoding the upload (top-K, CSR, copy to host).</param>
-public sealed record ClientResult(int ClientId, WireUpload? Upload, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, string? Failure, double EncodeSeconds = 0);
+public sealed record ClientResult(int ClientId, WireUpload? Upload, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, string? Failure, double EncodeSeconds = 0)
+{
+    /// <summary>The failure's reason (a <see cref="ClientFailure"/> constant) where the backend knows it, e.g. <see cref="ClientFailure.WorkerLost"/>; null lets the server derive it.</summary>
+    public string? Reason { get; init; }
+}
 
 /// <summary>
 /// A training slot: one client model with its trainer, workspace and uplink encoder, reused for
@@ -52,19 +56,23 @@ public sealed class ClientRunner : IDisposable
     /// Flower's Fit: trains client <paramref name="shard"/> from the global values for the round's
     /// local epochs at <paramref name="learningRate"/> and returns its upload.
     /// </summary>
-    public ClientResult Fit(ClientShard shard, DeviceDataset data, ILGPU.ArrayView<float> globalValues, float learningRate, int round)
+    public ClientResult Fit(ClientShard shard, DeviceDataset data, ILGPU.ArrayView<float> globalValues, float learningRate, int round) =>
+        Fit(shard.Id, shard.Train, data, globalValues, learningRate, round);
+
+    /// <summary>Flower's Fit for client <paramref name="clientId"/> given by its training indices <paramref name="train"/> (ascending, into <paramref name="data"/>).</summary>
+    public ClientResult Fit(int clientId, int[] train, DeviceDataset data, ILGPU.ArrayView<float> globalValues, float learningRate, int round)
     {
-        if (shard.Train.Length == 0)
+        if (train.Length == 0)
         {
-            return new ClientResult(shard.Id, null, 0, double.NaN, 0, 0, "no training samples");
+            return new ClientResult(clientId, null, 0, double.NaN, 0, 0, "no training samples");
         }
         globalValues.CopyTo(model.Store.Values);
         model.Store.ZeroMomentum();
         SwatRules.ResetThresholds(model);
         trainer.Optimizer.LearningRate = learningRate;
         trainer.Flops.Clear();
-        int seed = StepSeed(options.Seed, round, shard.Id);
-        var sampler = new BatchSampler(shard.Train, options.BatchSize, seed);
+        int seed = StepSeed(options.Seed, round, clientId);
+        var sampler = new BatchSampler(train, options.BatchSize, seed);
         trainer.AugmentationSeed = seed ^ 0x5A17;
         double lossSum = 0;
         int steps = 0;
@@ -76,24 +84,24 @@ public sealed class ClientRunner : IDisposable
                 float loss = trainer.Step(data, sampler.Batch(b));
                 if (!float.IsFinite(loss))
                 {
-                    return new ClientResult(shard.Id, null, shard.Train.Length, loss, trainer.Flops.Sparse, trainer.Flops.Dense, $"non-finite training loss {loss}");
+                    return new ClientResult(clientId, null, train.Length, loss, trainer.Flops.Sparse, trainer.Flops.Dense, $"non-finite training loss {loss}");
                 }
                 lossSum += loss;
                 steps++;
             }
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var upload = encoder.Encode(shard.Id, shard.Train.Length, model.Store.Values, globalValues);
+        var upload = encoder.Encode(clientId, train.Length, model.Store.Values, globalValues);
         int bad = upload.Layers.ToList().FindIndex(l => l.HasNonFiniteValue());
         if (bad >= 0)
         {
             // NaN or infinity after training, or a value beyond the range of 16-bit upload values
             // (fp16: |x| of 65520 or more): the client reports it instead of sending it.
             string width = upload.Layers[bad].ValueFormat.Name();
-            return new ClientResult(shard.Id, null, shard.Train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense,
+            return new ClientResult(clientId, null, train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense,
                 $"non-finite update: layer {uplink.Layout.Layers[bad].Name} has a value that is not finite in {width}", clock.Elapsed.TotalSeconds);
         }
-        return new ClientResult(shard.Id, upload, shard.Train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, null, clock.Elapsed.TotalSeconds);
+        return new ClientResult(clientId, upload, train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, null, clock.Elapsed.TotalSeconds);
     }
 
     /// <inheritdoc />

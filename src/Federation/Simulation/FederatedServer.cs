@@ -7,7 +7,6 @@ using ZeroFL.Engine.Models;
 using ZeroFL.Engine.Sparsity;
 using ZeroFL.Engine.Training;
 using ZeroFL.Federation.Partitioning;
-using ZeroFL.Federation.Randomness;
 using ZeroFL.Federation.Uplink;
 
 namespace ZeroFL.Federation.Simulation;
@@ -52,7 +51,7 @@ public sealed record RoundMetrics(
 
 /// <summary>A client left out of a round: who, why (a short reason), and the details.</summary>
 /// <param name="ClientId">The client.</param>
-/// <param name="Reason">One of <see cref="TrainingFailed"/>, <see cref="NonFiniteUpdate"/>, <see cref="MalformedUpload"/>.</param>
+/// <param name="Reason">One of <see cref="TrainingFailed"/>, <see cref="NonFiniteUpdate"/>, <see cref="MalformedUpload"/>, <see cref="WorkerLost"/>.</param>
 /// <param name="Detail">What happened.</param>
 public sealed record ClientFailure(int ClientId, string Reason, string Detail)
 {
@@ -64,6 +63,9 @@ public sealed record ClientFailure(int ClientId, string Reason, string Detail)
 
     /// <summary>The upload did not pass the server's validation.</summary>
     public const string MalformedUpload = "malformed upload";
+
+    /// <summary>The cluster worker training the client was lost (its silo died or stopped answering).</summary>
+    public const string WorkerLost = "worker lost";
 
     /// <inheritdoc />
     public override string ToString() => $"client {ClientId}: {Reason}: {Detail}";
@@ -81,9 +83,11 @@ public sealed class FederatedServer : IDisposable
     private readonly FederatedOptions options;
     private readonly Partition partition;
     private readonly Model global;
-    private readonly DeviceDataset train, test;
+    private readonly DeviceDataset test;
+    private readonly DeviceDataset? train;
     private readonly Workspace workspace;
-    private readonly ClientRunner runner;
+    private readonly ClientRunner? runner;
+    private readonly IFitBackend backend;
     private readonly DeviceAggregator aggregator;
     private readonly ServerOptimizer? serverOptimizer;
     private readonly Trainer evaluator;
@@ -91,6 +95,15 @@ public sealed class FederatedServer : IDisposable
 
     /// <summary>Uploads the data, builds the global model and one client slot.</summary>
     public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition)
+        : this(device, options, trainData, testData, partition, null)
+    {
+    }
+
+    /// <summary>
+    /// Builds the global model; clients train through <paramref name="backend"/> (not owned), or,
+    /// when it is null, on a slot of this device (the training data is then uploaded here).
+    /// </summary>
+    public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition, IFitBackend? backend)
     {
         options.Validate();
         this.device = device;
@@ -100,14 +113,25 @@ public sealed class FederatedServer : IDisposable
         global = ModelCatalog.Create(device, options.Model, trainData.Channels, trainData.Height, trainData.ClassCount, options.Seed);
         SwatRules.Apply(global, options.Sparsity);
         Uplink = new UplinkModel(global.Store, SwatRules.SparseWeights(global, options.Sparsity.Layers).ToList());
-        train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
         test = new DeviceDataset(device, testData.Features, testData.Labels, shape, testData.ClassCount);
-        if (trainData.Augmentation is { } augmentation)
-        {
-            train.EnableCropFlip(augmentation.Padding, augmentation.Fill);
-        }
         workspace = new Workspace(device);
-        runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
+        if (backend is null)
+        {
+            train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
+            if (trainData.Augmentation is { } augmentation)
+            {
+                train.EnableCropFlip(augmentation.Padding, augmentation.Fill);
+            }
+            runner = new ClientRunner(device, options, shape, trainData.ClassCount, Uplink, workspace);
+            backend = new InProcessFit(runner, train, partition, options);
+        }
+        else if (partition.Clients.Any(c => c.Validation.Length > 0))
+        {
+            // On a cluster the workers train; the coordinator still evaluates the global model on
+            // the round's clients' validation splits, which live in the training set.
+            train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
+        }
+        this.backend = backend;
         aggregator = new DeviceAggregator(device, Uplink);
         serverOptimizer = options.ServerOptimizer.IsAdaptive ? new ServerOptimizer(device, options.ServerOptimizer, Uplink) : null;
         evaluator = new Trainer(global, new Sgd(1f, 0f, 0f), workspace);
@@ -132,8 +156,8 @@ public sealed class FederatedServer : IDisposable
     /// <summary>Bytes of one dense upload.</summary>
     public long DenseUploadBytes => UplinkBytes.DenseModel(Uplink.Layout);
 
-    /// <summary>Device bytes held: data, global model, one client slot, aggregator, server optimizer state, mask records, step workspace (peak).</summary>
-    public long DeviceBytes => train.Bytes + test.Bytes + global.Store.Bytes + runner.Bytes + aggregator.Bytes + (serverOptimizer?.Bytes ?? 0) + (masks?.Bytes ?? 0) + workspace.CapacityBytes;
+    /// <summary>Device bytes held: data, global model, one client slot (in process), aggregator, server optimizer state, mask records, step workspace (peak).</summary>
+    public long DeviceBytes => (train?.Bytes ?? 0) + test.Bytes + global.Store.Bytes + (runner?.Bytes ?? 0) + aggregator.Bytes + (serverOptimizer?.Bytes ?? 0) + (masks?.Bytes ?? 0) + workspace.CapacityBytes;
 
     /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
     public Evaluation Evaluate() => evaluator.Evaluate(test);
@@ -154,7 +178,7 @@ public sealed class FederatedServer : IDisposable
     public Evaluation? EvaluateClients(IEnumerable<int> clients) =>
         FederatedEvaluation.Aggregate(clients.Select(id => partition.Clients[id].Validation)
             .Where(samples => samples.Length > 0)
-            .Select(samples => evaluator.Evaluate(train, samples)).ToList());
+            .Select(samples => evaluator.Evaluate(train!, samples)).ToList());
 
     /// <summary>The last mask record for a checkpoint, or null (a dense model records none).</summary>
     public MaskRecord? SaveMaskRecord() => masks?.Save();
@@ -208,34 +232,28 @@ public sealed class FederatedServer : IDisposable
             double lossSum = 0;
             long examples = 0, uploadBytes = 0, denseBytes = 0;
             var bytesByEncoding = new Dictionary<string, long>();
-            int succeeded = 0, done = 0;
+            int succeeded = 0;
             var fitClients = new List<int>();
             aggregator.Begin();
-            foreach (int id in sampled)
+            using var results = backend.Fit(new FitInstructions(round, attempt, sampled, lr), global.Store).GetEnumerator();
+            for (int done = 0; done < sampled.Length; done++)
             {
-                clientDone?.Invoke(done++, sampled.Length);
-                var fault = DrawFault(round, attempt, id);
-                ClientResult result;
-                try
+                clientDone?.Invoke(done, sampled.Length);
+                int id = sampled[done];
+                var result = results.MoveNext() ? results.Current : throw new InvalidOperationException($"round {round}: the fit backend returned {done} results for {sampled.Length} clients");
+                if (result.ClientId != id)
                 {
-                    result = fault == Fault.TrainingThrows
-                        ? throw new InvalidOperationException("injected fault: local training threw")
-                        : runner.Fit(partition.Clients[id], train, global.Store.Values, lr, round);
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-                {
-                    result = new ClientResult(id, null, 0, double.NaN, 0, 0, e.Message);
+                    throw new InvalidOperationException($"round {round}: the fit backend returned client {result.ClientId} where client {id} was due");
                 }
                 flops += result.TrainFlops;
                 denseFlops += result.DenseTrainFlops;
                 encodeSeconds += result.EncodeSeconds;
-                if (result.Upload is null)
+                if (result.Upload is not { } upload)
                 {
-                    string reason = result.Failure?.StartsWith("non-finite", StringComparison.Ordinal) == true ? ClientFailure.NonFiniteUpdate : ClientFailure.TrainingFailed;
+                    string reason = result.Reason ?? (result.Failure?.StartsWith("non-finite", StringComparison.Ordinal) == true ? ClientFailure.NonFiniteUpdate : ClientFailure.TrainingFailed);
                     failures.Add(new ClientFailure(id, reason, result.Failure ?? "no upload"));
                     continue;
                 }
-                var upload = fault == Fault.CorruptUpload ? UploadCorruption.Apply(result.Upload, round, attempt, options.Seed) : result.Upload;
                 var serverClock = Stopwatch.StartNew();
                 try
                 {
@@ -290,28 +308,6 @@ public sealed class FederatedServer : IDisposable
             $"round {round}: fewer than {options.MinSuccessfulClients} clients succeeded in each of {options.MaxRoundAttempts} samples (last failure: {failures.LastOrDefault()})");
     }
 
-    private enum Fault
-    {
-        None,
-        TrainingThrows,
-        CorruptUpload,
-    }
-
-    private Fault DrawFault(int round, int attempt, int client)
-    {
-        var faults = options.Faults;
-        if (faults.ClientFailureRate == 0 && faults.CorruptUploadRate == 0)
-        {
-            return Fault.None;
-        }
-        var random = SplitMix64.For(options.Seed, RandomStream.FaultInjection, round, (long)attempt << 32 | (uint)client);
-        if (random.NextDouble() < faults.ClientFailureRate)
-        {
-            return Fault.TrainingThrows;
-        }
-        return random.NextDouble() < faults.CorruptUploadRate ? Fault.CorruptUpload : Fault.None;
-    }
-
     /// <inheritdoc />
     public void Dispose()
     {
@@ -319,10 +315,10 @@ public sealed class FederatedServer : IDisposable
         evaluator.Dispose();
         serverOptimizer?.Dispose();
         aggregator.Dispose();
-        runner.Dispose();
+        runner?.Dispose();
         workspace.Dispose();
         test.Dispose();
-        train.Dispose();
+        train?.Dispose();
         global.Dispose();
     }
 }

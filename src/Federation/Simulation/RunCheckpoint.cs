@@ -41,6 +41,12 @@ public sealed class RunTotals
 
     /// <summary>The analyses' last values and mask record (absent from checkpoints written before them).</summary>
     public RunAnalyses Analyses { get; set; } = new();
+
+    /// <summary>Bytes the coordinator sent to cluster workers (model broadcasts); 0 in process.</summary>
+    public long CoordinatorBytesSent { get; set; }
+
+    /// <summary>Bytes the coordinator received from cluster workers (encoded uploads); 0 in process.</summary>
+    public long CoordinatorBytesReceived { get; set; }
 }
 
 /// <summary>

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using ZeroFL.Cli;
+using ZeroFL.Cluster;
+using ZeroFL.Tests.Cli;
+
+namespace ZeroFL.Tests.Cluster;
+
+/// <summary>
+/// A silo in its own process (<c>zerofl silo</c>) and the coordinator in this one, over TCP on
+/// loopback: what the in-memory view of one process hides (the gateway connection, membership
+/// between processes, SIGTERM). The model must equal the in-process run's byte for byte.
+/// </summary>
+[NonParallelizable]
+public sealed class TwoProcessClusterTests
+{
+    private ZeroFL.Tests.Data.IdxFiles files = null!;
+
+    [OneTimeSetUp]
+    public void WriteData()
+    {
+        files = new ZeroFL.Tests.Data.IdxFiles();
+        files.WriteMnistLike(trainCount: 240, testCount: 40);
+    }
+
+    [OneTimeTearDown]
+    public void DeleteData() => files.Dispose();
+
+    private static string Cli => Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll");
+
+    private string[] Arguments(string outDir, params string[] extra) =>
+        ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "4", "--rounds", "2",
+         "--batch-size", "16", "--eval-every", "2", "--seed", "4", "--quiet", "--out", outDir, .. extra];
+
+    /// <summary>Starts <c>zerofl silo</c> with <paramref name="args"/>; its stdout and stderr lines are collected.</summary>
+    private static (Process Process, List<string> Lines) StartSilo(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Cli);
+        start.ArgumentList.Add("silo");
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        var process = Process.Start(start)!;
+        var lines = new List<string>();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (lines) { lines.Add(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (lines) { lines.Add("stderr: " + e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return (process, lines);
+    }
+
+    private static string Text(List<string> lines)
+    {
+        lock (lines)
+        {
+            return string.Join('\n', lines);
+        }
+    }
+
+    [Test]
+    public void ASiloProcessAndTheCoordinatorEndWithTheInProcessModel()
+    {
+        string baseline = Path.Combine(files.Directory, "baseline");
+        var (code, _, err) = CliTests.Run(Arguments(baseline));
+        Assert.That(code, Is.EqualTo(0), err);
+
+        int port = LocalCluster.FreePortPairs(1)[0];
+        var (silo, lines) = StartSilo("--device", "cpu", "--data-dir", files.Directory, "--listen", $"127.0.0.1:{port}");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!Text(lines).Contains("ready") && !silo.HasExited && clock.Elapsed < TimeSpan.FromSeconds(120))
+            {
+                Thread.Sleep(50);
+            }
+            Assert.That(Text(lines), Does.Contain($"silo 127.0.0.1:{port} ready"), "the silo started");
+
+            string clustered = Path.Combine(files.Directory, "clustered");
+            (code, _, err) = CliTests.Run(Arguments(clustered, "--cluster", $"127.0.0.1:{port}"));
+            Assert.That(code, Is.EqualTo(0), err);
+            Assert.That(File.ReadAllBytes(Path.Combine(clustered, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"))));
+
+            // SIGTERM stops the silo cleanly.
+            Process.Start("kill", ["-TERM", silo.Id.ToString()])!.WaitForExit();
+            Assert.That(silo.WaitForExit(TimeSpan.FromSeconds(30)), Is.True, "the silo stopped on SIGTERM");
+            Assert.That(silo.ExitCode, Is.Zero, Text(lines));
+            Assert.That(Text(lines), Does.Contain("stopped"));
+        }
+        finally
+        {
+            if (!silo.HasExited)
+            {
+                silo.Kill(entireProcessTree: true);
+            }
+            silo.WaitForExit();
+            silo.Dispose();
+        }
+    }
+
+    [Test]
+    public void ASiloJoiningAPrimaryNobodyRunsGivesUpInOneLine()
+    {
+        var ports = LocalCluster.FreePortPairs(2);
+        var (silo, lines) = StartSilo("--device", "cpu", "--listen", $"127.0.0.1:{ports[0]}", "--join", $"127.0.0.1:{ports[1]}", "--start-timeout", "15");
+        try
+        {
+            Assert.That(silo.WaitForExit(TimeSpan.FromSeconds(90)), Is.True, "gave up within its bound");
+            silo.WaitForExit();
+            Assert.That(silo.ExitCode, Is.EqualTo(Program.RuntimeError), Text(lines));
+            var errors = Text(lines).Split('\n').Where(l => l.StartsWith("stderr: ", StringComparison.Ordinal)).ToList();
+            Assert.That(errors, Has.Count.EqualTo(1), Text(lines));
+            Assert.That(errors[0], Does.Contain($"joining the primary silo 127.0.0.1:{ports[1]}"));
+        }
+        finally
+        {
+            if (!silo.HasExited)
+            {
+                silo.Kill(entireProcessTree: true);
+            }
+            silo.Dispose();
+        }
+    }
+}
