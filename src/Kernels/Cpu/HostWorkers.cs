@@ -56,12 +56,13 @@ internal sealed class HostWorkers
     /// </summary>
     public void Run(int threads, Action<int> kernel)
     {
-        if (threads <= 1 || lanes == 1)
+        if (threads == 1)
         {
-            for (int i = 0; i < threads; i++)
-            {
-                kernel(i);
-            }
+            kernel(0);
+            return;
+        }
+        if (threads <= 0)
+        {
             return;
         }
         lock (launchLock)
@@ -72,7 +73,7 @@ internal sealed class HostWorkers
             Volatile.Write(ref finished, 0);
             long generation = (Volatile.Read(ref claims) >> 32) + 1;
             Interlocked.Exchange(ref claims, generation << 32); // publishes the launch (full fence)
-            if (Volatile.Read(ref sleepers) > 0)
+            if (lanes > 1 && Volatile.Read(ref sleepers) > 0)
             {
                 lock (gate)
                 {
