@@ -337,22 +337,7 @@ public sealed class CliTests
         string dir = Directory.CreateTempSubdirectory("zerofl-cifar-").FullName;
         try
         {
-            var random = new Random(4);
-            byte[] Batch(int records)
-            {
-                var bytes = new byte[records * 3073];
-                random.NextBytes(bytes);
-                for (int r = 0; r < records; r++)
-                {
-                    bytes[r * 3073] = (byte)(r % 10);
-                }
-                return bytes;
-            }
-            for (int b = 1; b <= 5; b++)
-            {
-                File.WriteAllBytes(Path.Combine(dir, $"data_batch_{b}.bin"), Batch(20));
-            }
-            File.WriteAllBytes(Path.Combine(dir, "test_batch.bin"), Batch(10));
+            ZeroFL.Tests.Support.CifarFiles.Write(dir, trainPerBatch: 20, test: 10, seed: 4);
             string outDir = Path.Combine(dir, "run");
             var (code, _, err) = Run("run", "--dataset", "cifar10", "--data-dir", dir, "--device", "cpu", "--clients", "4", "--clients-per-round", "2",
                 "--rounds", "1", "--batch-size", "8", "--out", outDir, "--quiet");

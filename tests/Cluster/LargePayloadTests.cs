@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ZeroFL.Tests.Cli;
+using ZeroFL.Tests.Support;
 
 namespace ZeroFL.Tests.Cluster;
 
@@ -19,22 +20,7 @@ public sealed class LargePayloadTests
         directory = Path.Combine(Path.GetTempPath(), "zerofl-cluster-tests", Guid.NewGuid().ToString("N"));
         string batches = Path.Combine(directory, "cifar-10-batches-bin");
         Directory.CreateDirectory(batches);
-        var random = new Random(5);
-        byte[] Batch(int records)
-        {
-            var bytes = new byte[records * 3073];
-            random.NextBytes(bytes);
-            for (int r = 0; r < records; r++)
-            {
-                bytes[r * 3073] = (byte)(r % 10);
-            }
-            return bytes;
-        }
-        for (int b = 1; b <= 5; b++)
-        {
-            File.WriteAllBytes(Path.Combine(batches, $"data_batch_{b}.bin"), Batch(8));
-        }
-        File.WriteAllBytes(Path.Combine(batches, "test_batch.bin"), Batch(4));
+        CifarFiles.Write(batches, trainPerBatch: 8, test: 4, seed: 5);
     }
 
     [OneTimeTearDown]
