@@ -68,6 +68,9 @@ public sealed class CliTests
     [TestCase("sweep", "--strategies", "topk-weights,best", "--out", "x")]
     [TestCase("sweep", "--mask-ratios", "0.1")]
     [TestCase("frobnicate")]
+    [TestCase("run", "--recompute")]
+    [TestCase("train", "--model", "femnist-cnn", "--recompute")]
+    [TestCase("profile", "--model", "cnn", "--recompute")]
     public void BadCommandLineGivesOneLineAndExitCode2(params string[] args)
     {
         var (code, _, err) = Run(args);
@@ -352,12 +355,41 @@ public sealed class CliTests
         }
     }
 
+    /// <summary>
+    /// --recompute runs ResNet-18's blocks again in each client's backward: the same model bytes as
+    /// the plain run (SWAT at 0.9, each step selecting its top-K), and the summary says so.
+    /// </summary>
+    [Test]
+    public void RunWithRecomputedBlocksGivesTheSameModel()
+    {
+        string dir = Directory.CreateTempSubdirectory("zerofl-recompute-").FullName;
+        try
+        {
+            ZeroFL.Tests.Support.CifarFiles.Write(dir, trainPerBatch: 12, test: 8, seed: 5);
+            byte[] RunOnce(string name, params string[] extra)
+            {
+                string outDir = Path.Combine(dir, name);
+                var (code, _, err) = Run(["run", "--dataset", "cifar10", "--data-dir", dir, "--model", "resnet18", "--device", "cpu", "--clients", "4",
+                    "--clients-per-round", "2", "--rounds", "1", "--batch-size", "8", "--sparsity", "0.9", "--out", outDir, "--quiet", .. extra]);
+                Assert.That(code, Is.EqualTo(0), err);
+                using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")));
+                Assert.That(summary.RootElement.GetProperty("recompute").GetBoolean(), Is.EqualTo(extra.Length > 0));
+                return File.ReadAllBytes(Path.Combine(outDir, "model.safetensors"));
+            }
+            Assert.That(RunOnce("recomputed", "--recompute"), Is.EqualTo(RunOnce("plain")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Test]
     public void RunHelpListsEveryOption()
     {
         var (code, output, _) = Run("run", "--help");
         Assert.That(code, Is.EqualTo(0));
-        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json", "--server-optimizer", "--server-lr", "--server-beta1", "--server-beta2", "--server-tau" })
+        foreach (var option in new[] { "--clients", "--clients-per-round", "--rounds", "--strategy", "--sparsity", "--mask-ratio", "--alpha", "--partition", "--out", "--json", "--server-optimizer", "--server-lr", "--server-beta1", "--server-beta2", "--server-tau", "--recompute" })
         {
             Assert.That(output, Does.Contain(option));
         }

@@ -21,6 +21,19 @@ public abstract class SwatOptions : DeviceOptions
     /// <summary>Top-K period.</summary>
     [Option("topk-period", Default = 1, HelpText = "Recompute exact top-K thresholds every P training steps, reusing them in between (1 = exact every step).")]
     public int TopKPeriod { get; set; } = 1;
+
+    /// <summary>Activation recomputation.</summary>
+    [Option("recompute", Default = false, HelpText = "Recompute each ResNet-18 basic block's forward in the backward instead of keeping its activations: a lower peak memory, the same results, one more forward of each block.")]
+    public bool Recompute { get; set; }
+
+    /// <summary>Rejects --recompute for a model without segments to recompute.</summary>
+    internal void CheckRecompute(string model)
+    {
+        if (Recompute && model != "resnet18")
+        {
+            throw new UsageException($"--recompute recomputes ResNet-18's basic blocks; model {model} has none");
+        }
+    }
 }
 
 /// <summary>Options of verbs that train a model on a dataset.</summary>

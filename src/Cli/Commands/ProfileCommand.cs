@@ -68,6 +68,7 @@ public static class ProfileCommand
             throw new UsageException("--topk-period, --batch and --steps must be positive and --warmup not negative");
         }
         bool resnet = o.Model == "resnet18";
+        o.CheckRecompute(o.Model);
         int size = o.InputSize ?? (resnet ? 32 : 28);
         int channels = o.Channels ?? (resnet ? 3 : 1);
         int classes = o.Classes ?? (o.Model == "femnist-cnn" ? 62 : 10);
@@ -77,7 +78,7 @@ public static class ProfileCommand
         }
         var spec = TrainCommand.ParseDevice(o.Device);
         using var device = ComputeDevice.Open(spec, Console.Error);
-        var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers), o.Steps, o.Warmup);
+        var request = new ProfileRequest(o.Model, channels, size, classes, o.Batch, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers), o.Steps, o.Warmup, Recompute: o.Recompute);
         var (dense, sparse) = StepProfile.Run(device, request);
         if (o.Json)
         {
@@ -122,6 +123,7 @@ public static class ProfileCommand
             ["batch"] = o.Batch,
             ["sparsity"] = o.Sparsity,
             ["topk_period"] = o.TopKPeriod,
+            ["recompute"] = o.Recompute,
             ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
             ["dense_train_flops"] = dense.DenseTrainFlops,
             ["sparse_train_flops"] = sparse.TrainFlops,
@@ -178,7 +180,7 @@ public static class ProfileCommand
     private static void PrintTable(ComputeDevice device, ProfileOptions o, RunProfile dense, RunProfile sparse)
     {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{o.Model}, batch {o.Batch}, sparsity {o.Sparsity}, top-k period {o.TopKPeriod}, {device.Description}");
+        Console.WriteLine($"{o.Model}, batch {o.Batch}, sparsity {o.Sparsity}, top-k period {o.TopKPeriod}{(o.Recompute ? ", blocks recomputed in the backward" : "")}, {device.Description}");
         Console.WriteLine($"{"op",-26} {"kind",-9} {"dense GFLOP",11} {"sparse GFLOP",12} {"dense fwd/bwd ms",17} {"sparse fwd/bwd ms",17} {"kept KB",9} {"dense KB",9}");
         foreach (var (d, s) in Rows(dense, sparse))
         {

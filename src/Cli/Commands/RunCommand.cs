@@ -372,6 +372,7 @@ public static class RunCommand
             ["lr_start"] = o.LearningRateStart,
             ["lr_end"] = o.LearningRateEnd,
             ["topk_period"] = o.TopKPeriod,
+            ["recompute"] = o.Recompute,
             ["sparse_layers"] = sparseLayers,
             ["dense_upload_bytes_per_client"] = server.DenseUploadBytes,
             ["device"] = device.Description,
@@ -510,6 +511,7 @@ public static class RunCommand
         {
             throw new UsageException($"unknown --upload-values '{o.UploadValues}' (expected one of: {string.Join(", ", UploadValueWidths.Names)})");
         }
+        o.CheckRecompute(o.Model);
         if (strategy is not UplinkStrategy.Dense && o.Sparsity == 0)
         {
             throw new UsageException($"--strategy {o.Strategy} needs --sparsity above 0 (use --strategy dense for plain FedAvg)");
@@ -546,6 +548,7 @@ public static class RunCommand
                 MinSuccessfulClients = o.MinClients,
                 MaskRecordEvery = o.MaskRecordEvery,
                 ServerOptimizer = serverOptimizer,
+                RecomputeSegments = o.Recompute,
             };
             options.Validate();
             return options;

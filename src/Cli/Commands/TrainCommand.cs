@@ -69,7 +69,7 @@ public static class TrainCommand
             trainData.EnableCropFlip(augmentation.Padding, augmentation.Fill);
         }
         var sparseLayers = SwatRules.Apply(model, new SparsitySettings(o.Sparsity, o.TopKPeriod, o.SparseLayers));
-        using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay));
+        using var trainer = new Trainer(model, new Sgd(o.LearningRate, o.Momentum, o.WeightDecay)) { RecomputesSegments = o.Recompute };
         trainer.AugmentationSeed = o.Seed;
         var progress = new ProgressPrinter(o.Quiet);
         progress.Line($"device {device.Description}; model {o.Model} ({model.Store.TrainableLength:N0} parameters, {sparseLayers.Count} sparse layers at {o.Sparsity}); {train.Name}: {train.Count} train, {split.Test.Count} test");
@@ -126,6 +126,7 @@ public static class TrainCommand
             ["seed"] = o.Seed,
             ["sparsity"] = o.Sparsity,
             ["topk_period"] = o.TopKPeriod,
+            ["recompute"] = o.Recompute,
             ["sparse_layer_rule"] = o.SparseLayers.ToString().ToLowerInvariant(),
             ["sparse_layers"] = sparseLayers.Select(l => l.Path).ToArray(),
             ["train_flops"] = trainer.Flops.Sparse,
@@ -176,6 +177,7 @@ public static class TrainCommand
         {
             throw new UsageException($"unknown --model '{o.Model}' (expected one of: {string.Join(", ", ModelCatalog.Names)})");
         }
+        o.CheckRecompute(o.Model);
     }
 
     /// <summary>Parses --device, turning a format error into a usage error.</summary>

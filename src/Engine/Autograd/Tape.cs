@@ -22,9 +22,10 @@ namespace ZeroFL.Engine.Autograd;
 /// </remarks>
 public sealed class Tape
 {
-    private readonly List<BackwardRecord> backwards = new();
     private readonly List<Tensor> gradientOwners = new();
+    private List<BackwardRecord> backwards = new();
     private bool inBackward;
+    private bool unrecorded;
 
     /// <summary>Creates a tape drawing temporaries from <paramref name="workspace"/>.</summary>
     public Tape(Workspace workspace)
@@ -50,6 +51,26 @@ public sealed class Tape
 
     /// <summary>True while training: ops record backwards and batch-norm uses batch statistics.</summary>
     public bool Training { get; set; } = true;
+
+    /// <summary>
+    /// True (off by default) to run a <see cref="Checkpoint"/> segment's forward without keeping what
+    /// its backward needs and to run that forward again inside the backward (activation
+    /// recomputation): a lower peak, the same bits, one more forward of each segment.
+    /// </summary>
+    public bool RecomputesSegments { get; set; }
+
+    /// <summary>
+    /// True while ops record their backwards: training, outside the first forward of a recomputed
+    /// segment. An op does the work only its backward needs (e.g. compressing its input) only then.
+    /// </summary>
+    public bool Recording => Training && !unrecorded;
+
+    /// <summary>
+    /// True while a recomputed segment's forward runs again inside the backward: ops reuse what the
+    /// first forward selected (the top-K weights), leave the running statistics alone and count no
+    /// FLOPs (the model's FLOPs are those of one forward).
+    /// </summary>
+    public bool Recomputing { get; private set; }
 
     /// <summary>Dotted path of the module whose ops are running (set by layers; names profiler rows).</summary>
     public string Scope { get; set; } = string.Empty;
@@ -103,13 +124,84 @@ public sealed class Tape
     /// </summary>
     public BackwardRecord Record(Tensor? output, Action backward)
     {
-        if (!Training)
+        if (!Recording)
         {
             return new BackwardRecord(this, null, null);
         }
         var record = new BackwardRecord(this, output is null ? null : output.Root ?? output, backward);
         backwards.Add(record);
         return record;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="forward"/> on <paramref name="input"/> as one segment. With
+    /// <see cref="RecomputesSegments"/> while recording, the forward runs unrecorded (it keeps nothing
+    /// for the backward; every temporary but its output is freed as it goes) and the segment
+    /// records one backward that keeps <paramref name="input"/>, runs the forward again recorded, and
+    /// then that forward's backwards. The forward must be deterministic and read nothing but its
+    /// input and parameters: the recomputed output is bitwise the first one, so the gradients are
+    /// those of the plain forward. Otherwise it is just <c>forward(input)</c>.
+    /// </summary>
+    public Tensor Checkpoint(Tensor input, Func<Tensor, Tensor> forward)
+    {
+        if (!RecomputesSegments || !Recording || Recomputing)
+        {
+            return forward(input);
+        }
+        Tensor output;
+        unrecorded = true;
+        try
+        {
+            output = forward(input);
+        }
+        finally
+        {
+            unrecorded = false;
+        }
+        if (!output.RequiresGrad)
+        {
+            return output;
+        }
+        Record(output, () => Recompute(input, output, forward)).Reads(input);
+        return output;
+    }
+
+    /// <summary>The recorded backward of a <see cref="Checkpoint"/> segment.</summary>
+    private void Recompute(Tensor input, Tensor output, Func<Tensor, Tensor> forward)
+    {
+        if (!output.HasGrad)
+        {
+            return;
+        }
+        var outer = backwards;
+        backwards = new();
+        inBackward = false;
+        Recomputing = true;
+        try
+        {
+            var again = forward(input);
+            var root = again.Root ?? again;
+            if (again.Length != output.Length || !root.OwnedByTape)
+            {
+                throw new InvalidOperationException($"a recomputed segment gave {again}, the first forward {output}");
+            }
+            // The segment's output gradient is the first output's (freed by this record, not by
+            // the recomputed output's producer: the tape does not own it through this tensor).
+            again.AttachGrad(output.Grad);
+            Release(again);
+            Recomputing = false;
+            inBackward = true;
+            for (int i = backwards.Count - 1; i >= 0; i--)
+            {
+                backwards[i].Run();
+            }
+        }
+        finally
+        {
+            backwards = outer;
+            Recomputing = false;
+            inBackward = true;
+        }
     }
 
     /// <summary>Frees a workspace view no kernel launched later reads (a temporary of the op running now).</summary>
@@ -220,11 +312,12 @@ public sealed class Tape
     public void Backward()
     {
         inBackward = true;
+        var records = backwards;
         try
         {
-            for (int i = backwards.Count - 1; i >= 0; i--)
+            for (int i = records.Count - 1; i >= 0; i--)
             {
-                backwards[i].Run();
+                records[i].Run();
             }
         }
         finally
@@ -238,6 +331,8 @@ public sealed class Tape
     public void Reset()
     {
         backwards.Clear();
+        unrecorded = false;
+        Recomputing = false;
         foreach (var tensor in gradientOwners)
         {
             tensor.DetachGrad();

@@ -36,6 +36,12 @@ public sealed class Model : IDisposable
     /// <summary>Number of classes.</summary>
     public int Classes { get; }
 
+    /// <summary>
+    /// Whether the network has segments a tape can recompute in the backward (ResNet-18's basic
+    /// blocks; see <see cref="Tape.RecomputesSegments"/>).
+    /// </summary>
+    public bool HasSegments => Network.Walk().Any(m => m.Module.IsSegment);
+
     /// <summary>Parameters on the device.</summary>
     public ParameterStore Store { get; }
 

@@ -52,9 +52,14 @@ public sealed class ResNet18 : Module
     /// <inheritdoc />
     public override Tensor Forward(Tape tape, Tensor input)
     {
-        var stem = Stem.Forward(tape, input);
-        var x = StemNorm.Forward(tape, stem, null, relu: true);
-        tape.Release(stem);
+        // The stem is a segment too: recomputed, it keeps the image rather than its batch-norm input.
+        var x = tape.Checkpoint(input, image =>
+        {
+            var stem = Stem.Forward(tape, image);
+            var normalised = StemNorm.Forward(tape, stem, null, relu: true);
+            tape.Release(stem);
+            return normalised;
+        });
         var features = stages.Forward(tape, x);
         tape.Release(x);
         tape.Scope = "avgpool";
@@ -100,8 +105,16 @@ public sealed class BasicBlock : Module
     /// <summary>The 1x1 shortcut convolution when the block changes shape, else null.</summary>
     public Conv2d? Shortcut { get; }
 
+    /// <summary>
+    /// The block as one segment of the tape (<see cref="Tape.Checkpoint"/>): with recomputation on,
+    /// only its input is kept to the backward, where the block runs again.
+    /// </summary>
+    public override Tensor Forward(Tape tape, Tensor input) => tape.Checkpoint(input, x => Body(tape, x));
+
     /// <inheritdoc />
-    public override Tensor Forward(Tape tape, Tensor input)
+    public override bool IsSegment => true;
+
+    private Tensor Body(Tape tape, Tensor input)
     {
         var a = Conv1.Forward(tape, input);
         var b = Norm1.Forward(tape, a, null, relu: true);

@@ -21,6 +21,12 @@ public abstract class Module
     /// </summary>
     public abstract Tensor Forward(Tape tape, Tensor input);
 
+    /// <summary>
+    /// True when <see cref="Forward"/> runs as one segment of the tape (<see cref="Tape.Checkpoint"/>),
+    /// recomputed in the backward when <see cref="Tape.RecomputesSegments"/> is on.
+    /// </summary>
+    public virtual bool IsSegment => false;
+
     /// <summary>Every parameter of this module and its children, named with dotted paths.</summary>
     public IReadOnlyList<Parameter> CollectParameters()
     {

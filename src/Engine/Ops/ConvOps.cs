@@ -31,8 +31,9 @@ public static partial class Ops
         var g = new ConvGeometry(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), w.Dim(0), w.Dim(2), w.Dim(3), stride, padding);
         g.Validate();
         var k = tape.Kernels;
-        bool needsGrad = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
-        var y = tape.NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], needsGrad);
+        bool gradFlows = x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false);
+        var y = tape.NewTensor([g.Batch, g.OutChannels, g.OutHeight, g.OutWidth], gradFlows);
+        bool needsGrad = gradFlows && tape.Recording;
         bool subsample = retainSubsampled && needsGrad && w.RequiresGrad
             && g.KernelHeight == 1 && g.KernelWidth == 1 && g.Padding == 0 && g.Stride > 1;
         // dw of the strided 1x1 convolution = dw of a stride-1 1x1 convolution over the subsample.

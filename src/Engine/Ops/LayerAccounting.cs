@@ -16,7 +16,7 @@ public static partial class Ops
     /// <summary>Counts a training pass's FLOPs on the tape and, when profiling, on the layer's row.</summary>
     private static void CountFlops(Tape tape, LayerProfile? row, Pass pass, double dense, double actual)
     {
-        if (!tape.Training)
+        if (!tape.Training || tape.Recomputing)
         {
             return;
         }

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 using ZeroFL.Engine.Autograd;
 using ZeroFL.Engine.Profiling;
 using ZeroFL.Kernels;
@@ -46,7 +47,19 @@ public static partial class Ops
         var y = tape.NewTensor(x.Shape, true);
         var mean = tape.Workspace.Floats.Allocate(c);
         var invStd = tape.Workspace.Floats.Allocate(c);
-        k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon, epilogue);
+        if (tape.Recomputing)
+        {
+            // The first forward updated the running statistics; this one updates a copy it drops.
+            var running = tape.Workspace.Floats.Allocate(2L * c);
+            runningMean.Data.CopyTo(running.SubView(0, c));
+            runningVar.Data.CopyTo(running.SubView(c, c));
+            k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, running.SubView(0, c), running.SubView(c, c), b, c, spatial, BatchNormMomentum, BatchNormEpsilon, epilogue);
+            tape.Discard(running);
+        }
+        else
+        {
+            k.BatchNorm.ForwardTraining(x.Data, y.Data, gamma.Data, beta.Data, mean, invStd, runningMean.Data, runningVar.Data, b, c, spatial, BatchNormMomentum, BatchNormEpsilon, epilogue);
+        }
         string scope = tape.Scope;
         // With the ReLU the backward needs y only where it is positive: when nothing else keeps y,
         // the record packs that into a 1-bit mask as the forward releases y, and y is freed then.

@@ -46,10 +46,13 @@ public static partial class Ops
         var workspace = tape.Workspace;
         var settings = state.Settings;
         bool training = tape.Training;
-        bool refresh = !training || state.Refresh;
+        // A recomputed forward (Tape.Checkpoint) uses the weights its first forward selected.
+        bool refresh = !training || (state.Refresh && !tape.Recomputing);
         var row = ProfileRow(tape, kind);
-        bool needsGrad = training && (x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false));
-        var y = tape.NewTensor(outputShape, needsGrad);
+        bool gradFlows = training && (x.RequiresGrad || w.RequiresGrad || (bias?.RequiresGrad ?? false));
+        var y = tape.NewTensor(outputShape, gradFlows);
+        // Whether this forward records its backward (not the first forward of a recomputed segment).
+        bool needsGrad = gradFlows && tape.Recording;
         // Used only inside this forward, so a reusable buffer rather than a per-layer arena block.
         var topKScratch = workspace.TopKScratch(k.TopK.ScratchLength(Math.Max(w.Length, x.Length)));
         bool sparseKernels = settings.Density <= settings.SparseKernelMaxDensity;
@@ -132,7 +135,7 @@ public static partial class Ops
         }
         if (!needsGrad)
         {
-            // Evaluation: the forward was the only reader of the weights' sparse form.
+            // Evaluation (or a forward to be recomputed): the forward was the only reader of the weights' sparse form.
             Keep(tape.Record(null, static () => { }), sparseKernels, rowPointers, columns, values, wMasked, default, default, default);
             return y;
         }

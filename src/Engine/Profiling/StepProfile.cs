@@ -16,7 +16,8 @@ namespace ZeroFL.Engine.Profiling;
 /// <param name="Steps">Measurements of each run, each one refresh step and one reuse step (see <see cref="RunProfile.StepSeconds"/>).</param>
 /// <param name="Warmup">Unmeasured steps first.</param>
 /// <param name="Seed">Seed of the weights and the random batch.</param>
-public sealed record ProfileRequest(string Model, int Channels, int Size, int Classes, int Batch, SparsitySettings Settings, int Steps = 3, int Warmup = 1, int Seed = 1);
+/// <param name="Recompute">Both runs recompute the model's segments in the backward (<see cref="Training.Trainer.RecomputesSegments"/>).</param>
+public sealed record ProfileRequest(string Model, int Channels, int Size, int Classes, int Batch, SparsitySettings Settings, int Steps = 3, int Warmup = 1, int Seed = 1, bool Recompute = false);
 
 /// <summary>Measured figures of one run (dense or sparse), per training step.</summary>
 /// <param name="StepSeconds">
@@ -134,7 +135,7 @@ public static class StepProfile
             {
                 SwatRules.Apply(model, settings);
                 data = new DeviceDataset(device, features, labels, [r.Channels, r.Size, r.Size], r.Classes);
-                trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 5e-4f));
+                trainer = new Trainer(model, new Sgd(0.01f, 0.9f, 5e-4f)) { RecomputesSegments = r.Recompute };
             }
             catch
             {

@@ -55,6 +55,24 @@ public sealed class Trainer : IDisposable
         set => tape.FreesEarly = value;
     }
 
+    /// <summary>
+    /// Whether the step recomputes the model's segments in the backward instead of keeping their
+    /// activations (<see cref="Tape.RecomputesSegments"/>; off by default). Only a model with
+    /// segments (<see cref="Model.HasSegments"/>) can turn it on.
+    /// </summary>
+    public bool RecomputesSegments
+    {
+        get => tape.RecomputesSegments;
+        set
+        {
+            if (value && !Model.HasSegments)
+            {
+                throw new ArgumentException($"model {Model.Name} has no segments to recompute (only resnet18's basic blocks are)");
+            }
+            tape.RecomputesSegments = value;
+        }
+    }
+
     /// <summary>The step workspace (its peak is the step's temporary device memory).</summary>
     public Workspace Workspace => tape.Workspace;
 

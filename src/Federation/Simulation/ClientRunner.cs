@@ -44,7 +44,7 @@ public sealed class ClientRunner : IDisposable
         this.options = options;
         model = ModelCatalog.Create(device, options.Model, inputShape[0], inputShape[1], classes, options.Seed);
         SwatRules.Apply(model, options.Sparsity);
-        trainer = new Trainer(model, new Sgd(1f, options.Momentum, options.WeightDecay), workspace);
+        trainer = new Trainer(model, new Sgd(1f, options.Momentum, options.WeightDecay), workspace) { RecomputesSegments = options.RecomputeSegments };
         encoder = new DeviceUplinkEncoder(device, uplink, options.Uplink);
         this.uplink = uplink;
     }

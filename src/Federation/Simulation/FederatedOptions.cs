@@ -64,6 +64,9 @@ public sealed record FederatedOptions(
     /// <summary>How the server applies each round's aggregate (plain FedAvg by default).</summary>
     public ServerOptimizerSettings ServerOptimizer { get; init; } = ServerOptimizerSettings.FedAvg;
 
+    /// <summary>Clients recompute the model's segments in the backward (<see cref="ZeroFL.Engine.Training.Trainer.RecomputesSegments"/>): a lower peak, the same bits.</summary>
+    public bool RecomputeSegments { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> with one line naming the first bad value.</summary>
     public void Validate()
     {
