@@ -385,6 +385,24 @@ public sealed class CliTests
     }
 
     [Test]
+    public void ProfileWithRecomputedBlocksReportsALowerPeak()
+    {
+        System.Text.Json.JsonElement Profile(params string[] extra)
+        {
+            var (code, output, err) = Run(["profile", "--model", "resnet18", "--input-size", "16", "--batch", "4", "--steps", "1", "--warmup", "1", "--device", "cpu", "--json", .. extra]);
+            Assert.That(code, Is.EqualTo(0), err);
+            using var json = System.Text.Json.JsonDocument.Parse(output);
+            return json.RootElement.Clone();
+        }
+        var plain = Profile();
+        var recomputed = Profile("--recompute");
+        Assert.That(plain.GetProperty("recompute").GetBoolean(), Is.False);
+        Assert.That(recomputed.GetProperty("recompute").GetBoolean(), Is.True);
+        Assert.That(recomputed.GetProperty("peak_step_bytes_dense").GetInt64(), Is.LessThan(plain.GetProperty("peak_step_bytes_dense").GetInt64()));
+        Assert.That(recomputed.GetProperty("dense_train_flops").GetDouble(), Is.EqualTo(plain.GetProperty("dense_train_flops").GetDouble()), "the recomputed forwards are not counted");
+    }
+
+    [Test]
     public void RunHelpListsEveryOption()
     {
         var (code, output, _) = Run("run", "--help");
