@@ -3,17 +3,17 @@ using ZeroFL.Kernels;
 using ZeroFL.Perf;
 
 // ZeroFL.Perf: kernel benchmarks against OpenBLAS, SWAT targets, bandwidth, training steps against PyTorch. See perf/README.md.
-// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|federation|bandwidth|torch] [--device cpu] [--quick] [--density D]
+// usage: dotnet run -c Release --project perf -- [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|memory|federation|bandwidth|torch] [--device cpu] [--quick] [--density D]
 string suite = "all";
 string deviceText = "cpu";
 bool quick = false;
 double passDensity = 0.1;
-const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|federation|bandwidth|torch] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
+const string usage = "ZeroFL.Perf [gemm|conv|all|sparse|sparse-passes|topk|topk-passes|swat|memory|federation|bandwidth|torch] [--device auto|cpu|cuda|opencl[:index]] [--quick] [--density D (sparse-passes, 0 < D <= 1, default 0.1)]";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "topk-passes" or "swat" or "federation" or "bandwidth" or "torch":
+        case "gemm" or "conv" or "all" or "sparse" or "sparse-passes" or "topk" or "topk-passes" or "swat" or "memory" or "federation" or "bandwidth" or "torch":
             suite = args[i];
             break;
         case "--device" when i + 1 < args.Length:
@@ -71,7 +71,7 @@ try
         bench.Layer("femnist_fc1", 32, 3136, 1, 1, 2048, 1, (float)passDensity);
         return 0;
     }
-    if (suite is "topk" or "swat")
+    if (suite is "topk" or "swat" or "memory")
     {
         using var swatDevice = ComputeDevice.Open(DeviceSpec.Parse(deviceText), Console.Error);
         Console.Error.WriteLine($"# device {swatDevice.Description}; {(quick ? "quick" : "full")} run");
@@ -80,9 +80,14 @@ try
         {
             bench.TopK();
         }
+        else if (suite is "memory")
+        {
+            bench.PeakMemory(0.9f);
+        }
         else
         {
             bench.Steps([0.9f, 0.95f]);
+            bench.PeakMemory(0.9f);
         }
         return 0;
     }

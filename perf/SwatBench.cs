@@ -110,6 +110,52 @@ internal sealed class SwatBench(ComputeDevice device, bool quick)
         }
     }
 
+    /// <summary>Target of issue #18: the peak step memory of ResNet-18 at SWAT 0.9, as a share of the dense step's.</summary>
+    private const double PeakMemoryTarget = 0.6;
+
+    /// <summary>
+    /// Peak step memory (arenas + scratch) and step time of ResNet-18 (batch 32, top-K every step)
+    /// dense and at <paramref name="sparsity"/>, as it runs and with its blocks recomputed in the
+    /// backward (<c>--recompute</c>); the two profiles alternate <see cref="StepProfile"/> runs. Ratios
+    /// are to the plain dense step; the recomputed sparse step against the recomputed dense one is
+    /// printed too, since recomputation lowers both.
+    /// </summary>
+    public void PeakMemory(float sparsity)
+    {
+        var probe = LoadProbe.Start();
+        RunProfile dense = null!, sparse = null!, denseRecomputed = null!, sparseRecomputed = null!;
+        foreach (bool recompute in new[] { false, true })
+        {
+            var request = new ProfileRequest("resnet18", 3, 32, 10, 32, new SparsitySettings(sparsity, TopKPeriod: 1), Steps: quick ? 1 : 3, Recompute: recompute);
+            var (d, sp) = StepProfile.Run(device, request);
+            (recompute ? ref denseRecomputed : ref dense) = d;
+            (recompute ? ref sparseRecomputed : ref sparse) = sp;
+        }
+        double Mb(long bytes) => Math.Round(bytes / 1e6, 1);
+        double Ms(double seconds) => Math.Round(seconds * 1e3, 1);
+        double recomputedRatio = (double)sparseRecomputed.PeakStepBytes / dense.PeakStepBytes;
+        Print(new Dictionary<string, object>
+        {
+            ["name"] = $"swat_peak_memory_resnet18_b32_sparsity_{sparsity}",
+            ["peak_step_mb_dense"] = Mb(dense.PeakStepBytes),
+            ["peak_step_mb_sparse"] = Mb(sparse.PeakStepBytes),
+            ["peak_ratio"] = Math.Round((double)sparse.PeakStepBytes / dense.PeakStepBytes, 3),
+            ["peak_step_mb_dense_recomputed"] = Mb(denseRecomputed.PeakStepBytes),
+            ["peak_step_mb_sparse_recomputed"] = Mb(sparseRecomputed.PeakStepBytes),
+            ["peak_ratio_recomputed"] = Math.Round(recomputedRatio, 3),
+            ["peak_ratio_recomputed_to_dense_recomputed"] = Math.Round((double)sparseRecomputed.PeakStepBytes / denseRecomputed.PeakStepBytes, 3),
+            ["target_ratio"] = PeakMemoryTarget,
+            ["met_recomputed"] = recomputedRatio <= PeakMemoryTarget,
+            ["dense_step_ms"] = Ms(dense.StepSeconds),
+            ["sparse_step_ms"] = Ms(sparse.StepSeconds),
+            ["dense_step_ms_recomputed"] = Ms(denseRecomputed.StepSeconds),
+            ["sparse_step_ms_recomputed"] = Ms(sparseRecomputed.StepSeconds),
+            ["parameter_mb"] = Mb(dense.ParameterBytes),
+            ["device"] = device.Description,
+            ["background_cpu_share"] = Round(probe.BackgroundShare()),
+        });
+    }
+
     private static void Validate(string name, float[] data, int k, float[] masked)
     {
         var kept = TopKReference.KeptMask(data, k);
