@@ -144,6 +144,20 @@ public sealed class StrategyTests(string device) : DeviceTest(device)
         Assert.That(Assert.Throws<InvalidOperationException>(() => recording.ReadAgain!.GetEnumerator())!.Message, Does.Contain("read once"));
     }
 
+    [Test]
+    public void AStrategyThatSamplesClientsOutsideThePartitionStopsTheRoundInOneLine()
+    {
+        var (train, test) = DeviceFederationTests.TinyData(60, 10);
+        var options = Options(3, 2);
+        var partition = IidPartitioner.Create(train, 3, new PartitionOptions(3));
+        foreach (var clients in new[] { new[] { 0, 3 }, [1, 1], [] })
+        {
+            using var server = new FederatedServer(Device, options, train, test, partition, null, context => new RecordingStrategy(new FedAvgStrategy(context), clients));
+            var error = Assert.Throws<InvalidOperationException>(() => server.RunRound(1));
+            Assert.That(error!.Message, Does.StartWith($"round 1: the strategy sampled clients [{string.Join(", ", clients)}]; each must be one of the 3 clients"));
+        }
+    }
+
     /// <summary>In-process training, except that the sample's second client's worker is lost and the third's upload arrives corrupted.</summary>
     private sealed class FaultyBackend : IFitBackend
     {
@@ -164,8 +178,8 @@ public sealed class StrategyTests(string device) : DeviceTest(device)
         }
     }
 
-    /// <summary>A strategy that passes everything to FedAvg and keeps what AggregateFit saw.</summary>
-    private sealed class RecordingStrategy(FedAvgStrategy inner) : IStrategy
+    /// <summary>A strategy that passes everything to FedAvg (the sampled clients aside, when given) and keeps what AggregateFit saw.</summary>
+    private sealed class RecordingStrategy(FedAvgStrategy inner, IReadOnlyList<int>? clients = null) : IStrategy
     {
         public List<ClientFailure> FailuresAfterReading { get; } = [];
 
@@ -175,7 +189,8 @@ public sealed class StrategyTests(string device) : DeviceTest(device)
 
         public long DeviceBytes => inner.DeviceBytes;
 
-        public FitInstructions ConfigureFit(int round, int attempt) => inner.ConfigureFit(round, attempt);
+        public FitInstructions ConfigureFit(int round, int attempt) =>
+            clients is null ? inner.ConfigureFit(round, attempt) : inner.ConfigureFit(round, attempt) with { Clients = clients };
 
         public FitAggregate? AggregateFit(int round, IEnumerable<ClientResult> results, IReadOnlyList<ClientFailure> failures)
         {

@@ -224,6 +224,7 @@ public sealed class FederatedServer : IDisposable
         for (int attempt = 0; attempt < options.MaxRoundAttempts; attempt++)
         {
             var instructions = strategy.ConfigureFit(round, attempt);
+            CheckInstructions(instructions, round, attempt);
             var sample = tally.StartSample();
             var results = new ReadOnce<ClientResult>(Receive(round, instructions, tally, sample, failures, clientDone));
             var aggregate = strategy.AggregateFit(round, results, failures);
@@ -249,6 +250,19 @@ public sealed class FederatedServer : IDisposable
         }
         throw new InvalidOperationException(
             $"round {round}: fewer than {options.MinSuccessfulClients} clients succeeded in each of {options.MaxRoundAttempts} samples (last failure: {failures.LastOrDefault()})");
+    }
+
+    /// <summary>The strategy's fit instructions are for this sample and name each client of the partition at most once.</summary>
+    private void CheckInstructions(FitInstructions instructions, int round, int attempt)
+    {
+        if (instructions.Round != round || instructions.Attempt != attempt)
+        {
+            throw new InvalidOperationException($"round {round}: the strategy configured round {instructions.Round}, sample {instructions.Attempt} for sample {attempt}");
+        }
+        if (instructions.Clients.Count == 0 || instructions.Clients.Any(id => (uint)id >= (uint)partition.ClientCount) || instructions.Clients.Distinct().Count() != instructions.Clients.Count)
+        {
+            throw new InvalidOperationException($"round {round}: the strategy sampled clients [{string.Join(", ", instructions.Clients)}]; each must be one of the {partition.ClientCount} clients, at most once");
+        }
     }
 
     /// <summary>
