@@ -77,7 +77,7 @@ public static class RunCommand
             double eta = clock.Elapsed.TotalSeconds / (round - firstRound + 1) * (o.Rounds - round);
             if (o.Json)
             {
-                Console.WriteLine(JsonSerializer.Serialize(RoundJson(m, uploadTotal)));
+                Console.WriteLine(JsonSerializer.Serialize(RoundLine.Of(m, uploadTotal)));
             }
             string accuracy = m.TestAccuracy is double a ? a.ToString("F4", CultureInfo.InvariantCulture) : "  -   ";
             if (m.TestAccuracy is not null && m.TestAccuracyDenseWeights is double all && options.Sparsity.Sparsity > 0)
@@ -168,26 +168,4 @@ public static class RunCommand
                 "try a smaller --batch-size or model, or fewer samples", e);
         }
     }
-
-    private static Dictionary<string, object?> RoundJson(RoundMetrics m, long uploadTotal) => new()
-    {
-        ["round"] = m.Round,
-        ["test_accuracy"] = m.TestAccuracy,
-        ["train_loss"] = double.IsFinite(m.TrainLoss) ? m.TrainLoss : null,
-        ["upload_bytes"] = m.UploadBytes,
-        ["upload_bytes_total"] = uploadTotal,
-        ["dense_upload_bytes"] = m.DenseUploadBytes,
-        ["train_flops"] = m.TrainFlops,
-        ["dense_train_flops"] = m.DenseTrainFlops,
-        ["seconds"] = m.Seconds,
-        ["server_seconds"] = m.ServerSeconds,
-        ["clients"] = m.Clients,
-        ["failed_clients"] = m.Failures.Count,
-        ["lr"] = m.LearningRate,
-        ["nonzero_ratios"] = m.NonZeroRatios,
-        ["test_accuracy_dense_weights"] = m.TestAccuracyDenseWeights,
-        ["val_accuracy"] = m.ValidationAccuracy,
-        ["val_loss"] = m.ValidationLoss,
-        ["mask_stability"] = m.MaskStability,
-    };
 }
