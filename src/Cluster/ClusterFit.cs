@@ -33,7 +33,7 @@ public sealed record WorkerInfo(string Key, string Silo, string Device);
 /// validates and aggregates exactly as in process. Nothing from a worker is trusted: an upload that
 /// does not decode, names another client or claims another example count is a malformed upload; a
 /// worker that fails a call or does not answer in time is lost, and its clients not yet returned
-/// become "worker lost" failures.
+/// become <see cref="FailureKind.WorkerLost"/> failures.
 /// </summary>
 public sealed class ClusterFit : IFitBackend
 {
@@ -181,7 +181,7 @@ public sealed class ClusterFit : IFitBackend
             for (; next < positions.Length; next++)
             {
                 int id = instructions.Clients[positions[next]];
-                slots[positions[next]].TrySetResult(new ClientResult(id, null, 0, double.NaN, 0, 0, detail) { Reason = ClientFailure.WorkerLost });
+                slots[positions[next]].TrySetResult(ClientResult.Failed(id, FailureKind.WorkerLost, detail));
             }
         }
     }
@@ -263,7 +263,15 @@ public sealed class ClusterFit : IFitBackend
         }
         if (reply.UploadLength == 0)
         {
-            return new ClientResult(id, null, reply.Examples, reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, reply.Failure ?? "no upload", reply.EncodeSeconds);
+            var metrics = new FitMetrics(reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, reply.EncodeSeconds);
+            if (reply.Failure is null)
+            {
+                return ClientResult.Failed(id, FailureKind.TrainingFailed, "no upload", reply.Examples, metrics);
+            }
+            var kind = (FailureKind)reply.FailureKind;
+            return kind is FailureKind.TrainingFailed or FailureKind.NonFiniteUpdate
+                ? ClientResult.Failed(id, kind, reply.Failure, reply.Examples, metrics)
+                : Malformed(id, $"silo {info.Silo} reported a failure of kind {reply.FailureKind} ({reply.Failure})");
         }
         long limit = ClusterLimits.MaxUploadBytes(layout!);
         if (reply.UploadLength < 0 || reply.UploadLength > limit || reply.FirstChunk.Length > reply.UploadLength || reply.FirstChunk.Length == 0)
@@ -302,11 +310,11 @@ public sealed class ClusterFit : IFitBackend
         {
             return Malformed(id, $"silo {info.Silo} reported loss {reply.TrainLoss} and FLOPs {reply.TrainFlops} / {reply.DenseTrainFlops}");
         }
-        return new ClientResult(id, upload, expected, reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, null, Math.Max(0, reply.EncodeSeconds));
+        return ClientResult.Succeeded(id, upload, expected, new FitMetrics(reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, Math.Max(0, reply.EncodeSeconds)));
     }
 
     private static ClientResult Malformed(int id, string detail) =>
-        new(id, null, 0, double.NaN, 0, 0, detail) { Reason = ClientFailure.MalformedUpload };
+        ClientResult.Failed(id, FailureKind.MalformedUpload, detail);
 
     /// <summary>The active silos' addresses and names.</summary>
     private Dictionary<string, string> ActiveSilos()

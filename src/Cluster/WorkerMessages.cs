@@ -46,8 +46,9 @@ public sealed record FitOrder(int Round, int Attempt, float LearningRate, int Cl
 /// <param name="TrainFlops">FLOPs used.</param>
 /// <param name="DenseTrainFlops">Dense-equivalent FLOPs.</param>
 /// <param name="EncodeSeconds">Time spent encoding the upload on the worker's device.</param>
-/// <param name="Failure">Why training failed, or null.</param>
+/// <param name="FailureKind">The failure's <see cref="ZeroFL.Federation.Simulation.FailureKind"/> as a number (a worker reports training failures and non-finite updates); ignored when <paramref name="Failure"/> is null.</param>
+/// <param name="Failure">What happened when training failed, or null.</param>
 /// <param name="UploadLength">Bytes of the encoded upload (0 when there is none).</param>
 /// <param name="FirstChunk">Its first bytes (at most <see cref="ClusterLimits.ChunkBytes"/>); the rest is read with <see cref="IFitWorker.ReadUpload"/>.</param>
 [GenerateSerializer, Immutable]
-public sealed record FitReply(int ClientId, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, double EncodeSeconds, string? Failure, int UploadLength, byte[] FirstChunk);
+public sealed record FitReply(int ClientId, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, double EncodeSeconds, int FailureKind, string? Failure, int UploadLength, byte[] FirstChunk);

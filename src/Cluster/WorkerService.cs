@@ -166,7 +166,8 @@ public sealed class WorkerService : IDisposable
             var result = ClientFit.Run(s.Runner, order.ClientId, order.Train, s.Data, s.Global.Store.Values, instructions, s.Options);
             byte[] bytes = result.Upload is { } upload ? UploadCodec.Encode(upload) : [];
             lastUpload = (order.ClientId, bytes);
-            return new FitReply(result.ClientId, result.Examples, result.TrainLoss, result.TrainFlops, result.DenseTrainFlops, result.EncodeSeconds, result.Failure,
+            var m = result.Metrics;
+            return new FitReply(result.ClientId, result.Examples, m.TrainLoss, m.TrainFlops, m.DenseTrainFlops, m.EncodeSeconds, (int)(result.Failure?.Kind ?? default), result.Failure?.Detail,
                 bytes.Length, bytes.AsSpan(0, Math.Min(bytes.Length, ClusterLimits.ChunkBytes)).ToArray());
         }
     }

@@ -65,6 +65,6 @@ public sealed class PresetTests
         var fp16 = new RunOptions { UploadValues = "fp16" };
         Presets.Apply(Presets.Find("cifar10-resnet18"), fp16, ["--preset", "cifar10-resnet18", "--upload-values", "fp16"]);
         Assert.That(fp16.UploadValues, Is.EqualTo("fp16"));
-        Assert.That(ZeroFL.Cli.Commands.RunCommand.BuildOptions(fp16).Uplink.Values, Is.EqualTo(ZeroFL.Federation.Uplink.UploadValues.Fp16));
+        Assert.That(ZeroFL.Cli.Commands.RunSetup.BuildOptions(fp16).Uplink.Values, Is.EqualTo(ZeroFL.Federation.Uplink.UploadValues.Fp16));
     }
 }

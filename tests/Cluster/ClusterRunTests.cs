@@ -234,6 +234,41 @@ public sealed class ClusterRunTests
         Assert.That(Summary(outDir).GetProperty("silos").GetArrayLength(), Is.EqualTo(2), "the resumed run started its 2 silos again");
     }
 
+    /// <summary>A coordinator of a remote cluster (<c>--cluster</c>), killed after round 2's checkpoint: <c>run --resume</c> joins the same cluster again and ends with the uninterrupted model.</summary>
+    [Test]
+    public void AKilledCoordinatorOfARemoteClusterResumesToTheUninterruptedModel()
+    {
+        string outDir = Out("killed-cluster-coordinator");
+        var arguments = Arguments(outDir, "--rounds", "8", "--checkpoint-every", "1", "--cluster", cluster.Silos[0].ToString());
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll"));
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using (var process = Process.Start(start)!)
+        {
+            // The coordinator process is killed once round 2's checkpoint is written; the cluster (in this process) stays.
+            string checkpoint = Path.Combine(outDir, "checkpoint.json");
+            var clock = Stopwatch.StartNew();
+            while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(5)
+                && !ReadOrEmpty(checkpoint).Contains("\"round\": 2"))
+            {
+                Thread.Sleep(20);
+            }
+            Assert.That(process.HasExited, Is.False, "the run was still going after round 2");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        var (code, _, err) = CliTests.Run("run", "--resume", outDir);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(Baseline("--rounds", "8")));
+        Assert.That(MetricsRows(outDir).Skip(1).Select(r => r[0]), Is.EqualTo(Enumerable.Range(1, 8).Select(r => r.ToString())));
+        var summary = Summary(outDir);
+        Assert.That(summary.GetProperty("cluster").GetString(), Does.Contain(cluster.Silos[0].ToString()), summary.ToString());
+        Assert.That(summary.GetProperty("silos").GetArrayLength(), Is.EqualTo(3), "the resumed run trained on the cluster's 3 silos");
+    }
+
     [Test]
     public void ASiloWithAnotherTrainingSetIsRefusedInOneLine()
     {

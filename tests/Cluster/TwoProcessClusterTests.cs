@@ -27,9 +27,13 @@ public sealed class TwoProcessClusterTests
 
     private static string Cli => Path.Combine(TestContext.CurrentContext.TestDirectory, "zerofl.dll");
 
-    private string[] Arguments(string outDir, params string[] extra) =>
-        ["run", "--data-dir", files.Directory, "--device", "cpu", "--clients", "12", "--clients-per-round", "4", "--rounds", "2",
-         "--batch-size", "16", "--eval-every", "2", "--seed", "4", "--quiet", "--out", outDir, .. extra];
+    /// <summary>The short job writing to <paramref name="outDir"/>; an option in <paramref name="extra"/> replaces its default.</summary>
+    private string[] Arguments(string outDir, params string[] extra)
+    {
+        (string Option, string Value)[] defaults =
+            [("--data-dir", files.Directory), ("--device", "cpu"), ("--clients", "12"), ("--clients-per-round", "4"), ("--rounds", "2"), ("--batch-size", "16"), ("--eval-every", "2"), ("--seed", "4")];
+        return ["run", .. defaults.Where(d => !extra.Contains(d.Option)).SelectMany(d => new[] { d.Option, d.Value }), "--quiet", "--out", outDir, .. extra];
+    }
 
     /// <summary>Starts <c>zerofl silo</c> with <paramref name="args"/>; its stdout and stderr lines are collected.</summary>
     private static (Process Process, List<string> Lines) StartSilo(params string[] args)
@@ -95,6 +99,92 @@ public sealed class TwoProcessClusterTests
             }
             silo.WaitForExit();
             silo.Dispose();
+        }
+    }
+
+    /// <summary>Waits (at most two minutes) for a silo process to say it is ready.</summary>
+    private static void WaitReady(Process silo, List<string> lines, int port)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Text(lines).Contains($"silo 127.0.0.1:{port} ready") && !silo.HasExited && clock.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            Thread.Sleep(50);
+        }
+        Assert.That(Text(lines), Does.Contain($"silo 127.0.0.1:{port} ready"), "the silo started");
+    }
+
+    private static void Stop(Process silo)
+    {
+        if (!silo.HasExited)
+        {
+            silo.Kill(entireProcessTree: true);
+        }
+        silo.WaitForExit();
+        silo.Dispose();
+    }
+
+    /// <summary>
+    /// A second silo process, SIGKILLed while the coordinator is in round 2: its clients become
+    /// "worker lost" failures (no clean leave, no answer on its connection), and the run finishes on
+    /// the primary silo alone.
+    /// </summary>
+    [Test]
+    public void ASiloProcessKilledMidRunBecomesWorkerLostFailuresAndTheRunFinishes()
+    {
+        var ports = LocalCluster.FreePortPairs(2);
+        var (primary, primaryLines) = StartSilo("--device", "cpu", "--data-dir", files.Directory, "--listen", $"127.0.0.1:{ports[0]}");
+        (Process Process, List<string> Lines)? second = null;
+        try
+        {
+            WaitReady(primary, primaryLines, ports[0]);
+            second = StartSilo("--device", "cpu", "--data-dir", files.Directory, "--listen", $"127.0.0.1:{ports[1]}", "--join", $"127.0.0.1:{ports[0]}");
+            WaitReady(second.Value.Process, second.Value.Lines, ports[1]);
+
+            // Rounds of a few seconds (many local epochs), so that the kill lands inside one.
+            string outDir = Path.Combine(files.Directory, "killed-silo");
+            var run = Task.Run(() => CliTests.Run(Arguments(outDir, "--rounds", "4", "--local-epochs", "30", "--fit-timeout", "120", "--cluster", $"127.0.0.1:{ports[0]}")));
+            string metrics = Path.Combine(outDir, "metrics.csv");
+            var clock = Stopwatch.StartNew();
+            while (!run.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(5) && ReadOrEmpty(metrics).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length < 2)
+            {
+                Thread.Sleep(10);
+            }
+            Assert.That(run.IsCompleted, Is.False, "the run was still going after round 1");
+            Process.Start("kill", ["-KILL", second.Value.Process.Id.ToString()])!.WaitForExit();
+            Assert.That(second.Value.Process.WaitForExit(TimeSpan.FromSeconds(30)), Is.True, "SIGKILL ends the silo");
+
+            var (code, _, err) = run.GetAwaiter().GetResult();
+            Assert.That(code, Is.EqualTo(0), err);
+            var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json"))).RootElement;
+            Assert.That(summary.GetProperty("failures_by_reason").GetProperty("worker lost").GetInt32(), Is.Positive, summary.ToString());
+            Assert.That(summary.GetProperty("silos").GetArrayLength(), Is.EqualTo(2), "both silos served the run");
+            var rows = File.ReadAllLines(metrics).Select(l => l.Split(',')).ToArray();
+            int silos = Array.IndexOf(rows[0], "silos");
+            Assert.That(rows.Skip(1).Select(r => r[0]), Is.EqualTo(new[] { "1", "2", "3", "4" }), "every round was recorded");
+            Assert.That(rows[1][silos], Is.EqualTo("2"));
+            Assert.That(rows[4][silos], Is.EqualTo("1"), "the last round ran on the silo left");
+            TestContext.Out.WriteLine($"run with a silo process killed after round 1: {clock.Elapsed.TotalSeconds:F1} s; rounds {string.Join(", ", rows.Skip(1).Select(r => r[Array.IndexOf(rows[0], "seconds")]))} s");
+        }
+        finally
+        {
+            if (second is { } s2)
+            {
+                Stop(s2.Process);
+            }
+            Stop(primary);
+        }
+    }
+
+    /// <summary>The file's text, or empty while it is missing or being replaced.</summary>
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return string.Empty;
         }
     }
 

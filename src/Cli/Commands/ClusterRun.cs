@@ -1,4 +1,5 @@
 using System.Globalization;
+using ZeroFL.Cli.Recording;
 using ZeroFL.Cluster;
 using ZeroFL.Data;
 using ZeroFL.Federation.Partitioning;
@@ -118,6 +119,10 @@ public sealed class ClusterRun : IDisposable
 
     /// <summary>Bytes through the coordinator since the start: sent (model pieces) and received (uploads).</summary>
     public (long Sent, long Received) Bytes => (Backend.BytesSent, Backend.BytesReceived);
+
+    /// <summary>A round's line in metrics.csv: the workers of its last sample, and the bytes through the coordinator since <paramref name="before"/> (<see cref="Bytes"/> at the round's start).</summary>
+    public ClusterTraffic TrafficSince((long Sent, long Received) before) =>
+        new(Backend.Workers.Count, Backend.BytesSent - before.Sent, Backend.BytesReceived - before.Received);
 
     /// <summary>A figure for the progress line.</summary>
     public static string Megabytes(long bytes) => (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture);

@@ -99,7 +99,7 @@ public static class SiloCommand
             Presets.Apply(Presets.Find(o.Preset), o, o.Arguments);
         }
         o.DataDir = dataDirectory;
-        var (options, split) = RunCommand.OptionsAndData(o);
+        var (options, split) = RunSetup.OptionsAndData(o);
         return new WorkerRun(options, split.Train);
     }
 }

@@ -55,7 +55,7 @@ public static class SweepCommand
         var cells = Cells(o, outDir);
         foreach (var cell in cells)
         {
-            RunCommand.BuildOptions(CellOptions(o, cell)); // every cell's options are valid before the first runs
+            RunSetup.BuildOptions(CellOptions(o, cell)); // every cell's options are valid before the first runs
         }
         Directory.CreateDirectory(outDir);
         var progress = new ProgressPrinter(o.Quiet || o.Json);

@@ -55,7 +55,7 @@ public static class TrainCommand
     {
         Validate(o);
         var spec = ParseDevice(o.Device);
-        var split = RunCommand.LoadData(o);
+        var split = RunSetup.LoadData(o);
         string outDir = o.Out ?? Path.Combine("runs", "train-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(outDir);
 

@@ -24,7 +24,7 @@ public static class ClientFit
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            result = new ClientResult(clientId, null, 0, double.NaN, 0, 0, e.Message);
+            result = ClientResult.Failed(clientId, FailureKind.TrainingFailed, e.Message);
         }
         if (fault == Fault.CorruptUpload && result.Upload is { } upload)
         {

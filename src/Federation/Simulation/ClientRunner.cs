@@ -10,21 +10,6 @@ using ZeroFL.Federation.Uplink;
 
 namespace ZeroFL.Federation.Simulation;
 
-/// <summary>What one client's Fit produced: its upload and metrics, or the reason it failed.</summary>
-/// <param name="ClientId">The client.</param>
-/// <param name="Upload">The upload, or null when the client failed.</param>
-/// <param name="Examples">Training examples (n_k).</param>
-/// <param name="TrainLoss">Mean training loss over its local steps.</param>
-/// <param name="TrainFlops">Conv/linear FLOPs actually used by local training.</param>
-/// <param name="DenseTrainFlops">The same layers' dense-equivalent FLOPs.</param>
-/// <param name="Failure">Why the client failed, or null.</param>
-/// <param name="EncodeSeconds">Time spent encoding the upload (top-K, CSR, copy to host).</param>
-public sealed record ClientResult(int ClientId, WireUpload? Upload, int Examples, double TrainLoss, double TrainFlops, double DenseTrainFlops, string? Failure, double EncodeSeconds = 0)
-{
-    /// <summary>The failure's reason (a <see cref="ClientFailure"/> constant) where the backend knows it, e.g. <see cref="ClientFailure.WorkerLost"/>; null lets the server derive it.</summary>
-    public string? Reason { get; init; }
-}
-
 /// <summary>
 /// A training slot: one client model with its trainer, workspace and uplink encoder, reused for
 /// every client it runs. A client is created on demand from its small state (an index list) by
@@ -64,7 +49,7 @@ public sealed class ClientRunner : IDisposable
     {
         if (train.Length == 0)
         {
-            return new ClientResult(clientId, null, 0, double.NaN, 0, 0, "no training samples");
+            return ClientResult.Failed(clientId, FailureKind.TrainingFailed, "no training samples");
         }
         globalValues.CopyTo(model.Store.Values);
         model.Store.ZeroMomentum();
@@ -84,7 +69,7 @@ public sealed class ClientRunner : IDisposable
                 float loss = trainer.Step(data, sampler.Batch(b));
                 if (!float.IsFinite(loss))
                 {
-                    return new ClientResult(clientId, null, train.Length, loss, trainer.Flops.Sparse, trainer.Flops.Dense, $"non-finite training loss {loss}");
+                    return ClientResult.Failed(clientId, FailureKind.NonFiniteUpdate, $"non-finite training loss {loss}", train.Length, new FitMetrics(loss, trainer.Flops.Sparse, trainer.Flops.Dense));
                 }
                 lossSum += loss;
                 steps++;
@@ -98,10 +83,10 @@ public sealed class ClientRunner : IDisposable
             // NaN or infinity after training, or a value beyond the range of 16-bit upload values
             // (fp16: |x| of 65520 or more): the client reports it instead of sending it.
             string width = upload.Layers[bad].ValueFormat.Name();
-            return new ClientResult(clientId, null, train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense,
-                $"non-finite update: layer {uplink.Layout.Layers[bad].Name} has a value that is not finite in {width}", clock.Elapsed.TotalSeconds);
+            return ClientResult.Failed(clientId, FailureKind.NonFiniteUpdate, $"non-finite update: layer {uplink.Layout.Layers[bad].Name} has a value that is not finite in {width}",
+                train.Length, new FitMetrics(lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, clock.Elapsed.TotalSeconds));
         }
-        return new ClientResult(clientId, upload, train.Length, lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, null, clock.Elapsed.TotalSeconds);
+        return ClientResult.Succeeded(clientId, upload, train.Length, new FitMetrics(lossSum / steps, trainer.Flops.Sparse, trainer.Flops.Dense, clock.Elapsed.TotalSeconds));
     }
 
     /// <inheritdoc />

@@ -23,7 +23,7 @@ namespace ZeroFL.Federation.Simulation;
 /// <param name="ServerSeconds">Of which server work: validating, staging and aggregating uploads.</param>
 /// <param name="EncodeSeconds">Of which clients' upload encoding (top-K, CSR, copy to host).</param>
 /// <param name="Clients">Clients sampled.</param>
-/// <param name="Failures">Clients that failed, with their reasons.</param>
+/// <param name="Failures">Clients that failed, with their typed reasons.</param>
 /// <param name="LearningRate">Client learning rate of the round.</param>
 /// <param name="NonZeroRatios">Per sparse layer: non-zero entries of the aggregated upload / layer size.</param>
 public sealed record RoundMetrics(
@@ -49,33 +49,13 @@ public sealed record RoundMetrics(
     public IReadOnlyList<double>? MaskStability { get; init; }
 }
 
-/// <summary>A client left out of a round: who, why (a short reason), and the details.</summary>
-/// <param name="ClientId">The client.</param>
-/// <param name="Reason">One of <see cref="TrainingFailed"/>, <see cref="NonFiniteUpdate"/>, <see cref="MalformedUpload"/>, <see cref="WorkerLost"/>.</param>
-/// <param name="Detail">What happened.</param>
-public sealed record ClientFailure(int ClientId, string Reason, string Detail)
-{
-    /// <summary>Training threw or had no data.</summary>
-    public const string TrainingFailed = "training failed";
-
-    /// <summary>Training produced NaN or infinity.</summary>
-    public const string NonFiniteUpdate = "non-finite update";
-
-    /// <summary>The upload did not pass the server's validation.</summary>
-    public const string MalformedUpload = "malformed upload";
-
-    /// <summary>The cluster worker training the client was lost (its silo died or stopped answering).</summary>
-    public const string WorkerLost = "worker lost";
-
-    /// <inheritdoc />
-    public override string ToString() => $"client {ClientId}: {Reason}: {Detail}";
-}
-
 /// <summary>
-/// Flower-style server simulating ZeroFL on one device: the training data is uploaded once and
-/// every client is an index list into it; one global model lives on the device; each sampled
-/// client runs on a reusable <see cref="ClientRunner"/> slot; uploads are validated on the host
-/// and averaged on the device.
+/// Flower-style server: the round loop. One global model lives on the device; each round the
+/// <see cref="IStrategy"/> configures the fit, the <see cref="IFitBackend"/> trains the sampled
+/// clients (in process: each on a reusable <see cref="ClientRunner"/> slot of this device, every
+/// client an index list into the training data uploaded once; or on a cluster's workers), the
+/// uploads are validated on the host and the strategy aggregates them on the device, then the
+/// strategy's evaluations run on the new model. Only where Fit runs depends on the backend.
 /// </summary>
 public sealed class FederatedServer : IDisposable
 {
@@ -88,8 +68,7 @@ public sealed class FederatedServer : IDisposable
     private readonly Workspace workspace;
     private readonly ClientRunner? runner;
     private readonly IFitBackend backend;
-    private readonly DeviceAggregator aggregator;
-    private readonly ServerOptimizer? serverOptimizer;
+    private readonly IStrategy strategy;
     private readonly Trainer evaluator;
     private readonly MaskRecorder? masks;
 
@@ -101,9 +80,19 @@ public sealed class FederatedServer : IDisposable
 
     /// <summary>
     /// Builds the global model; clients train through <paramref name="backend"/> (not owned), or,
-    /// when it is null, on a slot of this device (the training data is then uploaded here).
+    /// when it is null, on a slot of this device (the training data is then uploaded here). The
+    /// strategy is <see cref="FedAvgStrategy"/> configured by the options.
     /// </summary>
     public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition, IFitBackend? backend)
+        : this(device, options, trainData, testData, partition, backend, null)
+    {
+    }
+
+    /// <summary>
+    /// As above, with the strategy <paramref name="strategy"/> builds from its context (owned by the
+    /// server); null: <see cref="FedAvgStrategy"/>.
+    /// </summary>
+    public FederatedServer(ComputeDevice device, FederatedOptions options, Dataset trainData, Dataset testData, Partition partition, IFitBackend? backend, Func<StrategyContext, IStrategy>? strategy)
     {
         options.Validate();
         this.device = device;
@@ -132,8 +121,8 @@ public sealed class FederatedServer : IDisposable
             train = new DeviceDataset(device, trainData.Features, trainData.Labels, shape, trainData.ClassCount);
         }
         this.backend = backend;
-        aggregator = new DeviceAggregator(device, Uplink);
-        serverOptimizer = options.ServerOptimizer.IsAdaptive ? new ServerOptimizer(device, options.ServerOptimizer, Uplink) : null;
+        var context = new StrategyContext(device, options, partition.ClientCount, global, Uplink, Evaluate, EvaluateDenseWeights);
+        this.strategy = strategy is null ? new FedAvgStrategy(context) : strategy(context);
         evaluator = new Trainer(global, new Sgd(1f, 0f, 0f), workspace);
         if (options.Sparsity.Sparsity > 0f)
         {
@@ -150,14 +139,17 @@ public sealed class FederatedServer : IDisposable
     /// <summary>The global model.</summary>
     public Model Global => global;
 
-    /// <summary>The adaptive server optimizer's state (m, v), or null under FedAvg.</summary>
-    public ServerOptimizer? ServerOptimizer => serverOptimizer;
+    /// <summary>The round's strategy.</summary>
+    public IStrategy Strategy => strategy;
+
+    /// <summary>The adaptive server optimizer's state (m, v) of a <see cref="FedAvgStrategy"/>, or null (FedAvg, or another strategy).</summary>
+    public ServerOptimizer? ServerOptimizer => (strategy as FedAvgStrategy)?.ServerOptimizer;
 
     /// <summary>Bytes of one dense upload.</summary>
     public long DenseUploadBytes => UplinkBytes.DenseModel(Uplink.Layout);
 
-    /// <summary>Device bytes held: data, global model, one client slot (in process), aggregator, server optimizer state, mask records, step workspace (peak).</summary>
-    public long DeviceBytes => (train?.Bytes ?? 0) + test.Bytes + global.Store.Bytes + (runner?.Bytes ?? 0) + aggregator.Bytes + (serverOptimizer?.Bytes ?? 0) + (masks?.Bytes ?? 0) + workspace.CapacityBytes;
+    /// <summary>Device bytes held: data, global model, one client slot (in process), the strategy's (aggregator, server optimizer state), mask records, step workspace (peak).</summary>
+    public long DeviceBytes => (train?.Bytes ?? 0) + test.Bytes + global.Store.Bytes + (runner?.Bytes ?? 0) + strategy.DeviceBytes + (masks?.Bytes ?? 0) + workspace.CapacityBytes;
 
     /// <summary>Test accuracy of the global model (top-K weights in sparse layers).</summary>
     public Evaluation Evaluate() => evaluator.Evaluate(test);
@@ -175,10 +167,13 @@ public sealed class FederatedServer : IDisposable
     /// Flower's evaluate round with the fit clients: the global model (top-K weights) on each of
     /// <paramref name="clients"/>' validation split, averaged weighted by their examples (null when they have none).
     /// </summary>
-    public Evaluation? EvaluateClients(IEnumerable<int> clients) =>
-        FederatedEvaluation.Aggregate(clients.Select(id => partition.Clients[id].Validation)
+    public Evaluation? EvaluateClients(IEnumerable<int> clients) => FederatedEvaluation.Aggregate(EvaluateOnValidation(clients));
+
+    /// <summary>The global model (top-K weights) on each of <paramref name="clients"/>' validation splits, in order; a client without one is skipped.</summary>
+    private List<Evaluation> EvaluateOnValidation(IEnumerable<int> clients) =>
+        clients.Select(id => partition.Clients[id].Validation)
             .Where(samples => samples.Length > 0)
-            .Select(samples => evaluator.Evaluate(train!, samples)).ToList());
+            .Select(samples => evaluator.Evaluate(train!, samples)).ToList();
 
     /// <summary>The last mask record for a checkpoint, or null (a dense model records none).</summary>
     public MaskRecord? SaveMaskRecord() => masks?.Save();
@@ -213,92 +208,41 @@ public sealed class FederatedServer : IDisposable
     }
 
     /// <summary>
-    /// Runs round <paramref name="round"/> (1-based): samples clients, trains each on the slot,
-    /// validates and aggregates the uploads. A client that fails is recorded and left out; when
-    /// fewer than <see cref="FederatedOptions.MinSuccessfulClients"/> succeed, the round is run
-    /// again from the same global model with a fresh sample (at most
+    /// Runs round <paramref name="round"/> (1-based): the strategy samples clients, the backend
+    /// trains them, their uploads are validated and the strategy aggregates them, then evaluates the
+    /// new model. A client that fails is recorded and left out; when the strategy refuses a sample
+    /// (for FedAvg: fewer than <see cref="FederatedOptions.MinSuccessfulClients"/> succeeded), the
+    /// round is run again from the same global model with a fresh sample (at most
     /// <see cref="FederatedOptions.MaxRoundAttempts"/> samples, then InvalidOperationException).
     /// <paramref name="clientDone"/>, when given, hears (clients finished, clients sampled) after each client.
     /// </summary>
     public RoundMetrics RunRound(int round, Action<int, int>? clientDone = null)
     {
         var clock = Stopwatch.StartNew();
-        float lr = (float)options.LearningRate.At(round - 1);
         var failures = new List<ClientFailure>();
-        double flops = 0, denseFlops = 0, serverSeconds = 0, encodeSeconds = 0;
+        var tally = new RoundTally();
         for (int attempt = 0; attempt < options.MaxRoundAttempts; attempt++)
         {
-            var sampled = options.Sampling.Sample(partition.ClientCount, round, options.Seed, attempt);
-            double lossSum = 0;
-            long examples = 0, uploadBytes = 0, denseBytes = 0;
-            var bytesByEncoding = new Dictionary<string, long>();
-            int succeeded = 0;
-            var fitClients = new List<int>();
-            aggregator.Begin();
-            using var results = backend.Fit(new FitInstructions(round, attempt, sampled, lr), global.Store).GetEnumerator();
-            for (int done = 0; done < sampled.Length; done++)
-            {
-                clientDone?.Invoke(done, sampled.Length);
-                int id = sampled[done];
-                var result = results.MoveNext() ? results.Current : throw new InvalidOperationException($"round {round}: the fit backend returned {done} results for {sampled.Length} clients");
-                if (result.ClientId != id)
-                {
-                    throw new InvalidOperationException($"round {round}: the fit backend returned client {result.ClientId} where client {id} was due");
-                }
-                flops += result.TrainFlops;
-                denseFlops += result.DenseTrainFlops;
-                encodeSeconds += result.EncodeSeconds;
-                if (result.Upload is not { } upload)
-                {
-                    string reason = result.Reason ?? (result.Failure?.StartsWith("non-finite", StringComparison.Ordinal) == true ? ClientFailure.NonFiniteUpdate : ClientFailure.TrainingFailed);
-                    failures.Add(new ClientFailure(id, reason, result.Failure ?? "no upload"));
-                    continue;
-                }
-                var serverClock = Stopwatch.StartNew();
-                try
-                {
-                    WireValidator.Validate(Uplink.Layout, upload, options.Uplink);
-                }
-                catch (MalformedUploadException e)
-                {
-                    failures.Add(new ClientFailure(id, ClientFailure.MalformedUpload, e.Message));
-                    continue;
-                }
-                aggregator.Add(upload);
-                device.Synchronize();
-                serverSeconds += serverClock.Elapsed.TotalSeconds;
-                uploadBytes += upload.Bytes;
-                foreach (var layer in upload.Layers)
-                {
-                    string name = layer.LayoutName;
-                    bytesByEncoding[name] = bytesByEncoding.GetValueOrDefault(name) + layer.Bytes;
-                }
-                denseBytes += DenseUploadBytes;
-                lossSum += result.TrainLoss * result.Examples;
-                examples += result.Examples;
-                succeeded++;
-                fitClients.Add(id);
-            }
-            if (succeeded < options.MinSuccessfulClients)
+            var instructions = strategy.ConfigureFit(round, attempt);
+            CheckInstructions(instructions, round, attempt);
+            var sample = tally.StartSample();
+            var results = new ReadOnce<ClientResult>(Receive(round, instructions, tally, sample, failures, clientDone));
+            var aggregate = strategy.AggregateFit(round, results, failures);
+            if (aggregate is null)
             {
                 continue; // nothing of this sample reaches the model; draw a fresh one
             }
-            var finishClock = Stopwatch.StartNew();
-            var ratios = aggregator.Finish(global.Store.Values, options.Uplink.Strategy, serverOptimizer, round) ?? [];
             device.Synchronize();
-            serverSeconds += finishClock.Elapsed.TotalSeconds;
-            var validation = EvaluateClients(fitClients);
+            tally.ServerSeconds += sample.FinishClock.Elapsed.TotalSeconds;
+            var validation = strategy.AggregateEvaluate(round, EvaluateOnValidation(strategy.ConfigureEvaluate(round, aggregate)));
             var stability = masks is not null && round % options.MaskRecordEvery == 0 ? masks.Record(round) : null;
-            bool evaluated = round % options.EvaluateEvery == 0 || round == options.Rounds;
-            double? accuracy = evaluated ? Evaluate().Accuracy : null;
-            // A dense model's two evaluations are the same one: it is run once.
-            double? denseWeights = evaluated && masks is not null ? EvaluateDenseWeights().Accuracy : accuracy;
-            return new RoundMetrics(round, accuracy, examples > 0 ? lossSum / examples : double.NaN, uploadBytes, denseBytes, flops, denseFlops,
-                clock.Elapsed.TotalSeconds, serverSeconds, encodeSeconds, sampled.Length, failures, lr, ratios)
+            var central = strategy.Evaluate(round);
+            return new RoundMetrics(round, central?.TopK.Accuracy, aggregate.TrainLoss, sample.UploadBytes, sample.DenseBytes, tally.Flops, tally.DenseFlops,
+                clock.Elapsed.TotalSeconds, tally.ServerSeconds, tally.EncodeSeconds, instructions.Clients.Count, failures, instructions.LearningRate, aggregate.NonZeroRatios)
             {
                 Attempts = attempt + 1,
-                UploadBytesByEncoding = bytesByEncoding,
-                TestAccuracyDenseWeights = denseWeights,
+                UploadBytesByEncoding = sample.BytesByEncoding,
+                TestAccuracyDenseWeights = central?.AllWeights.Accuracy,
                 ValidationAccuracy = validation?.Accuracy,
                 ValidationLoss = validation?.Loss,
                 MaskStability = stability,
@@ -308,13 +252,126 @@ public sealed class FederatedServer : IDisposable
             $"round {round}: fewer than {options.MinSuccessfulClients} clients succeeded in each of {options.MaxRoundAttempts} samples (last failure: {failures.LastOrDefault()})");
     }
 
+    /// <summary>The strategy's fit instructions are for this sample and name each client of the partition at most once.</summary>
+    private void CheckInstructions(FitInstructions instructions, int round, int attempt)
+    {
+        if (instructions.Round != round || instructions.Attempt != attempt)
+        {
+            throw new InvalidOperationException($"round {round}: the strategy configured round {instructions.Round}, sample {instructions.Attempt} for sample {attempt}");
+        }
+        if (instructions.Clients.Count == 0 || instructions.Clients.Any(id => (uint)id >= (uint)partition.ClientCount) || instructions.Clients.Distinct().Count() != instructions.Clients.Count)
+        {
+            throw new InvalidOperationException($"round {round}: the strategy sampled clients [{string.Join(", ", instructions.Clients)}]; each must be one of the {partition.ClientCount} clients, at most once");
+        }
+    }
+
+    /// <summary>
+    /// The sample's results as the strategy reads them: the backend's results in sampled order,
+    /// failures (typed) and uploads that fail validation recorded in <paramref name="failures"/> and
+    /// left out; each accepted upload counted once the strategy has taken it (device synchronised:
+    /// its aggregation counts as server time).
+    /// </summary>
+    private IEnumerable<ClientResult> Receive(int round, FitInstructions instructions, RoundTally tally, SampleTally sample, List<ClientFailure> failures, Action<int, int>? clientDone)
+    {
+        var sampled = instructions.Clients;
+        using var results = backend.Fit(instructions, global.Store).GetEnumerator();
+        for (int done = 0; done < sampled.Count; done++)
+        {
+            clientDone?.Invoke(done, sampled.Count);
+            int id = sampled[done];
+            var result = results.MoveNext() ? results.Current : throw new InvalidOperationException($"round {round}: the fit backend returned {done} results for {sampled.Count} clients");
+            if (result.ClientId != id)
+            {
+                throw new InvalidOperationException($"round {round}: the fit backend returned client {result.ClientId} where client {id} was due");
+            }
+            tally.Flops += result.Metrics.TrainFlops;
+            tally.DenseFlops += result.Metrics.DenseTrainFlops;
+            tally.EncodeSeconds += result.Metrics.EncodeSeconds;
+            if (result.FailureRecord() is { } failure)
+            {
+                failures.Add(failure);
+                continue;
+            }
+            var upload = result.Upload!;
+            var serverClock = Stopwatch.StartNew();
+            try
+            {
+                WireValidator.Validate(Uplink.Layout, upload, options.Uplink);
+            }
+            catch (MalformedUploadException e)
+            {
+                failures.Add(new ClientFailure(id, FailureKind.MalformedUpload, e.Message));
+                continue;
+            }
+            yield return result; // the strategy aggregates it before asking for the next
+            device.Synchronize();
+            tally.ServerSeconds += serverClock.Elapsed.TotalSeconds;
+            sample.Count(upload, DenseUploadBytes);
+        }
+        sample.FinishClock.Restart();
+    }
+
+    /// <summary>What a round adds up over its samples (a refused sample's training counts too).</summary>
+    private sealed class RoundTally
+    {
+        public double Flops { get; set; }
+
+        public double DenseFlops { get; set; }
+
+        public double ServerSeconds { get; set; }
+
+        public double EncodeSeconds { get; set; }
+
+        public SampleTally StartSample() => new();
+    }
+
+    /// <summary>The uploads one sample's strategy took, and the clock of its aggregation's end.</summary>
+    private sealed class SampleTally
+    {
+        public long UploadBytes { get; private set; }
+
+        public long DenseBytes { get; private set; }
+
+        public Dictionary<string, long> BytesByEncoding { get; } = [];
+
+        public Stopwatch FinishClock { get; } = new();
+
+        public void Count(WireUpload upload, long denseBytes)
+        {
+            UploadBytes += upload.Bytes;
+            foreach (var layer in upload.Layers)
+            {
+                string name = layer.LayoutName;
+                BytesByEncoding[name] = BytesByEncoding.GetValueOrDefault(name) + layer.Bytes;
+            }
+            DenseBytes += denseBytes;
+        }
+    }
+
+    /// <summary>A sequence that can be enumerated once: the results are trained as they are read, so reading them twice would train twice.</summary>
+    private sealed class ReadOnce<T>(IEnumerable<T> source) : IEnumerable<T>
+    {
+        private bool read;
+
+        public IEnumerator<T> GetEnumerator()
+        {
+            if (read)
+            {
+                throw new InvalidOperationException("a sample's results can be read once (they are trained as they are read)");
+            }
+            read = true;
+            return source.GetEnumerator();
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
         masks?.Dispose();
         evaluator.Dispose();
-        serverOptimizer?.Dispose();
-        aggregator.Dispose();
+        strategy.Dispose();
         runner?.Dispose();
         workspace.Dispose();
         test.Dispose();

@@ -20,7 +20,7 @@ public interface IFitBackend
     /// Trains each client of <paramref name="instructions"/> from the global model
     /// <paramref name="global"/> and yields exactly one result per client, in sampled order. Results
     /// may be produced lazily (the in-process backend trains a client when its result is asked for).
-    /// A client whose training or upload failed yields a result with no upload and a reason.
+    /// A client whose training or upload failed yields a result with no upload and its typed <see cref="FitFailure"/>.
     /// </summary>
     IEnumerable<ClientResult> Fit(FitInstructions instructions, ParameterStore global);
 }
