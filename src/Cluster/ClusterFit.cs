@@ -263,15 +263,7 @@ public sealed class ClusterFit : IFitBackend
         }
         if (reply.UploadLength == 0)
         {
-            var metrics = new FitMetrics(reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, reply.EncodeSeconds);
-            if (reply.Failure is null)
-            {
-                return ClientResult.Failed(id, FailureKind.TrainingFailed, "no upload", reply.Examples, metrics);
-            }
-            var kind = (FailureKind)reply.FailureKind;
-            return kind is FailureKind.TrainingFailed or FailureKind.NonFiniteUpdate
-                ? ClientResult.Failed(id, kind, reply.Failure, reply.Examples, metrics)
-                : Malformed(id, $"silo {info.Silo} reported a failure of kind {reply.FailureKind} ({reply.Failure})");
+            return FailureOf(reply, id, info.Silo);
         }
         long limit = ClusterLimits.MaxUploadBytes(layout!);
         if (reply.UploadLength < 0 || reply.UploadLength > limit || reply.FirstChunk.Length > reply.UploadLength || reply.FirstChunk.Length == 0)
@@ -311,6 +303,25 @@ public sealed class ClusterFit : IFitBackend
             return Malformed(id, $"silo {info.Silo} reported loss {reply.TrainLoss} and FLOPs {reply.TrainFlops} / {reply.DenseTrainFlops}");
         }
         return ClientResult.Succeeded(id, upload, expected, new FitMetrics(reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, Math.Max(0, reply.EncodeSeconds)));
+    }
+
+    /// <summary>
+    /// The failure a reply without an upload reports for client <paramref name="id"/>: a worker may
+    /// only report that training failed or gave a non-finite update (with no reason given: training
+    /// failed, "no upload"); any other kind (a worker cannot lose itself, nor judge its own upload
+    /// malformed) makes the reply a malformed upload.
+    /// </summary>
+    internal static ClientResult FailureOf(FitReply reply, int id, string silo)
+    {
+        var metrics = new FitMetrics(reply.TrainLoss, reply.TrainFlops, reply.DenseTrainFlops, reply.EncodeSeconds);
+        if (reply.Failure is null)
+        {
+            return ClientResult.Failed(id, FailureKind.TrainingFailed, "no upload", reply.Examples, metrics);
+        }
+        var kind = (FailureKind)reply.FailureKind;
+        return kind is FailureKind.TrainingFailed or FailureKind.NonFiniteUpdate
+            ? ClientResult.Failed(id, kind, reply.Failure, reply.Examples, metrics)
+            : Malformed(id, $"silo {silo} reported a failure of kind {reply.FailureKind} ({reply.Failure})");
     }
 
     private static ClientResult Malformed(int id, string detail) =>
