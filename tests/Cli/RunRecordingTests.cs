@@ -115,4 +115,16 @@ public sealed class RunRecordingTests
         Assert.That(root.GetProperty("server_optimizer").GetProperty("beta2").ValueKind, Is.EqualTo(JsonValueKind.Null), "fedadagrad has no beta2");
         Assert.That(JsonSerializer.Serialize(ServerOptimizerSummary.Of(ServerOptimizerSettings.FedAvg)), Is.EqualTo("{\"name\":\"fedavg\"}"));
     }
+
+    /// <summary>The report reads the files by the names their writers define: a name they do not write fails at once.</summary>
+    [Test]
+    public void ReadersNameOnlyColumnsAndFieldsTheWritersWrite()
+    {
+        Assert.That(MetricsCsv.Column("val_accuracy"), Is.EqualTo("val_accuracy"));
+        Assert.That(LayersCsv.Column("mask_stability"), Is.EqualTo("mask_stability"));
+        Assert.That(RunSummary.Field("uplink_fraction_of_dense"), Is.EqualTo("uplink_fraction_of_dense"));
+        Assert.Throws<InvalidOperationException>(() => MetricsCsv.Column("accuracy"));
+        Assert.Throws<InvalidOperationException>(() => LayersCsv.Column("stability"));
+        Assert.Throws<InvalidOperationException>(() => RunSummary.Field("final_accuracy"));
+    }
 }

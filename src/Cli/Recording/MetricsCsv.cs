@@ -46,6 +46,9 @@ public static class MetricsCsv
     /// <summary>The header line.</summary>
     public static string Header => string.Join(',', Fields.Select(f => f.Name));
 
+    /// <summary><paramref name="name"/>, which must be one of the columns (for readers such as the report, so that a renamed column fails loudly).</summary>
+    public static string Column(string name) => Fields.Any(f => f.Name == name) ? name : throw new InvalidOperationException($"metrics.csv has no column '{name}'");
+
     /// <summary>Round <paramref name="m"/>'s line.</summary>
     public static string Row(RoundMetrics m, ClusterTraffic traffic) => string.Join(',', Fields.Select(f => f.Value(m, traffic)));
 
@@ -57,6 +60,9 @@ public static class LayersCsv
 {
     /// <summary>The header line.</summary>
     public const string Header = "round,layer,nonzero_ratio,mask_stability";
+
+    /// <summary><paramref name="name"/>, which must be one of the columns.</summary>
+    public static string Column(string name) => Header.Split(',').Contains(name) ? name : throw new InvalidOperationException($"layers.csv has no column '{name}'");
 
     /// <summary>
     /// The rows of a round: one per sparse layer when the round has a non-zero ratio (sparse

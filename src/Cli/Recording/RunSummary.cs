@@ -6,6 +6,13 @@ namespace ZeroFL.Cli.Recording;
 /// <summary>summary.json of a run: its final figures, totals, failures and setup, in file order.</summary>
 public sealed record RunSummary
 {
+    private static readonly HashSet<string> FieldNames = typeof(RunSummary).GetProperties()
+        .Select(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false).OfType<JsonPropertyNameAttribute>().FirstOrDefault()?.Name)
+        .OfType<string>().ToHashSet();
+
+    /// <summary><paramref name="name"/>, which must be one of summary.json's fields (for readers such as the report, so that a renamed field fails loudly).</summary>
+    public static string Field(string name) => FieldNames.Contains(name) ? name : throw new InvalidOperationException($"summary.json has no field '{name}'");
+
     /// <summary>Last test accuracy measured (top-K weights).</summary>
     [JsonPropertyName("final_test_accuracy")]
     public required double? FinalTestAccuracy { get; init; }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using ZeroFL.Cli.Recording;
 
 namespace ZeroFL.Cli.Reports;
 
@@ -54,8 +55,10 @@ public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IRea
         var lines = File.ReadAllLines(metrics);
         var header = lines.FirstOrDefault()?.Split(',') ?? [];
         int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidDataException($"{metrics}: no '{name}' column");
-        int round = Column("round"), accuracy = Column("test_accuracy"), upload = Column("upload_bytes"), flops = Column("train_flops");
-        int denseWeights = Array.IndexOf(header, "test_accuracy_dense_weights"), validation = Array.IndexOf(header, "val_accuracy"), validationLoss = Array.IndexOf(header, "val_loss");
+        int round = Column(MetricsCsv.Column("round")), accuracy = Column(MetricsCsv.Column("test_accuracy")), upload = Column(MetricsCsv.Column("upload_bytes")),
+            flops = Column(MetricsCsv.Column("train_flops"));
+        int denseWeights = Array.IndexOf(header, MetricsCsv.Column("test_accuracy_dense_weights")), validation = Array.IndexOf(header, MetricsCsv.Column("val_accuracy")),
+            validationLoss = Array.IndexOf(header, MetricsCsv.Column("val_loss"));
         var c = CultureInfo.InvariantCulture;
         double? Optional(string[] f, int column) => column >= 0 && double.TryParse(f[column], NumberStyles.Float, c, out double value) ? value : null;
         var rows = new List<RoundRow>();
@@ -105,7 +108,8 @@ public sealed record RunRecord(string Name, IReadOnlyList<RoundRow> Rounds, IRea
         var lines = File.ReadAllLines(path);
         var header = lines.FirstOrDefault()?.Split(',') ?? [];
         int Column(string name) => Array.IndexOf(header, name) is int i and >= 0 ? i : throw new InvalidDataException($"{path}: no '{name}' column");
-        int round = Column("round"), layer = Column("layer"), ratio = Column("nonzero_ratio"), stability = Array.IndexOf(header, "mask_stability");
+        int round = Column(LayersCsv.Column("round")), layer = Column(LayersCsv.Column("layer")), ratio = Column(LayersCsv.Column("nonzero_ratio")),
+            stability = Array.IndexOf(header, LayersCsv.Column("mask_stability"));
         var c = CultureInfo.InvariantCulture;
         for (int i = 1; i < lines.Length; i++)
         {
@@ -176,7 +180,7 @@ public static class RunReport
             .Append("<th>validation accuracy</th><th>uplink MB</th><th>of dense</th><th>training GFLOP</th><th>failed clients</th><th>seconds</th></tr>\n");
         foreach (var run in runs)
         {
-            string Get(string key) => run.Summary.TryGetValue(key, out var v) ? v : "";
+            string Get(string key) => run.Summary.TryGetValue(RunSummary.Field(key), out var v) ? v : "";
             string Number(string key, double scale, string format) =>
                 double.TryParse(Get(key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? (v * scale).ToString(format, CultureInfo.InvariantCulture) : "-";
             html.Append("<tr><td>").Append(Escape(run.Name)).Append("</td><td>").Append(Escape(Get("strategy"))).Append("</td><td>").Append(Escape(Get("sparsity")))
